@@ -1,0 +1,1 @@
+"""Command groups of the ``voicepriv`` CLI, one module each (see :mod:`voicepriv.cli`)."""

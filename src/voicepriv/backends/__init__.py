@@ -1,0 +1,1 @@
+"""Built-in backends, each a plugin registered through the ``voicepriv`` entry-point group."""

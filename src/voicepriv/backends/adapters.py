@@ -1,0 +1,1 @@
+"""Built-in adapters plugin (under construction)."""

@@ -1,0 +1,1 @@
+"""Built-in channels plugin (under construction)."""

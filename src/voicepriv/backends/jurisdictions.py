@@ -1,0 +1,1 @@
+"""Built-in jurisdictions plugin (under construction)."""

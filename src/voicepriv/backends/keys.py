@@ -1,0 +1,1 @@
+"""Built-in keys plugin (under construction)."""

@@ -1,0 +1,1 @@
+"""Built-in speaker plugin (under construction)."""

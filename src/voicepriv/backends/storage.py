@@ -1,0 +1,1 @@
+"""Built-in storage plugin (under construction)."""

@@ -1,0 +1,1 @@
+"""Built-in vad plugin (under construction)."""
