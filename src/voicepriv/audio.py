@@ -119,13 +119,14 @@ class Audio:
         """The channels averaged into one 1-D float32 array."""
         if self.channels == 1:
             return self.samples[:, 0]
-        return self.samples.mean(axis=1, dtype=np.float32)
+        mixed: FloatArray = self.samples.mean(axis=1, dtype=np.float32)
+        return mixed
 
     def slice(self, start_s: float, end_s: float) -> Audio:
         """Frames between *start_s* and *end_s* seconds (clipped to the audio)."""
-        start = max(0, int(round(start_s * self.sample_rate)))
-        end = min(self.frames, int(round(end_s * self.sample_rate)))
-        return Audio(samples=self.samples[start:max(start, end)], sample_rate=self.sample_rate)
+        start = max(0, round(start_s * self.sample_rate))
+        end = min(self.frames, round(end_s * self.sample_rate))
+        return Audio(samples=self.samples[start : max(start, end)], sample_rate=self.sample_rate)
 
     def resampled(self, sample_rate: int) -> Audio:
         """This audio at *sample_rate* Hz (polyphase filter, see :func:`resample`)."""
@@ -134,9 +135,7 @@ class Audio:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Audio):
             return NotImplemented
-        return self.sample_rate == other.sample_rate and np.array_equal(
-            self.samples, other.samples
-        )
+        return self.sample_rate == other.sample_rate and np.array_equal(self.samples, other.samples)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -162,8 +161,7 @@ def _check_sample_rate(value: object, name: str) -> None:
         raise AudioError(f"{name}: expected an integer sample rate in Hz, got {value!r}")
     if not MIN_SAMPLE_RATE <= int(value) <= MAX_SAMPLE_RATE:
         raise AudioError(
-            f"{name}: sample rate {value} Hz is outside "
-            f"[{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz"
+            f"{name}: sample rate {value} Hz is outside [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz"
         )
 
 
@@ -194,8 +192,10 @@ def _open(
         handle = sf.SoundFile(source)
     except sf.LibsndfileError as exc:
         text = str(exc).lower()
-        problem = "empty or truncated header" if "truncated" in text or "short" in text else (
-            "not a readable audio file"
+        problem = (
+            "empty or truncated header"
+            if "truncated" in text or "short" in text
+            else ("not a readable audio file")
         )
         raise AudioError(f"{name}: {problem} ({exc})") from exc
     except (RuntimeError, TypeError) as exc:
@@ -238,7 +238,8 @@ def _read_block(handle: sf.SoundFile, frames: int, name: str, position: int) -> 
     if not np.isfinite(block).all():
         bad = position + int(np.argmax(~np.isfinite(block).all(axis=1)))
         raise AudioError(f"{name}: non-finite sample (NaN or inf) at frame {bad}")
-    return block
+    samples: FloatArray = block
+    return samples
 
 
 def load(
@@ -355,4 +356,3 @@ def resample(audio: Audio, sample_rate: int) -> Audio:
     up, down = sample_rate // divisor, audio.sample_rate // divisor
     out = signal.resample_poly(audio.samples, up, down, axis=0).astype(np.float32)
     return Audio(samples=out, sample_rate=sample_rate)
-

@@ -67,7 +67,7 @@ class UnknownJurisdictionError(PolicyError, LookupError):
     """
 
 
-class AccessDenied(VoiceprivError, PermissionError):
+class AccessDenied(VoiceprivError, PermissionError):  # noqa: N818 - reads like PermissionError
     """A principal asked to open a recording without a permission that covers the purpose."""
 
 

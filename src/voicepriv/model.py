@@ -203,7 +203,9 @@ class _InstanceOf:
     def __call__(self, instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None and self.optional:
             return
-        if not isinstance(value, self.types) or isinstance(value, bool) and bool not in self.types:
+        if not isinstance(value, self.types) or (
+            isinstance(value, bool) and bool not in self.types
+        ):
             raise _fail(type(instance).__name__, attribute.name, self.expected, value)
 
 
@@ -226,26 +228,25 @@ def _each(inner: Callable[[object, attrs.Attribute[Any], Any], None]) -> _Each:
     return _Each(inner)
 
 
-def _enum_converter(kind: type[_T]) -> Callable[[object], _T]:
-    def convert(value: object) -> _T:
-        if isinstance(value, kind):
-            return value
-        try:
-            return kind(value)  # type: ignore[call-arg]
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in kind)  # type: ignore[attr-defined]
-            raise ModelError(f"{kind.__name__}: expected one of {choices}, got {value!r}") from None
-
-    return convert
+_E = TypeVar("_E", bound=enum.Enum)
 
 
-def _tuple_of(convert: Callable[[Any], _T]) -> Callable[[object], tuple[_T, ...]]:
-    def converter(value: object) -> tuple[_T, ...]:
-        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-            raise ModelError(f"expected a sequence, got {value!r}")
-        return tuple(convert(item) for item in value)
+def _enum(kind: type[_E], value: object) -> _E:
+    """*value* as a member of *kind*, or a ModelError listing the choices."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in kind)
+        raise ModelError(f"{kind.__name__}: expected one of {choices}, got {value!r}") from None
 
-    return converter
+
+def _tuple(convert: Callable[[Any], _T], value: object) -> tuple[_T, ...]:
+    """*value* (a sequence, not a string) as a tuple of converted items."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ModelError(f"expected a sequence, got {value!r}")
+    return tuple(convert(item) for item in value)
 
 
 def _identity(value: _T) -> _T:
@@ -276,9 +277,7 @@ def _aware_datetime(instance: object, attribute: attrs.Attribute[Any], value: An
     if value is None and attribute.name != "started_at" and attribute.name != "placed_at":
         return
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise _fail(
-            type(instance).__name__, attribute.name, "a datetime with a time zone", value
-        )
+        raise _fail(type(instance).__name__, attribute.name, "a datetime with a time zone", value)
 
 
 def _upper(value: object) -> object:
@@ -287,6 +286,42 @@ def _upper(value: object) -> object:
 
 def _upper_optional(value: object) -> object:
     return None if value is None else _upper(value)
+
+
+def _subject_kind(value: object) -> SubjectKind:
+    return _enum(SubjectKind, value)
+
+
+def _role(value: object) -> Role:
+    return _enum(Role, value)
+
+
+def _consent_state(value: object) -> ConsentState:
+    return _enum(ConsentState, value)
+
+
+def _consent_method(value: object) -> ConsentMethod:
+    return _enum(ConsentMethod, value)
+
+
+def _layout_kind(value: object) -> LayoutKind:
+    return _enum(LayoutKind, value)
+
+
+def _direction(value: object) -> Direction:
+    return _enum(Direction, value)
+
+
+def _medium(value: object) -> Medium:
+    return _enum(Medium, value)
+
+
+def _retention_trigger(value: object) -> RetentionTrigger:
+    return _enum(RetentionTrigger, value)
+
+
+def _retention_action(value: object) -> RetentionAction:
+    return _enum(RetentionAction, value)
 
 
 # --------------------------------------------------------------------------- values
@@ -325,7 +360,7 @@ class SubjectRef:
     addresses to lower case, others stripped. Catalogs store only keyed hashes of it.
     """
 
-    kind: SubjectKind = attrs.field(converter=_enum_converter(SubjectKind))
+    kind: SubjectKind = attrs.field(converter=_subject_kind)
     value: str = attrs.field(validator=_instance_of(str, expected="a string"), repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -353,13 +388,17 @@ class Purpose:
 STANDARD_PURPOSES: Final[Mapping[str, Purpose]] = {
     p.id: p
     for p in (
-        Purpose(id="documentation", label="Documentation of agreements", dpv="dpv:RecordManagement"),
+        Purpose(
+            id="documentation", label="Documentation of agreements", dpv="dpv:RecordManagement"
+        ),
         Purpose(id="quality_assurance", label="Quality assurance", dpv="dpv:ServiceOptimisation"),
         Purpose(id="training", label="Employee training", dpv="dpv:HumanResourceManagement"),
         Purpose(id="dispute_resolution", label="Dispute resolution", dpv="dpv:DisputeManagement"),
         Purpose(id="legal_compliance", label="Legal compliance", dpv="dpv:LegalCompliance"),
         Purpose(id="analytics", label="Analytics", dpv="dpv:ServiceOptimisation"),
-        Purpose(id="fraud_prevention", label="Fraud prevention", dpv="dpv:FraudPreventionAndDetection"),
+        Purpose(
+            id="fraud_prevention", label="Fraud prevention", dpv="dpv:FraudPreventionAndDetection"
+        ),
     )
 }
 
@@ -376,8 +415,12 @@ def _subject_ref(value: object) -> SubjectRef:
     if isinstance(value, SubjectRef):
         return value
     if isinstance(value, Mapping):
-        return SubjectRef(kind=value.get("kind"), value=value.get("value"))
+        return SubjectRef(kind=value.get("kind"), value=value.get("value", ""))
     raise ModelError(f"SubjectRef: expected a SubjectRef or a mapping, got {value!r}")
+
+
+def _subjects(value: object) -> tuple[SubjectRef, ...]:
+    return _tuple(_subject_ref, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -387,16 +430,14 @@ class Party:
     An unknown jurisdiction is never treated as permissive by the policy engine.
     """
 
-    role: Role = attrs.field(converter=_enum_converter(Role))
+    role: Role = attrs.field(converter=_role)
     id: str | None = attrs.field(
         default=None, validator=_instance_of(str, expected="a string or None", optional=True)
     )
     jurisdiction: str | None = attrs.field(
         default=None, converter=_upper_optional, validator=_optional_jurisdiction
     )
-    subjects: tuple[SubjectRef, ...] = attrs.field(
-        default=(), converter=_tuple_of(_subject_ref), repr=False
-    )
+    subjects: tuple[SubjectRef, ...] = attrs.field(default=(), converter=_subjects, repr=False)
     minor: bool = attrs.field(default=False, validator=_instance_of(bool, expected="a bool"))
 
 
@@ -415,10 +456,10 @@ class ConsentEvent:
     answer, which makes a consent invalid (GDPR Art. 7(4)).
     """
 
-    role: Role = attrs.field(converter=_enum_converter(Role))
+    role: Role = attrs.field(converter=_role)
     purpose: str = attrs.field(validator=_purpose_id)
-    state: ConsentState = attrs.field(converter=_enum_converter(ConsentState))
-    method: ConsentMethod = attrs.field(converter=_enum_converter(ConsentMethod))
+    state: ConsentState = attrs.field(converter=_consent_state)
+    method: ConsentMethod = attrs.field(converter=_consent_method)
     offset: timedelta | None = attrs.field(default=None, converter=_offset)
     at: datetime | None = attrs.field(default=None, validator=_aware_datetime)
     notice_version: str | None = attrs.field(
@@ -441,7 +482,7 @@ class ConsentEvent:
 
 
 def _roles(value: object) -> tuple[Role, ...]:
-    return _tuple_of(_enum_converter(Role))(value)
+    return _tuple(_role, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -452,18 +493,17 @@ class ChannelLayout:
     recorded on channel *i* (0 = left).
     """
 
-    kind: LayoutKind = attrs.field(converter=_enum_converter(LayoutKind))
+    kind: LayoutKind = attrs.field(converter=_layout_kind)
     roles: tuple[Role, ...] = attrs.field(default=(), converter=_roles)
 
     def __attrs_post_init__(self) -> None:
         if self.kind is LayoutKind.MONO and self.roles:
             raise ModelError(f"ChannelLayout.roles: expected none for mono, got {self.roles!r}")
-        if self.kind is LayoutKind.STEREO:
-            if len(self.roles) != 2 or len(set(self.roles)) != 2:
-                raise ModelError(
-                    "ChannelLayout.roles: expected two different roles for stereo, "
-                    f"got {tuple(r.value for r in self.roles)!r}"
-                )
+        if self.kind is LayoutKind.STEREO and (len(self.roles) != 2 or len(set(self.roles)) != 2):
+            raise ModelError(
+                "ChannelLayout.roles: expected two different roles for stereo, "
+                f"got {tuple(r.value for r in self.roles)!r}"
+            )
 
     @classmethod
     def mono(cls) -> ChannelLayout:
@@ -471,7 +511,9 @@ class ChannelLayout:
         return cls(kind=LayoutKind.MONO)
 
     @classmethod
-    def stereo(cls, left: Role | str = Role.AGENT, right: Role | str = Role.CUSTOMER) -> ChannelLayout:
+    def stereo(
+        cls, left: Role | str = Role.AGENT, right: Role | str = Role.CUSTOMER
+    ) -> ChannelLayout:
         """Two channels, *left* on channel 0 and *right* on channel 1."""
         return cls(kind=LayoutKind.STEREO, roles=(left, right))
 
@@ -493,12 +535,20 @@ def _consent(value: object) -> ConsentEvent:
     raise ModelError(f"ConsentEvent: expected a ConsentEvent or a mapping, got {value!r}")
 
 
+def _consents(value: object) -> tuple[ConsentEvent, ...]:
+    return _tuple(_consent, value)
+
+
 def _party(value: object) -> Party:
     if isinstance(value, Party):
         return value
     if isinstance(value, Mapping):
         return Party(**value)
     raise ModelError(f"Party: expected a Party or a mapping, got {value!r}")
+
+
+def _parties(value: object) -> tuple[Party, ...]:
+    return _tuple(_party, value)
 
 
 def _layout(value: object) -> object:
@@ -517,7 +567,9 @@ def _optional_rate(instance: object, attribute: attrs.Attribute[Any], value: Any
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not 4000 <= value <= 384000:
-        raise _fail(type(instance).__name__, attribute.name, "a sample rate in Hz (4000-384000)", value)
+        raise _fail(
+            type(instance).__name__, attribute.name, "a sample rate in Hz (4000-384000)", value
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -528,21 +580,27 @@ class Recording:
     channel layout is unknown; isolation then refuses unless a voiceprint settles it.
     """
 
-    id: str = attrs.field(validator=_matches(_RECORDING_ID, "an id of letters, digits, '.', '_', ':' or '-'"))
+    id: str = attrs.field(
+        validator=_matches(_RECORDING_ID, "an id of letters, digits, '.', '_', ':' or '-'")
+    )
     started_at: datetime = attrs.field(validator=_aware_datetime)
     duration: timedelta = attrs.field(converter=_to_timedelta, validator=_positive_timedelta)
-    direction: Direction = attrs.field(converter=_enum_converter(Direction))
-    parties: tuple[Party, ...] = attrs.field(converter=_tuple_of(_party))
+    direction: Direction = attrs.field(converter=_direction)
+    parties: tuple[Party, ...] = attrs.field(converter=_parties)
     layout: ChannelLayout | None = attrs.field(
         default=None,
         converter=_layout,
         validator=_instance_of(ChannelLayout, expected="a ChannelLayout or None", optional=True),
     )
     sample_rate: int | None = attrs.field(default=None, validator=_optional_rate)
-    purposes: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_each(_purpose_id))
-    consents: tuple[ConsentEvent, ...] = attrs.field(default=(), converter=_tuple_of(_consent))
-    medium: Medium = attrs.field(default=Medium.PHONE, converter=_enum_converter(Medium))
-    telemarketing: bool = attrs.field(default=False, validator=_instance_of(bool, expected="a bool"))
+    purposes: tuple[str, ...] = attrs.field(
+        default=(), converter=tuple, validator=_each(_purpose_id)
+    )
+    consents: tuple[ConsentEvent, ...] = attrs.field(default=(), converter=_consents)
+    medium: Medium = attrs.field(default=Medium.PHONE, converter=_medium)
+    telemarketing: bool = attrs.field(
+        default=False, validator=_instance_of(bool, expected="a bool")
+    )
     tags: frozenset[str] = attrs.field(
         default=frozenset(), converter=frozenset, validator=_each(_matches(_TAG, "a short tag"))
     )
@@ -600,10 +658,10 @@ class RetentionRule:
     purpose: str = attrs.field(converter=_to_purpose_id, validator=_purpose_id)
     keep_for: timedelta = attrs.field(converter=_to_timedelta, validator=_positive_timedelta)
     trigger: RetentionTrigger = attrs.field(
-        default=RetentionTrigger.CALL_END, converter=_enum_converter(RetentionTrigger)
+        default=RetentionTrigger.CALL_END, converter=_retention_trigger
     )
     action: RetentionAction = attrs.field(
-        default=RetentionAction.DELETE, converter=_enum_converter(RetentionAction)
+        default=RetentionAction.DELETE, converter=_retention_action
     )
 
 
@@ -616,7 +674,9 @@ class HoldScope:
     """
 
     recordings: frozenset[str] = attrs.field(
-        default=frozenset(), converter=frozenset, validator=_each(_matches(_RECORDING_ID, "a recording id"))
+        default=frozenset(),
+        converter=frozenset,
+        validator=_each(_matches(_RECORDING_ID, "a recording id")),
     )
     tags: frozenset[str] = attrs.field(
         default=frozenset(), converter=frozenset, validator=_each(_matches(_TAG, "a short tag"))
@@ -668,7 +728,9 @@ def _seconds(value: object) -> object:
 
 def _finite_nonneg(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, float) or not 0.0 <= value < float("inf"):
-        raise _fail(type(instance).__name__, attribute.name, "a finite number of seconds >= 0", value)
+        raise _fail(
+            type(instance).__name__, attribute.name, "a finite number of seconds >= 0", value
+        )
 
 
 @attrs.frozen(kw_only=True, order=True)

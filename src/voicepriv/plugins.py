@@ -76,7 +76,8 @@ def backend_names(manager: pluggy.PluginManager, kind: str) -> list[str]:
     """Every backend name installed for *kind* (one of ``hookspecs.BACKEND_KINDS``), sorted."""
     if kind not in hookspecs.BACKEND_KINDS:
         raise PluginError(
-            f"backend kind {kind!r} is unknown; expected one of {', '.join(hookspecs.BACKEND_KINDS)}"
+            f"backend kind {kind!r} is unknown; "
+            f"expected one of {', '.join(hookspecs.BACKEND_KINDS)}"
         )
     names: set[str] = set()
     for batch in manager.hook.voicepriv_backend_names(kind=kind):
@@ -102,7 +103,9 @@ def backend(
     result = hook(**{argument: name, "options": dict(options or {})})
     if result is None:
         installed = ", ".join(backend_names(manager, kind)) or "none"
-        raise PluginError(f"no {kind} backend called {name!r} is installed (installed: {installed})")
+        raise PluginError(
+            f"no {kind} backend called {name!r} is installed (installed: {installed})"
+        )
     return result
 
 
