@@ -1,0 +1,166 @@
+"""``voicepriv isolate``: agent-only audio and a JSON report from a call recording.
+
+Only two files are written: the agent-only audio (``--out``) and the report (``--report``).
+The customer channel is read into memory, used as the echo canceller's reference and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from voicepriv import audio as audio_io
+from voicepriv.errors import ConfigError, IsolationError
+from voicepriv.interfaces import IsolationResult, Voiceprint
+from voicepriv.isolation import isolate
+from voicepriv.model import ChannelLayout, Role
+
+_SIDES = {"left": 0, "right": 1, "0": 0, "1": 1}
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``isolate`` command."""
+    parser = subparsers.add_parser(
+        "isolate",
+        help="keep only the agent's voice of a call (the customer's audio is never written)",
+        description=(
+            "Write agent-only audio and a JSON report. Stereo calls: --layout names the agent "
+            "side (or --agent-voiceprint decides it and catches swapped channels). Mono calls: "
+            "--mono --agent-voiceprint FILE."
+        ),
+    )
+    parser.add_argument("call", type=Path, help="the call recording (WAV, FLAC ...)")
+    parser.add_argument(
+        "--layout",
+        metavar="ROLE=SIDE",
+        help="which side carries which role, e.g. agent=left or customer=right",
+    )
+    parser.add_argument("--mono", action="store_true", help="the call is one mixed channel")
+    parser.add_argument(
+        "--agent-voiceprint",
+        type=Path,
+        metavar="FILE",
+        help='voiceprint JSON {"agent_id", "embedder", "vector": [...], "seconds"}',
+    )
+    parser.add_argument("--separator", help="separator backend name (default: by channel count)")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="separator option (repeatable); numbers are parsed as numbers",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="agent-only audio (.flac/.wav)")
+    parser.add_argument("--report", type=Path, help="JSON report of kept/removed spans")
+    parser.set_defaults(handler=run)
+
+
+def parse_layout(text: str) -> ChannelLayout:
+    """``"agent=left"`` -> stereo layout with the agent on channel 0 and the customer on 1."""
+    role_text, sep, side_text = text.partition("=")
+    side = _SIDES.get(side_text.strip().lower())
+    try:
+        role = Role(role_text.strip().lower())
+    except ValueError:
+        role = None
+    if not sep or side is None or role not in {Role.AGENT, Role.CUSTOMER}:
+        raise ConfigError(
+            f"--layout: expected agent=left, agent=right, customer=left or customer=right, "
+            f"got {text!r}"
+        )
+    other = Role.CUSTOMER if role is Role.AGENT else Role.AGENT
+    roles = [other, other]
+    roles[side] = role
+    return ChannelLayout.stereo(roles[0], roles[1])
+
+
+def load_voiceprint(path: Path) -> Voiceprint:
+    """Read a voiceprint JSON file (``agent_id``, ``embedder``, ``vector``, ``seconds``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        vector = np.asarray(data["vector"], dtype=np.float32)
+        if vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all():
+            raise ValueError("vector must be a non-empty list of finite numbers")
+        return Voiceprint(
+            agent_id=str(data["agent_id"]),
+            embedder=str(data["embedder"]),
+            vector=vector,
+            seconds=float(data.get("seconds", 0.0)),
+        )
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the voiceprint ({exc.strerror})") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a voiceprint file ({exc})") from exc
+
+
+def _option_value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def report_of(result: IsolationResult, *, source: str, separator: str) -> dict[str, Any]:
+    """The JSON-ready report of an isolation (no audio, no customer data)."""
+    return {
+        "source": source,
+        "separator": separator,
+        "sample_rate": result.audio.sample_rate,
+        "duration_s": result.audio.duration,
+        "agent_channel": result.agent_channel,
+        "swapped": result.swapped,
+        "residual_leakage": result.residual_leakage,
+        "confidence": result.confidence,
+        "kept": [{"start": s.start, "end": s.end, "label": s.label} for s in result.kept],
+        "removed": [{"start": s.start, "end": s.end, "label": s.label} for s in result.removed],
+        "notes": list(result.notes),
+        "metrics": dict(result.metrics),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Isolate the agent of ``args.call``; write ``--out`` and ``--report``."""
+    if args.mono and args.layout:
+        raise ConfigError("--mono and --layout exclude each other")
+    options: dict[str, Any] = {}
+    for item in args.option:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--option: expected NAME=VALUE, got {item!r}")
+        options[name.strip()] = _option_value(value.strip())
+    voiceprint = load_voiceprint(args.agent_voiceprint) if args.agent_voiceprint else None
+    layout = ChannelLayout.mono() if args.mono else None
+    if args.layout:
+        layout = parse_layout(args.layout)
+    call = audio_io.load(args.call, max_channels=1 if args.mono else 2)
+    if args.mono and call.channels != 1:
+        raise IsolationError(
+            f"{args.call}: --mono given, but the file has {call.channels} channels"
+        )
+    result = isolate(
+        call,
+        layout,
+        separator=args.separator,
+        voiceprint=voiceprint,
+        options=options or None,
+    )
+    del call
+    audio_io.save(result.audio, args.out)
+    separator = args.separator or ("speaker" if result.agent_channel is None else "channels")
+    if args.report is not None:
+        report = report_of(result, source=str(args.call), separator=separator)
+        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    kept = sum(s.duration for s in result.kept)
+    removed = sum(s.duration for s in result.removed)
+    print(
+        f"{args.out}: agent channel {result.agent_channel}, kept {kept:.1f} s, "
+        f"silenced {removed:.1f} s, confidence {result.confidence:.2f}"
+        + (" (channels were swapped)" if result.swapped else "")
+    )
+    return 0
