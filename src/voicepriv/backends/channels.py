@@ -259,6 +259,7 @@ class _ResidualSuppressor:
         self.hop = self.frame // 2
         self.window: FloatArray = np.sqrt(signal.get_window("hann", self.frame, fftbins=True))
         self.options = options
+        self.over_subtraction = 1.0
         bins = self.frame // 2 + 1
         self._tail_e: FloatArray = np.zeros(self.frame - self.hop)
         self._tail_y: FloatArray = np.zeros(self.frame - self.hop)
@@ -321,7 +322,7 @@ class _ResidualSuppressor:
         ratio = np.where(np.isfinite(ratio), ratio, 1.0)
         self._ratio_hist = stacked[-self._history :]
 
-        residual = 2.0 * ratio * p_y_smooth
+        residual = self.over_subtraction * ratio * p_y_smooth
         floor = 10.0 ** (-self.options.suppression_floor_db / 20.0)
         gain = np.clip(1.0 - residual / (p_e_smooth + _EPS), floor, 1.0)
         out_spec = e_spec * gain
@@ -475,16 +476,17 @@ class ChannelsSeparator:
         # diverged or lagging filter) are dropped too.
         warmup_frames = round(opts.warmup_s * rate / hop)
         warming = far_active & (np.cumsum(far_active) <= warmup_frames)
-        echo_only = far_active & (p_y > 0.5 * p_d)
+        echo_only = far_active & (p_y > 0.9 * p_d)
         attenuation = p_d / (p_out + _EPS)
         required = 10.0 ** (opts.min_erle_db / 10.0)
         failing = echo_only & (attenuation < required)
         passing = echo_only & (attenuation >= required)
-        window = max(1, round(1.0 * rate / hop))
+        window = max(1, round(2.0 * rate / hop))
         recent_fail = ndimage.uniform_filter1d(failing.astype(float), window, mode="nearest")
         recent_ok = ndimage.uniform_filter1d(passing.astype(float), window, mode="nearest")
         echoing = far_active & (p_y > 0.1 * p_d)
-        not_converged = warming | (echoing & (recent_fail > recent_ok))
+        evidence = recent_fail * window >= 3.0
+        not_converged = warming | (echoing & evidence & (recent_fail > recent_ok))
         not_converged = ndimage.binary_dilation(not_converged, iterations=2) & audible
         not_converged &= far_active
         leak_mask = ndimage.binary_dilation(leak_mask, iterations=2) & ~not_converged & audible
