@@ -1,0 +1,411 @@
+"""The audit log: chain, signatures, signed head, checkpoints, sinks, locking, CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from voicepriv.audit import (
+    GENESIS,
+    AuditLog,
+    EventType,
+    head_path,
+    load_sinks,
+    read_events,
+    verify_log,
+)
+from voicepriv.cli import main
+from voicepriv.errors import AuditError, AuditIntegrityError, ConfigError
+from voicepriv.plugins import get_plugin_manager, hookimpl
+
+
+class Signer:
+    """An Ed25519 signer standing in for a key provider."""
+
+    def __init__(self, seed: bytes = b"\x07" * 32) -> None:
+        self._key = Ed25519PrivateKey.from_private_bytes(seed)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+    def verify_key(self) -> bytes:
+        return self._key.public_key().public_bytes_raw()
+
+
+class ListSink:
+    """Collects every event it is given."""
+
+    def __init__(self) -> None:
+        self.events: list[Mapping[str, Any]] = []
+
+    def emit(self, event: Mapping[str, Any]) -> None:
+        self.events.append(event)
+
+
+SIGNER = Signer()
+KEY = SIGNER.verify_key()
+
+
+def _event_data(i: int) -> dict[str, Any]:
+    return {"recording": f"rec-{i}", "principal": "agent-7", "purpose": "quality_assurance"}
+
+
+def _write_log(folder: Path, count: int, name: str = "audit.jsonl") -> Path:
+    log = AuditLog(folder / name, signer=SIGNER, sinks=[])
+    kinds = list(EventType)
+    for i in range(count):
+        log.append(kinds[i % len(kinds)], _event_data(i))
+    return log.path
+
+
+# Logs of 1..8 events, built once; a forged log signed with the same key for insertions.
+_LOGS: dict[int, tuple[list[bytes], bytes]] = {}
+_OTHER: list[bytes] = []
+
+
+def _log_lines(count: int) -> tuple[list[bytes], bytes]:
+    if count not in _LOGS:
+        with tempfile.TemporaryDirectory() as folder:
+            path = _write_log(Path(folder), count)
+            _LOGS[count] = (path.read_bytes().splitlines(), head_path(path).read_bytes())
+    return _LOGS[count]
+
+
+def _other_lines() -> list[bytes]:
+    if not _OTHER:
+        with tempfile.TemporaryDirectory() as folder:
+            log = AuditLog(Path(folder) / "other.jsonl", signer=SIGNER, sinks=[])
+            for i in range(9):
+                log.append(EventType.EXPORT, {"recording": f"other-{i}"})
+            _OTHER.extend(log.path.read_bytes().splitlines())
+    return _OTHER
+
+
+def _verify_lines(lines: list[bytes], head: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "audit.jsonl"
+        path.write_bytes(b"".join(line + b"\n" for line in lines))
+        head_path(path).write_bytes(head)
+        verify_log(path, KEY)
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_appended_events_chain_sign_and_verify(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 5)
+    events = list(read_events(path))
+    assert [e.seq for e in events] == [0, 1, 2, 3, 4]
+    assert events[0].prev == GENESIS
+    assert all(b.prev == a.hash for a, b in itertools.pairwise(events))
+    report = verify_log(path, KEY)
+    assert (report.count, report.head, report.anchored) == (5, events[-1].hash, True)
+    head = json.loads(head_path(path).read_text())
+    assert (head["count"], head["head"]) == (5, events[-1].hash)
+
+
+def test_empty_log_verifies(tmp_path: Path) -> None:
+    report = verify_log(tmp_path / "none.jsonl", KEY)
+    assert (report.count, report.head) == (0, GENESIS)
+
+
+def test_wrong_key_fails_at_first_event(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 3)
+    with pytest.raises(AuditIntegrityError, match="signature") as info:
+        verify_log(path, Signer(b"\x01" * 32).verify_key())
+    assert info.value.index == 0
+
+
+def test_event_time_and_types(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.jsonl", signer=SIGNER, sinks=[])
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    event = log.append("access_denied", {"recording": "r1", "at": at}, at=at)
+    assert event.type is EventType.ACCESS_DENIED
+    assert event.time == at.isoformat()
+    assert event.data["at"] == at.isoformat()
+    with pytest.raises(ConfigError, match="'nope' is unknown"):
+        log.append("nope", {})
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"subject": "jane@example.com"}, "no spaces, no '@'"),
+        ({"subject": "+4512345678"}, "phone number"),
+        ({"note": "Jane Doe called"}, "no spaces"),
+        ({"Bad Key": "x"}, "lower_snake_case"),
+        ({"ids": [{"deep": [[[["x"]]]]}]}, "nested"),
+        ({"value": float("nan")}, "finite"),
+        ({"obj": object()}, "got object"),
+    ],
+)
+def test_clear_personal_data_is_refused(tmp_path: Path, data: dict[str, Any], problem: str) -> None:
+    log = AuditLog(tmp_path / "a.jsonl", signer=SIGNER, sinks=[])
+    with pytest.raises(ConfigError, match=problem):
+        log.append(EventType.ERASURE, data)
+    assert not log.path.exists() or log.path.read_bytes() == b""
+
+
+def test_tail_returns_the_last_events(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 6)
+    log = AuditLog(path, signer=SIGNER, sinks=[])
+    assert [e.seq for e in log.tail(2)] == [4, 5]
+    assert log.tail(0) == []
+
+
+# --------------------------------------------------------------------------- tampering
+
+
+def _mutations(draw: st.DrawFn, count: int) -> tuple[str, list[bytes], int]:
+    """One single-event mutation of a log of *count* events: (name, lines, first bad index)."""
+    lines, _ = _log_lines(count)
+    lines = list(lines)
+    kinds = ["edit_field", "flip_byte", "delete", "insert_copy", "insert_forged"]
+    if count >= 2:
+        kinds += ["swap", "move"]
+    kind = draw(st.sampled_from(kinds))
+    if kind == "edit_field":
+        k = draw(st.integers(0, count - 1))
+        obj = json.loads(lines[k])
+        field = draw(st.sampled_from(["seq", "time", "type", "data", "prev", "hash", "sig"]))
+        replacement = {
+            "seq": obj["seq"] + draw(st.integers(1, 5)),
+            "time": "2001-01-01T00:00:00+00:00",
+            "type": "deletion" if obj["type"] != "deletion" else "export",
+            "data": {**obj["data"], "recording": "rec-x"},
+            "prev": "1" * 64,
+            "hash": "2" * 64,
+            "sig": obj["sig"][:-1] + ("0" if obj["sig"][-1] != "0" else "1"),
+        }[field]
+        obj[field] = replacement
+        lines[k] = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+        return kind, lines, k
+    if kind == "flip_byte":
+        k = draw(st.integers(0, count - 1))
+        position = draw(st.integers(0, len(lines[k]) - 1))
+        byte = draw(st.integers(0x20, 0x7E).filter(lambda b: b != lines[k][position]))
+        lines[k] = lines[k][:position] + bytes([byte]) + lines[k][position + 1 :]
+        return kind, lines, k
+    if kind == "delete":
+        k = draw(st.integers(0, count - 1))
+        del lines[k]
+        return kind, lines, k
+    if kind == "insert_copy":
+        k = draw(st.integers(0, count))
+        lines.insert(k, lines[draw(st.integers(0, count - 1))])
+        return kind, lines, k
+    if kind == "insert_forged":
+        k = draw(st.integers(0, count))
+        lines.insert(k, _other_lines()[draw(st.integers(0, 8))])
+        return kind, lines, k
+    i = draw(st.integers(0, count - 2))
+    j = draw(st.integers(i + 1, count - 1))
+    if kind == "swap":
+        lines[i], lines[j] = lines[j], lines[i]
+        return kind, lines, i
+    source, target = draw(st.permutations([i, j]))
+    lines.insert(target, lines.pop(source))
+    return kind, lines, min(i, j)
+
+
+@st.composite
+def _tampered(draw: st.DrawFn, count: int) -> tuple[int, str, list[bytes], int]:
+    return (count, *_mutations(draw, count))
+
+
+@given(case=st.integers(1, 8).flatmap(_tampered))
+def test_every_single_event_tampering_is_detected_at_its_index(
+    case: tuple[int, str, list[bytes], int],
+) -> None:
+    count, kind, lines, expected = case
+    _, head = _log_lines(count)
+    with pytest.raises(AuditIntegrityError) as info:
+        _verify_lines(lines, head)
+    assert info.value.index == expected, (kind, str(info.value))
+
+
+@pytest.mark.parametrize("count", [1, 4, 8])
+def test_untouched_logs_verify(count: int) -> None:
+    lines, head = _log_lines(count)
+    _verify_lines(list(lines), head)
+
+
+def test_cut_off_end_is_detected_by_the_signed_head(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 5)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3]))
+    with pytest.raises(AuditIntegrityError, match="cut off") as info:
+        verify_log(path, KEY)
+    assert info.value.index == 3
+
+
+def test_missing_or_forged_head_is_detected(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 3)
+    original = head_path(path).read_bytes()
+    head = json.loads(original)
+    head["count"] = 2
+    head_path(path).write_text(json.dumps(head))
+    with pytest.raises(AuditIntegrityError, match="head's signature") as info:
+        verify_log(path, KEY)
+    assert info.value.index == 3
+    head_path(path).unlink()
+    with pytest.raises(AuditIntegrityError, match="missing") as info:
+        verify_log(path, KEY)
+    assert info.value.index == 3
+    assert verify_log(path, KEY, require_head=False).anchored is False
+
+
+def test_rollback_of_log_and_head_is_caught_by_an_external_checkpoint(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 3)
+    old_log, old_head = path.read_bytes(), head_path(path).read_bytes()
+    log = AuditLog(path, signer=SIGNER, sinks=[])
+    log.append(EventType.DELETION, {"recording": "rec-9"})
+    checkpoint = log.checkpoint()
+    assert checkpoint.count == 4
+    assert log.verify(checkpoint=checkpoint).checkpoint
+    # The attacker restores both files as they were before the deletion was logged.
+    path.write_bytes(old_log)
+    head_path(path).write_bytes(old_head)
+    assert verify_log(path, KEY).count == 3  # consistent on its own ...
+    with pytest.raises(AuditIntegrityError, match="checkpoint") as info:
+        verify_log(path, KEY, checkpoint=checkpoint)  # ... but not with the checkpoint
+    assert info.value.index == 3
+
+
+def test_append_refuses_a_broken_log(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 4)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2]))
+    log = AuditLog(path, signer=SIGNER, sinks=[])
+    with pytest.raises(AuditIntegrityError, match="head says 4"):
+        log.append(EventType.EXPORT, {"recording": "r"})
+    path.write_bytes(b"".join(lines) + b'{"seq":')
+    with pytest.raises(AuditIntegrityError, match="incomplete"):
+        log.append(EventType.EXPORT, {"recording": "r"})
+
+
+def test_append_re_anchors_after_an_interrupted_append(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 2)
+    stale_head = head_path(path).read_bytes()
+    log = AuditLog(path, signer=SIGNER, sinks=[])
+    log.append(EventType.EXPORT, {"recording": "r"})
+    head_path(path).write_bytes(stale_head)  # as if the process died before writing the head
+    with pytest.raises(AuditIntegrityError, match="not covered") as info:
+        verify_log(path, KEY)
+    assert info.value.index == 2
+    log.append(EventType.EXPORT, {"recording": "r2"})
+    assert verify_log(path, KEY).count == 4
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+def test_every_event_goes_to_every_sink(tmp_path: Path) -> None:
+    first, second = ListSink(), ListSink()
+    log = AuditLog(tmp_path / "a.jsonl", signer=SIGNER, sinks=[first, second])
+    events = [log.append(EventType.ACCESS_GRANTED, _event_data(i)) for i in range(3)]
+    assert first.events == second.events == [e.as_json() for e in events]
+
+
+def test_sinks_come_from_the_plugin_hook(tmp_path: Path) -> None:
+    sink = ListSink()
+
+    class Plugin:
+        @hookimpl
+        def voicepriv_audit_sinks(self, options: Mapping[str, Any]) -> list[ListSink]:
+            assert options == {"siem": "on"}
+            return [sink]
+
+    manager = get_plugin_manager(autoload=False)
+    plugin = Plugin()
+    manager.register(plugin)
+    try:
+        sinks = load_sinks({"siem": "on"}, manager)
+        log = AuditLog(tmp_path / "a.jsonl", signer=SIGNER, sinks=sinks)
+        event = log.append(EventType.HOLD_PLACED, {"hold": "H-1"})
+    finally:
+        manager.unregister(plugin)
+    assert sink.events == [event.as_json()]
+
+
+def test_a_failing_sink_fails_the_append_after_the_event_is_logged(tmp_path: Path) -> None:
+    class Broken:
+        def emit(self, event: Mapping[str, Any]) -> None:
+            raise RuntimeError("SIEM unreachable")
+
+    log = AuditLog(tmp_path / "a.jsonl", signer=SIGNER, sinks=[Broken()])
+    with pytest.raises(RuntimeError, match="SIEM"):
+        log.append(EventType.EXPORT, {"recording": "r"})
+    assert verify_log(log.path, KEY).count == 1
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def _append_many(path: str, worker: int, count: int) -> None:
+    log = AuditLog(path, signer=SIGNER, sinks=[])
+    for i in range(count):
+        log.append(EventType.ACCESS_GRANTED, {"worker": worker, "i": i})
+
+
+def test_concurrent_appends_from_processes_keep_the_chain(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.jsonl")
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_append_many, args=(path, w, 15)) for w in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(60)
+        assert process.exitcode == 0
+    report = verify_log(path, KEY)
+    assert report.count == 60
+    seen = {(e.data["worker"], e.data["i"]) for e in read_events(path)}
+    assert seen == {(w, i) for w in range(4) for i in range(15)}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_verify_and_tail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write_log(tmp_path, 4)
+    key_file = tmp_path / "audit.pub"
+    key_file.write_text(KEY.hex())
+    assert main(["audit", "verify", str(path), "--public-key", str(key_file)]) == 0
+    assert "OK: 4 events" in capsys.readouterr().out
+    assert main(["audit", "tail", str(path), "-n", "2"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["seq"] for e in shown] == [2, 3]
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[2] + lines[1] + lines[3])
+    assert main(["audit", "verify", str(path), "--public-key", KEY.hex()]) == 1
+    assert "FAILED at event 1" in capsys.readouterr().out
+
+
+def test_cli_checkpoint_and_bad_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write_log(tmp_path, 2)
+    checkpoint = AuditLog(path, signer=SIGNER, sinks=[]).checkpoint()
+    saved = tmp_path / "checkpoint.json"
+    saved.write_text(json.dumps(checkpoint.as_json()))
+    args = ["audit", "verify", str(path), "--public-key", KEY.hex(), "--checkpoint", str(saved)]
+    assert main(args) == 0
+    assert "extends the checkpoint" in capsys.readouterr().out
+    assert main(["audit", "verify", str(path), "--public-key", "zz"]) == 2
+    assert "expected 64 hex digits" in capsys.readouterr().err
+
+
+def test_unreadable_head_is_an_audit_error(tmp_path: Path) -> None:
+    path = _write_log(tmp_path, 1)
+    head_path(path).write_text("not json")
+    with pytest.raises(AuditError, match="not JSON"):
+        verify_log(path, KEY)
