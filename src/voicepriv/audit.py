@@ -31,6 +31,7 @@ import math
 import os
 import re
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -63,7 +64,8 @@ GENESIS: Final = "0" * 64
 
 _EVENT_DOMAIN: Final = b"voicepriv-audit-event-v1\n"
 _HEAD_DOMAIN: Final = b"voicepriv-audit-head-v1\n"
-_FIELDS: Final = frozenset({"seq", "time", "type", "data", "prev", "hash", "sig"})
+_FIELDS: Final = frozenset({"log", "seq", "time", "type", "data", "prev", "hash", "sig"})
+_LOG_ID: Final = re.compile(r"^[0-9a-f]{32}$")
 _KEY: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SAFE: Final = re.compile(r"^[A-Za-z0-9._:/+=#,-]{0,256}$")
 _PHONE: Final = re.compile(r"^\+\d{6,15}$")
@@ -161,6 +163,8 @@ def _check_data(data: Mapping[str, Any], path: str = "", depth: int = 0) -> dict
 class AuditEvent:
     """One signed event of the log.
 
+    :param log: the log's random id, fixed by its first event; an event copied from another
+        log signed with the same key does not verify here.
     :param seq: zero-based position in the log.
     :param time: ISO 8601 UTC time of the append.
     :param type: what happened.
@@ -170,6 +174,7 @@ class AuditEvent:
     :param sig: Ed25519 signature (hex) of ``hash``.
     """
 
+    log: str
     seq: int
     time: str
     type: EventType
@@ -181,6 +186,7 @@ class AuditEvent:
     def body(self) -> dict[str, Any]:
         """The signed part: every field but ``hash`` and ``sig``, as plain JSON data."""
         return {
+            "log": self.log,
             "seq": self.seq,
             "time": self.time,
             "type": self.type.value,
@@ -218,16 +224,17 @@ def _parse_line(raw: bytes, index: int) -> AuditEvent:
             f"audit event {index}: unknown event type {obj['type']!r}", index=index
         ) from None
     seq, prev, digest, sig, time = obj["seq"], obj["prev"], obj["hash"], obj["sig"], obj["time"]
+    log = obj["log"]
     if (
         isinstance(seq, bool)
         or not isinstance(seq, int)
         or not isinstance(time, str)
         or not isinstance(obj["data"], dict)
-        or not all(isinstance(v, str) for v in (prev, digest, sig))
+        or not all(isinstance(v, str) for v in (log, prev, digest, sig))
     ):
         raise AuditIntegrityError(f"audit event {index}: a field has the wrong type", index=index)
     event = AuditEvent(
-        seq=seq, time=time, type=kind, data=obj["data"], prev=prev, hash=digest, sig=sig
+        log=log, seq=seq, time=time, type=kind, data=obj["data"], prev=prev, hash=digest, sig=sig
     )
     if event.line() != raw:
         raise AuditIntegrityError(
@@ -245,6 +252,7 @@ class Checkpoint:
     WORM bucket) let :func:`verify_log` detect a log rolled back together with its head file.
     """
 
+    log: str
     count: int
     head: str
     time: str
@@ -252,7 +260,7 @@ class Checkpoint:
 
     def body(self) -> dict[str, Any]:
         """The signed part."""
-        return {"count": self.count, "head": self.head, "time": self.time}
+        return {"log": self.log, "count": self.count, "head": self.head, "time": self.time}
 
     def as_json(self) -> dict[str, Any]:
         """The checkpoint as plain JSON data."""
@@ -261,17 +269,17 @@ class Checkpoint:
     @classmethod
     def from_json(cls, obj: object, *, source: str) -> Checkpoint:
         """Parse :meth:`as_json` output; *source* names it in errors."""
-        if not isinstance(obj, dict) or set(obj) != {"count", "head", "time", "sig"}:
-            raise AuditError(f"{source}: expected an object with count, head, time and sig")
-        count, head, time, sig = obj["count"], obj["head"], obj["time"], obj["sig"]
+        if not isinstance(obj, dict) or set(obj) != {"log", "count", "head", "time", "sig"}:
+            raise AuditError(f"{source}: expected an object with log, count, head, time and sig")
+        log, count, head, time, sig = obj["log"], obj["count"], obj["head"], obj["time"], obj["sig"]
         if (
             isinstance(count, bool)
             or not isinstance(count, int)
             or count < 0
-            or not all(isinstance(v, str) for v in (head, time, sig))
+            or not all(isinstance(v, str) for v in (log, head, time, sig))
         ):
             raise AuditError(f"{source}: a checkpoint field has the wrong type")
-        return cls(count=count, head=head, time=time, sig=sig)
+        return cls(log=log, count=count, head=head, time=time, sig=sig)
 
     def verify(self, public_key: Ed25519PublicKey) -> bool:
         """Whether the signature is valid under *public_key*."""
@@ -433,7 +441,7 @@ class AuditLog:
                     index=-1,
                 )
             if last_raw is None:
-                seq, prev = 0, GENESIS
+                seq, prev, log_id = 0, GENESIS, uuid.uuid4().hex
                 if head is not None and head.count:
                     raise AuditIntegrityError(
                         f"{self.path}: the log is empty but its head says {head.count} events",
@@ -448,8 +456,11 @@ class AuditLog:
                 # A head one event behind means the previous append was interrupted between
                 # writing the line and writing the head; this append re-anchors it.
                 if head is None or not (
-                    (head.count == last.seq + 1 and head.head == last.hash)
-                    or (head.count == last.seq and head.head == last.prev)
+                    head.log == last.log
+                    and (
+                        (head.count == last.seq + 1 and head.head == last.hash)
+                        or (head.count == last.seq and head.head == last.prev)
+                    )
                 ):
                     raise AuditIntegrityError(
                         f"{self.path}: the log ends at event {last.seq} but its head "
@@ -457,12 +468,26 @@ class AuditLog:
                         "run 'voicepriv audit verify'",
                         index=last.seq + 1 if head is None else min(head.count, last.seq + 1),
                     )
-                seq, prev = last.seq + 1, last.hash
-            body = {"seq": seq, "time": when, "type": kind.value, "data": data, "prev": prev}
+                seq, prev, log_id = last.seq + 1, last.hash, last.log
+            body = {
+                "log": log_id,
+                "seq": seq,
+                "time": when,
+                "type": kind.value,
+                "data": data,
+                "prev": prev,
+            }
             digest = _event_hash(body)
             signature = self._signer.sign(_EVENT_DOMAIN + bytes.fromhex(digest)).hex()
             event = AuditEvent(
-                seq=seq, time=when, type=kind, data=data, prev=prev, hash=digest, sig=signature
+                log=log_id,
+                seq=seq,
+                time=when,
+                type=kind,
+                data=data,
+                prev=prev,
+                hash=digest,
+                sig=signature,
             )
             try:
                 handle.write(event.line() + b"\n")
@@ -470,16 +495,16 @@ class AuditLog:
                 os.fsync(handle.fileno())
             except OSError as exc:
                 raise AuditError(f"{self.path}: cannot append to the audit log ({exc})") from exc
-        self._write_head(seq + 1, digest, when)
+        self._write_head(log_id, seq + 1, digest, when)
         return event
 
-    def _sign_checkpoint(self, count: int, head: str, when: str) -> Checkpoint:
-        body = {"count": count, "head": head, "time": when}
+    def _sign_checkpoint(self, log: str, count: int, head: str, when: str) -> Checkpoint:
+        body = {"log": log, "count": count, "head": head, "time": when}
         sig = self._signer.sign(_HEAD_DOMAIN + _canonical(body)).hex()
-        return Checkpoint(count=count, head=head, time=when, sig=sig)
+        return Checkpoint(log=log, count=count, head=head, time=when, sig=sig)
 
-    def _write_head(self, count: int, head: str, when: str) -> None:
-        checkpoint = self._sign_checkpoint(count, head, when)
+    def _write_head(self, log: str, count: int, head: str, when: str) -> None:
+        checkpoint = self._sign_checkpoint(log, count, head, when)
         target = self.head_path
         temporary = target.with_name(target.name + f".{os.getpid()}.tmp")
         try:
@@ -494,10 +519,10 @@ class AuditLog:
     def checkpoint(self) -> Checkpoint:
         """A signed checkpoint of the log as it is now, to keep somewhere else."""
         with self._thread_lock, _FileLock(_lock_path(self.path)):
-            count, last = 0, GENESIS
+            log, count, last = "", 0, GENESIS
             for event in read_events(self.path):
-                count, last = count + 1, event.hash
-        return self._sign_checkpoint(count, last, utc_now().isoformat())
+                log, count, last = event.log, count + 1, event.hash
+        return self._sign_checkpoint(log, count, last, utc_now().isoformat())
 
     def events(self) -> Iterator[AuditEvent]:
         """Every event in order (shape checked; use :meth:`verify` for the chain)."""
@@ -614,7 +639,25 @@ def verify_log(
     checkpoint_seen = checkpoint is not None and checkpoint.count == 0
     if checkpoint is not None and not checkpoint.verify(key):
         raise AuditError("audit checkpoint: the signature does not verify under this key")
+    head = _read_head(head_path(path))
+    if head is not None and not head.verify(key):
+        raise AuditIntegrityError(
+            f"{head_path(path)}: the head's signature does not verify", index=0
+        )
+    expected_log = head.log if head is not None else None
+    if checkpoint is not None and checkpoint.count:
+        if expected_log is not None and checkpoint.log != expected_log:
+            raise AuditError("audit checkpoint: it was taken of another log than this head's")
+        expected_log = checkpoint.log
     for index, event in enumerate(read_events(path)):
+        if expected_log is None:
+            expected_log = event.log
+        if event.log != expected_log or not _LOG_ID.fullmatch(event.log):
+            raise AuditIntegrityError(
+                f"audit event {index}: belongs to another audit log ({event.log!r}, "
+                f"expected {expected_log!r})",
+                index=index,
+            )
         if event.seq != index:
             raise AuditIntegrityError(
                 f"audit event {index}: sequence number {event.seq}, expected {index} "
@@ -652,7 +695,6 @@ def verify_log(
             f"{checkpoint.count}: events from index {count} on were cut off",
             index=count,
         )
-    head = _read_head(head_path(path))
     anchored = False
     if head is None:
         if require_head and count:
@@ -661,10 +703,6 @@ def verify_log(
                 index=count,
             )
     else:
-        if not head.verify(key):
-            raise AuditIntegrityError(
-                f"{head_path(path)}: the head's signature does not verify", index=count
-            )
         if head.count > count:
             raise AuditIntegrityError(
                 f"the log has {count} events but its signed head says {head.count}: "
