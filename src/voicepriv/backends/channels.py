@@ -87,9 +87,12 @@ class ChannelsOptions:
     :param frame_ms: analysis frame of the suppressor and the leakage detector.
     :param leakage_threshold: a frame is silenced when more than this fraction of its
         remaining energy is explained by the customer channel.
+    :param follow_threshold: a frame is silenced when the output's band envelopes correlate
+        more than this with the customer's (over half a second around it).
     :param min_erle_db: the attenuation the canceller must reach on echo-only speech before
         customer-active frames are kept at all.
-    :param warmup_s: seconds of customer speech dropped at the start while the filter learns.
+    :param proof_s: seconds of echo-only speech on which the canceller must reach
+        *min_erle_db* before any customer-active frame is kept (fail closed at the start).
     :param suppression_floor_db: lowest gain of the residual echo suppressor.
     :param chunk_s: streaming chunk length (bounded working memory).
     """
@@ -99,8 +102,9 @@ class ChannelsOptions:
     step: float = attrs.field(default=1.0, validator=_fraction)
     frame_ms: float = attrs.field(default=16.0, validator=_positive)
     leakage_threshold: float = attrs.field(default=0.15, validator=_fraction)
+    follow_threshold: float = attrs.field(default=0.7, validator=_fraction)
     min_erle_db: float = attrs.field(default=10.0, validator=_positive)
-    warmup_s: float = attrs.field(default=2.0, validator=_positive)
+    proof_s: float = attrs.field(default=0.25, validator=_positive)
     suppression_floor_db: float = attrs.field(default=40.0, validator=_positive)
     chunk_s: float = attrs.field(default=4.0, validator=_positive)
 
@@ -129,8 +133,17 @@ class EchoCanceller:
 
     Feed equal-length chunks of reference (far end, the customer channel) and microphone (near
     end, the agent channel) with :meth:`process`; each call returns the error signal (the
-    microphone with the echo estimate removed) and the echo estimate, both as long as the
-    chunk, after a delay of one block. State is bounded by the filter length.
+    microphone with the echo estimate removed) and the echo estimate for every whole block
+    received so far, sample-aligned with the input (no added delay). State is bounded by the
+    filter length, whatever the call's length.
+
+    Per block: one FFT of the newest reference block, the echo estimates of both filters from
+    the partition history, and a normalised, gradient-constrained update of the background
+    filter (step divided by the per-bin far-end power, floored by the power held in all
+    partitions so a speech offset cannot blow the step up). The foreground follows the
+    background only when the background's error energy has been below ``copy_ratio`` times
+    the foreground's for ``copy_blocks`` blocks (and below the microphone's energy); a
+    background whose error grows past eight times the foreground's is reset to it.
 
     :param sample_rate: Hz.
     :param filter_ms: modelled echo path length.
@@ -149,6 +162,16 @@ class EchoCanceller:
         self.block = _power_of_two(block_ms * sample_rate / 1000.0)
         self.partitions = max(1, math.ceil(filter_ms * sample_rate / 1000.0 / self.block))
         self.step = step
+        #: The background replaces the foreground when its smoothed error energy is below
+        #: ``copy_ratio`` times the foreground's for ``copy_blocks`` blocks in a row.
+        self.copy_ratio = 0.7
+        self.copy_blocks = 3
+        #: Added to every bin's normaliser, as a fraction of the mean far-end power.
+        self.regularisation = 1e-2
+        #: The far-end power estimate never falls below this fraction of the current block's.
+        self.attack = 0.5
+        #: Per-block memory of the smoothed error energies compared by the two-path control.
+        self.energy_memory = 0.8
         bins = self.block + 1
         self._x_spectra: ComplexArray = np.zeros((self.partitions, bins), np.complex128)
         self._w_back: ComplexArray = np.zeros((self.partitions, bins), np.complex128)
@@ -206,7 +229,9 @@ class EchoCanceller:
         self._x_prev = x
         self._x_spectra[1:] = self._x_spectra[:-1]
         self._x_spectra[0] = spectrum
-        self._x_power = 0.7 * self._x_power + 0.3 * (spectrum.real**2 + spectrum.imag**2)
+        current = spectrum.real**2 + spectrum.imag**2
+        # Fast attack, slow release: a speech onset never meets an under-estimated power.
+        self._x_power = np.maximum(0.7 * self._x_power + 0.3 * current, self.attack * current)
 
         both = np.stack([self._w_fore, self._w_back]) * self._x_spectra
         echoes = np.fft.irfft(both.sum(axis=1), axis=-1)[:, n:]
@@ -215,8 +240,11 @@ class EchoCanceller:
 
         # Background adaptation: normalised per bin, gradient constrained to the filter length.
         e_spectrum = np.fft.rfft(np.concatenate([np.zeros(n), e_back]))
-        norm = self.partitions * self._x_power
-        norm += 1e-3 * float(norm.mean()) + _EPS
+        norm = np.maximum(
+            self.partitions * self._x_power,
+            (self._x_spectra.real**2 + self._x_spectra.imag**2).sum(axis=0),
+        )
+        norm += self.regularisation * float(norm.mean()) + _EPS
         gain = (self.step / norm) * e_spectrum
         self._w_back += np.conj(self._x_spectra) * gain
         taps = np.fft.irfft(self._w_back, axis=-1)
@@ -225,16 +253,17 @@ class EchoCanceller:
 
         # Two-path control: copy background -> foreground when it is clearly better.
         energy_d = float(d @ d)
-        self._energy_fore = 0.6 * self._energy_fore + 0.4 * float(e_fore @ e_fore)
-        self._energy_back = 0.6 * self._energy_back + 0.4 * float(e_back @ e_back)
+        keep = self.energy_memory
+        self._energy_fore = keep * self._energy_fore + (1 - keep) * float(e_fore @ e_fore)
+        self._energy_back = keep * self._energy_back + (1 - keep) * float(e_back @ e_back)
         far_active = float(x @ x) > 1e-7 * n
         if (
             far_active
-            and self._energy_back < 0.7 * self._energy_fore
+            and self._energy_back < self.copy_ratio * self._energy_fore
             and (float(e_back @ e_back) < energy_d)
         ):
             self._better_count += 1
-            if self._better_count >= 2:
+            if self._better_count >= self.copy_blocks:
                 self._w_fore = self._w_back.copy()
                 self._energy_fore = self._energy_back
                 self.copies += 1
@@ -251,6 +280,32 @@ class EchoCanceller:
 # --------------------------------------------------------------------------- suppression
 
 
+_BANDS: Final = 8
+
+
+@attrs.frozen(kw_only=True)
+class FrameStats:
+    """Per-frame powers from the suppressor (frames x ...), concatenable across chunks."""
+
+    residual: FloatArray
+    output: FloatArray
+    echo: FloatArray
+    microphone: FloatArray
+    reference: FloatArray
+    output_bands: FloatArray
+    reference_bands: FloatArray
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[FrameStats]) -> FrameStats:
+        """Join the statistics of consecutive chunks."""
+        return cls(
+            **{
+                field.name: np.concatenate([getattr(part, field.name) for part in parts])
+                for field in attrs.fields(cls)
+            }
+        )
+
+
 class _ResidualSuppressor:
     """Streaming STFT residual echo suppressor and frame-wise leakage detector."""
 
@@ -260,6 +315,12 @@ class _ResidualSuppressor:
         self.window: FloatArray = np.sqrt(signal.get_window("hann", self.frame, fftbins=True))
         self.options = options
         self.over_subtraction = 1.0
+        # Speech bands (200 Hz to 3.8 kHz or Nyquist) for the envelope-following detector.
+        low = max(1, round(200.0 * self.frame / sample_rate))
+        high = min(
+            self.frame // 2, round(min(3800.0, sample_rate / 2 - 200.0) * self.frame / sample_rate)
+        )
+        self.band_edges = np.unique(np.linspace(low, high, _BANDS + 1).round().astype(int))
         bins = self.frame // 2 + 1
         self._tail_e: FloatArray = np.zeros(self.frame - self.hop)
         self._tail_y: FloatArray = np.zeros(self.frame - self.hop)
@@ -281,19 +342,17 @@ class _ResidualSuppressor:
 
     def process(
         self, error: FloatArray, echo: FloatArray, microphone: FloatArray, reference: FloatArray
-    ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-        """One chunk (a multiple of ``hop`` samples); returns the suppressed output (delayed
-        by ``frame - hop`` samples) and per frame: residual echo power, output power, echo
-        estimate power, microphone power and reference power."""
+    ) -> tuple[FrameStats, FloatArray]:
+        """One chunk (a multiple of ``hop`` samples): per-frame statistics, and the suppressed
+        output (delayed by ``frame - hop`` samples)."""
         e_spec, self._tail_e = self._frames(self._tail_e, error)
         y_spec, self._tail_y = self._frames(self._tail_y, echo)
         d_spec, self._tail_d = self._frames(self._tail_d, microphone)
         p_e = e_spec.real**2 + e_spec.imag**2
         p_y = y_spec.real**2 + y_spec.imag**2
         p_d = d_spec.real**2 + d_spec.imag**2
-        x_frames = np.concatenate([self._tail_x, reference])
-        self._tail_x = x_frames[x_frames.size - (self.frame - self.hop) :]
-        p_x = (x_frames[: reference.size].reshape(-1, self.hop) ** 2).sum(axis=1) * 2.0
+        x_spec, self._tail_x = self._frames(self._tail_x, reference)
+        p_x = x_spec.real**2 + x_spec.imag**2
 
         # Residual ratio per bin: smoothed |E|^2/|Y|^2, then its minimum over ~1.5 s where the
         # echo estimate is active. Double talk raises the ratio, so the minimum ignores it.
@@ -336,8 +395,45 @@ class _ResidualSuppressor:
             out[shift * self.hop : shift * self.hop + part.size] += part
         emitted = out[: frames.shape[0] * self.hop]
         self._ola = out[frames.shape[0] * self.hop :].copy()
-        p_out = (p_e * gain**2).sum(axis=1)
-        return (emitted, residual_out.sum(axis=1), p_out, p_y.sum(axis=1), p_d.sum(axis=1), p_x)
+        p_kept = p_e * gain**2
+        return FrameStats(
+            residual=residual_out.sum(axis=1),
+            output=p_kept.sum(axis=1),
+            echo=p_y.sum(axis=1),
+            microphone=p_d.sum(axis=1),
+            reference=p_x.sum(axis=1),
+            output_bands=np.add.reduceat(p_kept, self.band_edges, axis=1)[:, :-1],
+            reference_bands=np.add.reduceat(p_x, self.band_edges, axis=1)[:, :-1],
+        ), emitted
+
+
+def _envelope_following(stats: FrameStats, reach: int, window: int) -> FloatArray:
+    """Per frame, the correlation of the output's band envelopes with the customer's.
+
+    The reference band energies are spread over the echo path length (a maximum over the
+    ``reach`` frames before) and both are taken in dB; the Pearson correlation over a
+    ``window`` of frames centred on each frame, per band and pooled over bands, is returned.
+    Leaked customer speech, linear or not, follows the customer's envelope; agent speech does
+    not. This needs no converged
+    filter, so it also catches a filter that never converged.
+    """
+    floor = 1e-10 + 1e-6 * float(np.percentile(stats.reference_bands, 99))
+    size = 2 * reach + 1
+    spread = ndimage.maximum_filter1d(stats.reference_bands, size, axis=0, origin=reach)
+    x_db = 10.0 * np.log10(spread + floor)
+    o_db = 10.0 * np.log10(stats.output_bands + floor)
+
+    def mean(values: FloatArray) -> FloatArray:
+        smoothed: FloatArray = ndimage.uniform_filter1d(values, window, axis=0, mode="nearest")
+        return smoothed
+
+    # Per band over time (so the spectral tilt every voice shares adds nothing), then pooled.
+    mx, mo = mean(x_db), mean(o_db)
+    cov = (mean(x_db * o_db) - mx * mo).sum(axis=1)
+    var_x = np.maximum(mean(x_db**2) - mx**2, 0.0).sum(axis=1)
+    var_o = np.maximum(mean(o_db**2) - mo**2, 0.0).sum(axis=1)
+    result: FloatArray = cov / np.sqrt(var_x * var_o + 1e-12)
+    return result
 
 
 # --------------------------------------------------------------------------- segments
@@ -407,7 +503,7 @@ class ChannelsSeparator:
         ref_all = audio.samples[:, 1 - agent]
 
         outputs: list[FloatArray] = []
-        stats: list[tuple[FloatArray, ...]] = []
+        stats: list[FrameStats] = []
         errors_pending = np.zeros(0)
         echoes_pending = np.zeros(0)
         mic_pending = np.zeros(0)
@@ -436,14 +532,14 @@ class ChannelsSeparator:
                 mic_pending = np.concatenate([mic_pending, np.zeros(pad)])
                 ref_pending = np.concatenate([ref_pending, np.zeros(pad)])
             usable = (errors_pending.size // hop) * hop
-            out, *frame_stats = suppressor.process(
+            frame_stats, out = suppressor.process(
                 errors_pending[:usable],
                 echoes_pending[:usable],
                 mic_pending[:usable],
                 ref_pending[:usable],
             )
             outputs.append(out)
-            stats.append(tuple(frame_stats))
+            stats.append(frame_stats)
             errors_pending = errors_pending[usable:]
             echoes_pending = echoes_pending[usable:]
             mic_pending = mic_pending[usable:]
@@ -455,8 +551,13 @@ class ChannelsSeparator:
         del ref_all, errors_pending, echoes_pending, mic_pending, ref_pending
 
         signal_out = np.concatenate(outputs)[delay : delay + total]
+        joined = FrameStats.concatenate(stats)
         residual, p_out, p_y, p_d, p_x = (
-            np.concatenate(column) for column in zip(*stats, strict=True)
+            joined.residual,
+            joined.output,
+            joined.echo,
+            joined.microphone,
+            joined.reference,
         )
         frames = residual.size
         # Frame i of the suppressor covers output samples [(i-1)*hop, (i+1)*hop) after the
@@ -465,28 +566,42 @@ class ChannelsSeparator:
         # The customer is "active" at a frame when the reference had energy within the
         # modelled echo path length before it (echo arrives up to filter_ms later).
         reach = max(1, math.ceil(opts.filter_ms / 1000.0 * rate / hop))
-        x_level = ndimage.maximum_filter1d(p_x, 2 * reach + 1, origin=reach)
-        far_active = x_level > max(1e-4 * float(np.percentile(p_x, 99)), 1e-8 * hop)
+        size = reach + 1 + reach % 2
+        x_level = ndimage.maximum_filter1d(p_x, size, origin=size // 2)
+        far_active = x_level > max(1e-6 * float(np.percentile(p_x, 99)), 1e-9 * hop)
         audible = p_out > 1e-7 * hop
-        leak_mask = far_active & audible & (leakage > opts.leakage_threshold)
+        following = _envelope_following(joined, reach, max(3, round(0.5 * rate / hop)))
 
-        # Convergence. The first warmup_s of customer activity are dropped while the filter
-        # learns. After that, frames where the echo estimate explains much of the microphone
-        # but the attenuation stays under min_erle_db over a second (non-linear echo, a
-        # diverged or lagging filter) are dropped too.
-        warmup_frames = round(opts.warmup_s * rate / hop)
-        warming = far_active & (np.cumsum(far_active) <= warmup_frames)
+        # Convergence. Customer-active frames are dropped until the canceller has shown, on
+        # echo-only frames, that it reaches min_erle_db (or that there is no echo at all: the
+        # microphone stays 40 dB under the customer). After that, frames where the echo
+        # estimate explains much of the microphone but the attenuation stays under
+        # min_erle_db over two seconds (non-linear echo, a diverged or lagging filter, a
+        # changed path) are dropped too.
         echo_only = far_active & (p_y > 0.9 * p_d)
         attenuation = p_d / (p_out + _EPS)
         required = 10.0 ** (opts.min_erle_db / 10.0)
         failing = echo_only & (attenuation < required)
         passing = echo_only & (attenuation >= required)
+        # No echo at all: on most customer-active frames so far (all but double talk), the
+        # microphone stays 40 dB under the customer.
+        absent = far_active & (p_d < 1e-4 * x_level)
+        proof = round(opts.proof_s * rate / hop)
+        absent_count = np.cumsum(absent)
+        no_echo = (absent_count >= 4 * proof) & (absent_count >= 0.5 * np.cumsum(far_active))
+        ready = np.maximum.accumulate((np.cumsum(passing) >= proof) | no_echo)
         window = max(1, round(2.0 * rate / hop))
         recent_fail = ndimage.uniform_filter1d(failing.astype(float), window, mode="nearest")
         recent_ok = ndimage.uniform_filter1d(passing.astype(float), window, mode="nearest")
         echoing = far_active & (p_y > 0.1 * p_d)
         evidence = recent_fail * window >= 3.0
-        not_converged = warming | (echoing & evidence & (recent_fail > recent_ok))
+        not_converged = (far_active & ~ready) | (echoing & evidence & (recent_fail > recent_ok))
+        # Envelope following must last at least three frames (chance alignments are short);
+        # once the canceller is proven, a frame ten times louder than its echo estimate is
+        # near-end speech, whatever the envelopes do (two talkers may start together).
+        follows = ndimage.binary_opening(following > opts.follow_threshold, iterations=1)
+        follows &= ~(ready & (p_out > 10.0 * p_y))
+        leak_mask = far_active & audible & ((leakage > opts.leakage_threshold) | follows)
         not_converged = ndimage.binary_dilation(not_converged, iterations=2) & audible
         not_converged &= far_active
         leak_mask = ndimage.binary_dilation(leak_mask, iterations=2) & ~not_converged & audible

@@ -1,0 +1,272 @@
+"""The built-in ``"channels"`` separator on real speech with simulated telephone echo."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import soundfile as sf
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy import signal
+
+from voicepriv.audio import Audio
+from voicepriv.backends import channels
+from voicepriv.backends.channels import (
+    ChannelsOptions,
+    ChannelsSeparator,
+    EchoCanceller,
+    frames_to_segments,
+)
+from voicepriv.errors import ConfigError, IsolationError
+from voicepriv.interfaces import IsolationRequest, Separator
+from voicepriv.model import ChannelLayout, Role
+from voicepriv.plugins import backend, backend_names, get_plugin_manager
+
+Array = npt.NDArray[np.float64]
+
+AGENT_SPEAKER = "1688"
+CUSTOMER_SPEAKER = "2033"
+#: Who talks in each 2.5 s section: customer only, agent only or both (double talk).
+PATTERN = ("c", "a", "c", "dt", "a", "c", "dt", "c", "a", "dt", "c", "a")
+SECTION_S = 2.5
+TURN_GAP_S = 0.2
+
+
+@functools.cache
+def _speech(root: str, speaker: str, rate: int, seconds: float) -> Array:
+    parts: list[Array] = []
+    need = round(seconds * rate)
+    for path in sorted((Path(root) / "librispeech-test-other" / speaker).glob("*.flac")):
+        data, file_rate = sf.read(path, dtype="float64")
+        if file_rate != rate:
+            data = signal.resample_poly(data, rate, file_rate)
+        parts.append(data)
+        if sum(p.size for p in parts) >= need:
+            break
+    out = np.concatenate(parts)[:need]
+    return 0.05 * out / np.sqrt(np.mean(out**2))
+
+
+def _echo_path(rate: int, delay_ms: float, seed: int, decay_ms: float = 15.0) -> Array:
+    """A decaying random impulse response after a bulk delay, unit energy."""
+    rng = np.random.default_rng(seed)
+    delay = round(delay_ms * rate / 1000)
+    tail = round(4 * decay_ms * rate / 1000)
+    response = np.zeros(delay + tail)
+    response[delay:] = rng.standard_normal(tail) * np.exp(
+        -np.arange(tail) / (decay_ms * rate / 1000)
+    )
+    return response / np.sqrt(np.sum(response**2))
+
+
+class Call:
+    """A simulated dual-channel call: agent channel = agent + echo of the customer + noise."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        rate: int = 8000,
+        delay_ms: float = 60.0,
+        erl_db: float | None = 12.0,
+        pattern: tuple[str, ...] = PATTERN,
+        distortion: str | None = None,
+        path_change: bool = False,
+    ) -> None:
+        n = round(len(pattern) * SECTION_S * rate)
+        section = n // len(pattern)
+        agent_gate = np.zeros(n)
+        customer_gate = np.zeros(n)
+        gap = round(TURN_GAP_S * rate)
+        for index, kind in enumerate(pattern):
+            # Each section starts with a short turn-taking gap in which nobody speaks.
+            span = slice(index * section + gap, (index + 1) * section)
+            customer_gate[span] = kind in {"c", "dt"}
+            agent_gate[span] = kind in {"a", "dt"}
+        self.rate = rate
+        self.agent = _speech(str(root), AGENT_SPEAKER, rate, n / rate) * agent_gate
+        self.customer = _speech(str(root), CUSTOMER_SPEAKER, rate, n / rate) * customer_gate
+        source = self.customer
+        if distortion == "clip":
+            # An overdriven converter: clipped at 5 % of the peak, far beyond a linear model.
+            limit = 0.05 * np.max(np.abs(source))
+            source = np.clip(source, -limit, limit) * 10.0
+        echo = signal.fftconvolve(source, _echo_path(rate, delay_ms, seed=1))[:n]
+        if path_change:
+            other = signal.fftconvolve(source, _echo_path(rate, delay_ms / 2 + 10, seed=2))[:n]
+            echo[n // 2 :] = other[n // 2 :]
+        self.echo = echo * (0.0 if erl_db is None else 10 ** (-erl_db / 20))
+        noise = np.random.default_rng(0).standard_normal(n) * 2e-5
+        self.mic = self.agent + self.echo + noise
+        self.customer_only = (customer_gate > 0) & (agent_gate == 0)
+        self.agent_only = (agent_gate > 0) & (customer_gate == 0)
+        self.double_talk = (customer_gate > 0) & (agent_gate > 0)
+
+    def audio(self, *, agent_left: bool = True) -> Audio:
+        pair = (self.mic, self.customer) if agent_left else (self.customer, self.mic)
+        return Audio(samples=np.stack(pair, axis=1), sample_rate=self.rate)
+
+
+def erle_db(call: Call, output: Array, mask: npt.NDArray[np.bool_] | None = None) -> float:
+    span = call.customer_only if mask is None else mask
+    return float(10 * np.log10(np.sum(call.echo[span] ** 2) / (np.sum(output[span] ** 2) + 1e-20)))
+
+
+def si_sdr_db(estimate: Array, reference: Array) -> float:
+    scale = float(estimate @ reference) / float(reference @ reference)
+    target = scale * reference
+    noise = estimate - target
+    return float(10 * np.log10(float(target @ target) / (float(noise @ noise) + 1e-20)))
+
+
+def run(call: Call, **options: float) -> tuple[Array, channels.IsolationResult]:
+    result = ChannelsSeparator(options=ChannelsOptions(**options)).isolate(
+        call.audio(), IsolationRequest(layout=ChannelLayout.stereo())
+    )
+    return result.audio.samples[:, 0].astype(np.float64), result
+
+
+# --------------------------------------------------------------------------- plugin
+
+
+def test_plugin_gives_channels_separator_and_nothing_else() -> None:
+    manager = get_plugin_manager(autoload=False)
+    assert "channels" in backend_names(manager, "separator")
+    separator = backend(manager, "separator", "channels", {"filter_ms": 150.0})
+    assert isinstance(separator, Separator)
+    assert separator.name == "channels"
+    assert channels.voicepriv_separator(name="speaker", options={}) is None
+    assert channels.voicepriv_backend_names(kind="embedder") == []
+
+
+def test_unknown_and_invalid_options_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="'filter_len'"):
+        ChannelsOptions.from_mapping({"filter_len": 3})
+    with pytest.raises(ConfigError, match="'step'"):
+        ChannelsOptions.from_mapping({"step": 1.5})
+
+
+def test_refuses_mono_audio_and_missing_layout() -> None:
+    mono = Audio(samples=np.zeros(8000, np.float32), sample_rate=8000)
+    stereo = Audio(samples=np.zeros((8000, 2), np.float32), sample_rate=8000)
+    separator = ChannelsSeparator()
+    with pytest.raises(IsolationError, match="2-channel"):
+        separator.isolate(mono, IsolationRequest(layout=ChannelLayout.stereo()))
+    with pytest.raises(IsolationError, match="layout is unknown"):
+        separator.isolate(stereo, IsolationRequest(layout=None))
+
+
+@given(st.lists(st.booleans(), max_size=60), st.sampled_from([0.01, 0.016, 0.032]))
+def test_frames_to_segments_covers_exactly_the_true_frames(mask: list[bool], hop: float) -> None:
+    duration = len(mask) * hop
+    segments = frames_to_segments(np.array(mask, bool), hop, "x", duration)
+    assert sum(s.duration for s in segments) == pytest.approx(sum(mask) * hop)
+    assert all(a.end < b.start for a, b in itertools.pairwise(segments))
+    for segment in segments:
+        first = round(segment.start / hop)
+        last = round(segment.end / hop)
+        assert all(mask[first:last])
+
+
+# --------------------------------------------------------------------------- cancelling
+
+
+@pytest.mark.parametrize(
+    ("rate", "delay_ms", "erl_db"),
+    [(8000, 60.0, 12.0), (8000, 120.0, 6.0), (16000, 20.0, 20.0)],
+)
+def test_erle_on_customer_only_speech(
+    shared_data: Path, rate: int, delay_ms: float, erl_db: float
+) -> None:
+    call = Call(shared_data, rate=rate, delay_ms=delay_ms, erl_db=erl_db)
+    output, result = run(call)
+    assert erle_db(call, output) >= 25.0
+    assert result.agent_channel == 0
+    assert 0.0 <= result.residual_leakage <= 1.0
+    assert 0.0 <= result.confidence <= 1.0
+    # The agent is kept: most agent-only speech survives untouched.
+    assert si_sdr_db(output[call.agent_only], call.agent[call.agent_only]) >= 20.0
+
+
+def test_agent_speech_passes_when_there_is_no_echo(shared_data: Path) -> None:
+    call = Call(shared_data, erl_db=None)
+    output, result = run(call)
+    assert si_sdr_db(output, call.agent) >= 20.0
+    assert si_sdr_db(output[call.agent_only], call.agent[call.agent_only]) >= 30.0
+    assert sum(s.duration for s in result.kept) > 0.5 * call.agent_only.sum() / call.rate
+
+
+def test_double_talk_does_not_make_the_filter_diverge(shared_data: Path) -> None:
+    # Long double talk with a loud agent, framed by customer-only speech.
+    pattern = ("c", "c", "c", "dt", "dt", "dt", "dt", "c", "c")
+    call = Call(shared_data, pattern=pattern, erl_db=20.0)
+    canceller = EchoCanceller(call.rate)
+    error, _ = canceller.process(call.customer, call.mic)
+    section = round(SECTION_S * call.rate)
+    before = slice(2 * section, 3 * section)
+    after = slice(7 * section, 8 * section)
+    linear = error - call.agent[: error.size]
+
+    def attenuation(span: slice) -> float:
+        return float(10 * np.log10(np.sum(call.echo[span] ** 2) / np.sum(linear[span] ** 2)))
+
+    assert attenuation(before) >= 15.0
+    # Ten seconds of double talk leave the foreground filter as good as before (within 3 dB).
+    assert attenuation(after) >= attenuation(before) - 3.0
+    # Agent speech during double talk comes through the canceller nearly intact.
+    talk = slice(3 * section, 7 * section)
+    assert si_sdr_db(error[talk], call.agent[talk]) >= 20.0
+
+
+def test_echo_path_change_is_relearnt(shared_data: Path) -> None:
+    call = Call(shared_data, path_change=True, pattern=("c",) * 12, erl_db=10.0)
+    canceller = EchoCanceller(call.rate)
+    error, _ = canceller.process(call.customer, call.mic)
+    n = error.size
+    last = slice(n - 5 * call.rate, n)
+    residual = error[last]
+    assert 10 * np.log10(np.sum(call.echo[last] ** 2) / np.sum(residual**2)) >= 20.0
+    assert canceller.copies > 2
+
+
+def test_non_converging_echo_is_silenced_not_kept(shared_data: Path) -> None:
+    call = Call(shared_data, distortion="clip", erl_db=6.0)
+    output, result = run(call)
+    labels = {segment.label for segment in result.removed}
+    assert "not_converged" in labels
+    assert erle_db(call, output) >= 25.0
+    assert any("converged" in note for note in result.notes)
+
+
+def test_streaming_chunk_size_does_not_change_the_output(shared_data: Path) -> None:
+    call = Call(shared_data, pattern=("c", "dt", "a", "c"))
+    small, _ = run(call, chunk_s=0.5)
+    large, _ = run(call, chunk_s=60.0)
+    np.testing.assert_allclose(small, large, atol=1e-4)
+
+
+def test_agent_on_the_right_channel(shared_data: Path) -> None:
+    call = Call(shared_data, pattern=("c", "a", "c", "dt"))
+    result = ChannelsSeparator().isolate(
+        call.audio(agent_left=False),
+        IsolationRequest(layout=ChannelLayout.stereo(Role.CUSTOMER, Role.AGENT)),
+    )
+    assert result.agent_channel == 1
+    output = result.audio.samples[:, 0].astype(np.float64)
+    assert si_sdr_db(output[call.agent_only], call.agent[call.agent_only]) >= 20.0
+
+
+def test_progress_is_reported(shared_data: Path) -> None:
+    call = Call(shared_data, pattern=("c", "a"))
+    seen: list[tuple[float, float]] = []
+    ChannelsSeparator(options=ChannelsOptions(chunk_s=1.0)).isolate(
+        call.audio(),
+        IsolationRequest(layout=ChannelLayout.stereo(), progress=lambda d, t: seen.append((d, t))),
+    )
+    assert len(seen) >= 4
+    assert seen[-1][0] == pytest.approx(seen[-1][1])
