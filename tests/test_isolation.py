@@ -1,0 +1,510 @@
+"""The isolation facade: channel roles, swapped channels, dispatch, and the ``isolate`` CLI.
+
+Real speech from ``../shared/data``: agent and customer are two different LibriSpeech
+speakers. Voiceprints are scored by a small cepstral embedder registered as an inline plugin
+(and always unregistered), so these tests do not depend on any other embedder backend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pluggy
+import pytest
+import soundfile as sf
+from scipy import signal
+from scipy.fft import dct
+
+from voicepriv.audio import Audio
+from voicepriv.errors import IsolationError, PluginError
+from voicepriv.interfaces import (
+    Embedder,
+    IsolationRequest,
+    IsolationResult,
+    Separator,
+    Voiceprint,
+)
+from voicepriv.isolation import isolate, resolve_agent_channel
+from voicepriv.model import ChannelLayout, Role
+from voicepriv.plugins import get_plugin_manager, hookimpl
+
+Array = npt.NDArray[np.float64]
+FloatArray = npt.NDArray[np.float32]
+
+RATE = 8000
+AGENT = "1688"
+CUSTOMER = "2033"
+BACKGROUND = ("3005", "367", "2414", "2609", "3080", "533")
+EMBEDDER = "test-cepstral"
+
+
+def _utterances(root: Path, speaker: str, indices: Sequence[int]) -> Array:
+    files = sorted((root / "librispeech-test-other" / speaker).glob("*.flac"))
+    data = np.concatenate([sf.read(files[i], dtype="float64")[0] for i in indices])
+    return signal.resample_poly(data, RATE, 16000)
+
+
+def _cepstra(samples: Array, rate: int) -> Array:
+    freqs, _, spec = signal.stft(
+        samples, rate, nperseg=round(0.025 * rate), noverlap=round(0.015 * rate)
+    )
+    power = np.abs(spec) ** 2
+    energy = power.sum(axis=0)
+    speech = energy > 1e-3 * energy.max()
+    edges = np.searchsorted(freqs, np.geomspace(100, min(3800, rate / 2 - 100), 25))
+    bands = np.stack([power[a:b].sum(axis=0) for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    cepstra = dct(np.log(bands[:, speech] + 1e-10), axis=0, norm="ortho")[1:13]
+    vector = np.concatenate([cepstra.mean(axis=1), cepstra.std(axis=1)])
+    return vector / np.linalg.norm(vector)
+
+
+class CepstralEmbedder:
+    """Mean and spread of 12 log-band cepstra, centred on a background of other speakers."""
+
+    def __init__(self, background: Array) -> None:
+        self.background = background
+
+    @property
+    def name(self) -> str:
+        return EMBEDDER
+
+    @property
+    def dim(self) -> int:
+        return int(self.background.size)
+
+    def embed(self, audio: Audio) -> FloatArray:
+        vector = _cepstra(audio.mono().astype(np.float64), audio.sample_rate) - self.background
+        return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+    def embed_windows(
+        self, audio: Audio, *, window_s: float, hop_s: float
+    ) -> tuple[FloatArray, FloatArray]:
+        raise NotImplementedError("not needed by channel-role resolution")
+
+
+class EmbedderPlugin:
+    """Inline plugin giving :class:`CepstralEmbedder` under the name ``test-cepstral``."""
+
+    def __init__(self, embedder: CepstralEmbedder) -> None:
+        self.embedder = embedder
+
+    @hookimpl
+    def voicepriv_backend_names(self, kind: str) -> Sequence[str]:
+        return [EMBEDDER] if kind == "embedder" else []
+
+    @hookimpl
+    def voicepriv_embedder(self, name: str, options: Mapping[str, Any]) -> Embedder | None:
+        return self.embedder if name == EMBEDDER else None
+
+
+@pytest.fixture(scope="module")
+def embedder(shared_data: Path) -> CepstralEmbedder:
+    background = np.mean(
+        [_cepstra(_utterances(shared_data, s, [2, 3, 4]), RATE) for s in BACKGROUND], axis=0
+    )
+    return CepstralEmbedder(background)
+
+
+@pytest.fixture
+def manager(embedder: CepstralEmbedder) -> Iterator[pluggy.PluginManager]:
+    plugins = get_plugin_manager(autoload=False)
+    plugin = EmbedderPlugin(embedder)
+    plugins.register(plugin, name="test-cepstral-embedder")
+    try:
+        yield plugins
+    finally:
+        plugins.unregister(plugin)
+
+
+@pytest.fixture(scope="module")
+def voiceprint(shared_data: Path, embedder: CepstralEmbedder) -> Voiceprint:
+    enrollment = Audio(samples=_utterances(shared_data, AGENT, [5, 6, 7, 8, 9]), sample_rate=RATE)
+    return Voiceprint(
+        agent_id="agent-7",
+        embedder=EMBEDDER,
+        vector=embedder.embed(enrollment),
+        seconds=enrollment.duration,
+    )
+
+
+class StereoCall:
+    """Agent and customer turns (with double talk) on two channels; echo in the agent's."""
+
+    def __init__(self, root: Path, *, seconds: float = 20.0, erl_db: float = 15.0) -> None:
+        n = round(seconds * RATE)
+        pattern = ("c", "a", "c", "dt", "a", "c", "a", "dt")
+        section = n // len(pattern)
+        gap = round(0.2 * RATE)
+        agent_gate = np.zeros(n)
+        customer_gate = np.zeros(n)
+        for index, kind in enumerate(pattern):
+            span = slice(index * section + gap, (index + 1) * section)
+            agent_gate[span] = kind in {"a", "dt"}
+            customer_gate[span] = kind in {"c", "dt"}
+        agent = _utterances(root, AGENT, [0, 1])
+        customer = _utterances(root, CUSTOMER, [0, 1, 2])
+        self.agent = 0.05 * agent[:n] / np.sqrt(np.mean(agent[:n] ** 2)) * agent_gate
+        self.customer = 0.05 * customer[:n] / np.sqrt(np.mean(customer[:n] ** 2)) * customer_gate
+        delay = round(0.04 * RATE)
+        tail = np.exp(-np.arange(round(0.06 * RATE)) / (0.012 * RATE))
+        response = np.concatenate(
+            [np.zeros(delay), np.random.default_rng(3).standard_normal(tail.size) * tail]
+        )
+        response *= 10 ** (-erl_db / 20) / np.sqrt(np.sum(response**2))
+        echo = signal.fftconvolve(self.customer, response)[:n]
+        self.mic = self.agent + echo + np.random.default_rng(4).standard_normal(n) * 2e-5
+        self.agent_only = (agent_gate > 0) & (customer_gate == 0)
+
+    def audio(self, *, agent_left: bool = True) -> Audio:
+        pair = (self.mic, self.customer) if agent_left else (self.customer, self.mic)
+        return Audio(samples=np.stack(pair, axis=1), sample_rate=RATE)
+
+
+@pytest.fixture(scope="module")
+def call(shared_data: Path) -> StereoCall:
+    return StereoCall(shared_data)
+
+
+def si_sdr_db(estimate: Array, reference: Array) -> float:
+    scale = float(estimate @ reference) / float(reference @ reference)
+    target = scale * reference
+    return float(
+        10 * np.log10(float(target @ target) / float((estimate - target) @ (estimate - target)))
+    )
+
+
+# --------------------------------------------------------------------------- channel roles
+
+
+def test_layout_alone_decides(call: StereoCall) -> None:
+    decision = resolve_agent_channel(call.audio(), ChannelLayout.stereo(Role.CUSTOMER, Role.AGENT))
+    assert decision.agent_channel == 1
+    assert decision.source == "layout"
+    assert not decision.swapped
+
+
+def test_no_layout_and_no_voiceprint_refuses_to_guess(call: StereoCall) -> None:
+    with pytest.raises(IsolationError, match="refusing to guess"):
+        resolve_agent_channel(call.audio(), None)
+    with pytest.raises(IsolationError, match="refusing to guess"):
+        isolate(call.audio(), None)
+
+
+def test_layout_that_contradicts_the_audio_is_refused(call: StereoCall) -> None:
+    with pytest.raises(IsolationError, match="says mono"):
+        isolate(call.audio(), ChannelLayout.mono())
+    mono = Audio(samples=call.mic, sample_rate=RATE)
+    with pytest.raises(IsolationError, match="says stereo"):
+        isolate(mono, ChannelLayout.stereo())
+
+
+@pytest.mark.parametrize("agent_left", [True, False])
+def test_voiceprint_finds_the_agent_without_a_layout(
+    call: StereoCall, voiceprint: Voiceprint, manager: pluggy.PluginManager, agent_left: bool
+) -> None:
+    decision = resolve_agent_channel(
+        call.audio(agent_left=agent_left), None, voiceprint, plugins=manager
+    )
+    assert decision.agent_channel == (0 if agent_left else 1)
+    assert decision.source == "voiceprint"
+    assert len(decision.scores) == 2
+
+
+def test_voiceprint_confirms_a_correct_layout(
+    call: StereoCall, voiceprint: Voiceprint, manager: pluggy.PluginManager
+) -> None:
+    decision = resolve_agent_channel(
+        call.audio(), ChannelLayout.stereo(), voiceprint, plugins=manager
+    )
+    assert decision.agent_channel == 0
+    assert not decision.swapped
+    assert "confirms" in decision.notes[0]
+
+
+def test_swapped_channels_are_detected_reported_and_corrected(
+    call: StereoCall, voiceprint: Voiceprint, manager: pluggy.PluginManager
+) -> None:
+    # The dialer says agent=left, but the agent is on the right.
+    result = isolate(
+        call.audio(agent_left=False),
+        ChannelLayout.stereo(Role.AGENT, Role.CUSTOMER),
+        voiceprint=voiceprint,
+        plugins=manager,
+    )
+    assert result.swapped
+    assert result.agent_channel == 1
+    assert any("swapped" in note for note in result.notes)
+    output = result.audio.samples[:, 0].astype(np.float64)
+    assert si_sdr_db(output[call.agent_only], call.agent[call.agent_only]) >= 20.0
+
+
+def test_inconclusive_voiceprint_without_layout_refuses(
+    call: StereoCall, embedder: CepstralEmbedder, manager: pluggy.PluginManager
+) -> None:
+    audio = call.audio()
+    middle = embedder.embed(audio.channel(0)) + embedder.embed(audio.channel(1))
+    ambiguous = Voiceprint(
+        agent_id="agent-7", embedder=EMBEDDER, vector=middle / np.linalg.norm(middle), seconds=9.0
+    )
+    with pytest.raises(IsolationError, match="cannot tell the channels apart"):
+        resolve_agent_channel(audio, None, ambiguous, plugins=manager)
+    # With a layout, an inconclusive voiceprint keeps the layout and says so.
+    decision = resolve_agent_channel(audio, ChannelLayout.stereo(), ambiguous, plugins=manager)
+    assert decision.agent_channel == 0
+    assert "inconclusive" in decision.notes[0]
+
+
+def test_voiceprint_of_another_dimension_or_embedder_is_refused(
+    call: StereoCall, manager: pluggy.PluginManager
+) -> None:
+    short = Voiceprint(agent_id="a", embedder=EMBEDDER, vector=np.ones(5, np.float32), seconds=1.0)
+    with pytest.raises(IsolationError, match="5"):
+        resolve_agent_channel(call.audio(), None, short, plugins=manager)
+    unknown = Voiceprint(agent_id="a", embedder="nope", vector=np.ones(5, np.float32), seconds=1.0)
+    with pytest.raises(PluginError, match="nope"):
+        resolve_agent_channel(call.audio(), None, unknown, plugins=manager)
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+class RecordingSeparator:
+    """A separator that records what it was asked and returns silence."""
+
+    def __init__(self, name: str) -> None:
+        self.label = name
+        self.requests: list[IsolationRequest] = []
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    def isolate(self, audio: Audio, request: IsolationRequest) -> IsolationResult:
+        self.requests.append(request)
+        silent = Audio(samples=np.zeros(audio.frames, np.float32), sample_rate=audio.sample_rate)
+        return IsolationResult(
+            audio=silent, kept=(), removed=(), residual_leakage=0.0, confidence=1.0
+        )
+
+
+class SeparatorPlugin:
+    def __init__(self, separator: RecordingSeparator) -> None:
+        self.separator = separator
+
+    @hookimpl
+    def voicepriv_backend_names(self, kind: str) -> Sequence[str]:
+        return [self.separator.name] if kind == "separator" else []
+
+    @hookimpl
+    def voicepriv_separator(self, name: str, options: Mapping[str, Any]) -> Separator | None:
+        return self.separator if name == self.separator.name else None
+
+
+def test_mono_calls_go_to_the_speaker_separator_by_name(voiceprint: Voiceprint) -> None:
+    plugins = get_plugin_manager(autoload=False)
+    fake = RecordingSeparator("speaker")
+    plugin = SeparatorPlugin(fake)
+    plugins.register(plugin, name="test-speaker")
+    try:
+        mono = Audio(samples=np.zeros(RATE, np.float32), sample_rate=RATE)
+        isolate(mono, None, voiceprint=voiceprint, plugins=plugins)
+    finally:
+        plugins.unregister(plugin)
+    (request,) = fake.requests
+    assert request.layout == ChannelLayout.mono()
+    assert request.voiceprint is voiceprint
+
+
+def test_stereo_calls_get_the_resolved_layout(call: StereoCall) -> None:
+    fake = RecordingSeparator("custom")
+    result = isolate(
+        call.audio(agent_left=False),
+        ChannelLayout.stereo(Role.CUSTOMER, Role.AGENT),
+        separator=fake,
+    )
+    (request,) = fake.requests
+    assert request.layout == ChannelLayout.stereo(Role.CUSTOMER, Role.AGENT)
+    assert result.agent_channel == 1
+
+
+def test_separator_by_name_with_options(call: StereoCall) -> None:
+    result = isolate(
+        call.audio(), ChannelLayout.stereo(), separator="channels", options={"filter_ms": 150.0}
+    )
+    assert result.agent_channel == 0
+    assert result.audio.channels == 1
+    assert result.audio.frames == call.audio().frames
+    with pytest.raises(PluginError, match="no separator backend called 'missing'"):
+        isolate(call.audio(), ChannelLayout.stereo(), separator="missing")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _max_correlation(samples: Array, customer: Array) -> float:
+    """Largest normalised cross-correlation of *samples* with *customer* over all lags."""
+    a = samples - samples.mean()
+    b = customer - customer.mean()
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    if norm == 0.0:
+        return 0.0
+    return float(np.max(np.abs(signal.fftconvolve(a, b[::-1], mode="full"))) / norm)
+
+
+def _decodings(path: Path) -> list[Array]:
+    """Every way the file could hold samples: as audio, or as raw int16 / float32."""
+    found: list[Array] = []
+    try:
+        data, rate = sf.read(path, dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        pass
+    else:
+        for column in data.T:
+            found.append(column if rate == RATE else signal.resample_poly(column, RATE, rate))
+    raw = path.read_bytes()
+    for dtype in (np.int16, np.float32):
+        usable = len(raw) // np.dtype(dtype).itemsize * np.dtype(dtype).itemsize
+        with np.errstate(all="ignore"):
+            values = np.frombuffer(raw[:usable], dtype=dtype).astype(np.float64)
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        if dtype is np.float32:
+            values[np.abs(values) > 10.0] = 0.0  # not audio-range floats: bytes of something else
+        if values.size > 100:
+            found.append(values)
+    return found
+
+
+def _customer_correlation(path: Path, customer: Array) -> float:
+    return max((_max_correlation(d, customer) for d in _decodings(path)), default=0.0)
+
+
+def _snapshot(root: Path) -> dict[Path, float]:
+    return {p: p.stat().st_mtime for p in root.rglob("*") if p.is_file()}
+
+
+def test_cli_writes_agent_audio_and_report_and_no_customer_samples_anywhere(
+    tmp_path: Path, call: StereoCall
+) -> None:
+    inbox = tmp_path / "inbox"
+    work = tmp_path / "work"
+    temp = tmp_path / "tmp"
+    home = tmp_path / "home"
+    for folder in (inbox, work, temp, home):
+        folder.mkdir()
+    source = inbox / "call.wav"
+    sf.write(source, np.stack([call.mic, call.customer], axis=1), RATE, subtype="FLOAT")
+    before = _snapshot(tmp_path)
+    env = {
+        **os.environ,
+        "TMPDIR": str(temp),
+        "TEMP": str(temp),
+        "TMP": str(temp),
+        "HOME": str(home),
+        "VOICEPRIV_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "voicepriv.cli", "isolate", str(source),
+            "--layout", "agent=left", "--out", "agent.flac", "--report", "report.json",
+        ],
+        cwd=work, env=env, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    after = _snapshot(tmp_path)
+    written = sorted(p for p, mtime in after.items() if before.get(p) != mtime)
+    assert set(written) >= {work / "agent.flac", work / "report.json"}
+
+    # The detector sees the customer where it is (the input file), so it can fail ...
+    assert _customer_correlation(source, call.customer) > 0.9
+    # ... and finds no significant trace of the customer in anything the process wrote.
+    for path in written:
+        assert _customer_correlation(path, call.customer) < 0.1, path
+    # Logs: one summary line, nothing that could carry samples.
+    assert len(completed.stdout.splitlines()) == 1
+    assert completed.stderr == ""
+
+    agent, rate = sf.read(work / "agent.flac", dtype="float64")
+    assert rate == RATE and agent.ndim == 1 and agent.size == call.mic.size
+    assert si_sdr_db(agent[call.agent_only], call.agent[call.agent_only]) >= 20.0
+    report = json.loads((work / "report.json").read_text())
+    assert report["agent_channel"] == 0
+    assert report["swapped"] is False
+    assert {"start", "end", "label"} <= set(report["removed"][0])
+    assert "erle_db" in report["metrics"]
+
+
+def test_cli_rejects_a_bad_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from voicepriv.cli import main
+
+    source = tmp_path / "call.wav"
+    sf.write(source, np.zeros((800, 2)), RATE)
+    assert (
+        main(
+            ["isolate", str(source), "--layout", "agent=middle", "--out", str(tmp_path / "a.flac")]
+        )
+        == 2
+    )
+    assert "--layout" in capsys.readouterr().err
+    assert not (tmp_path / "a.flac").exists()
+
+
+def test_cli_without_layout_or_voiceprint_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voicepriv.cli import main
+
+    source = tmp_path / "call.wav"
+    sf.write(source, np.zeros((800, 2)), RATE)
+    assert main(["isolate", str(source), "--out", str(tmp_path / "a.flac")]) == 2
+    assert "refusing to guess" in capsys.readouterr().err
+    assert not (tmp_path / "a.flac").exists()
+
+
+def test_cli_voiceprint_file_detects_swapped_channels(
+    tmp_path: Path,
+    call: StereoCall,
+    voiceprint: Voiceprint,
+    embedder: CepstralEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from voicepriv import isolation
+    from voicepriv.cli import main
+
+    plugins = get_plugin_manager(autoload=False)
+    plugins.register(EmbedderPlugin(embedder), name="test-cepstral-embedder")
+    monkeypatch.setattr(isolation, "get_plugin_manager", lambda: plugins)
+    source = tmp_path / "call.wav"
+    sf.write(source, np.stack([call.customer, call.mic], axis=1), RATE, subtype="FLOAT")
+    print_file = tmp_path / "agent.json"
+    print_file.write_text(
+        json.dumps(
+            {
+                "agent_id": voiceprint.agent_id,
+                "embedder": voiceprint.embedder,
+                "vector": voiceprint.vector.tolist(),
+                "seconds": voiceprint.seconds,
+            }
+        )
+    )
+    out = tmp_path / "agent.flac"
+    report = tmp_path / "report.json"
+    code = main(
+        [
+            "isolate", str(source), "--layout", "agent=left", "--agent-voiceprint",
+            str(print_file), "--out", str(out), "--report", str(report),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert "swapped" in capsys.readouterr().out
+    data = json.loads(report.read_text())
+    assert data["swapped"] is True
+    assert data["agent_channel"] == 1
