@@ -7,6 +7,7 @@ speakers. Voiceprints are scored by a small cepstral embedder registered as an i
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -60,7 +61,7 @@ def _cepstra(samples: Array, rate: int) -> Array:
     energy = power.sum(axis=0)
     speech = energy > 1e-3 * energy.max()
     edges = np.searchsorted(freqs, np.geomspace(100, min(3800, rate / 2 - 100), 25))
-    bands = np.stack([power[a:b].sum(axis=0) for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    bands = np.stack([power[a:b].sum(axis=0) for a, b in itertools.pairwise(edges)])
     cepstra = dct(np.log(bands[:, speech] + 1e-10), axis=0, norm="ortho")[1:13]
     vector = np.concatenate([cepstra.mean(axis=1), cepstra.std(axis=1)])
     return vector / np.linalg.norm(vector)
