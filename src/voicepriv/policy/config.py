@@ -512,7 +512,7 @@ def _ivr(
 def parse_policy(text: str, source: str = "policy.toml") -> Policy:
     """Parse and validate a policy from TOML *text*; *source* names it in messages.
 
-    :raises PolicyError: every problem at once, each with ``<source> line N``.
+    :raises PolicyError: every problem at once, one per line, each with ``<source> line N``.
     """
     doc = Located(text, source)
     r = _Reader(doc)
@@ -527,7 +527,7 @@ def parse_policy(text: str, source: str = "policy.toml") -> Policy:
     outbound = r.table(data.get("outbound"), ("outbound",), frozenset({"agent_side_only"}))
     agent_only = r.flag(outbound, ("outbound",), "agent_side_only")
     if r.problems:
-        raise PolicyError("; ".join(r.problems))
+        raise PolicyError("\n".join(r.problems))
     return Policy(
         source=source,
         organisation=organisation,

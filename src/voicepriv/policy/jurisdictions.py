@@ -257,7 +257,7 @@ def parse_rules(text: str, source: str) -> tuple[JurisdictionRule, ...]:
                 f"{rule.parent!r}"
             )
     if problems:
-        raise PolicyError("; ".join(problems))
+        raise PolicyError("\n".join(problems))
     return tuple(rules)
 
 

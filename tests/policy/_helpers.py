@@ -1,0 +1,165 @@
+"""Builders shared by the policy tests: recordings, consent events and small policies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from voicepriv.model import (
+    ChannelLayout,
+    ConsentEvent,
+    ConsentMethod,
+    ConsentState,
+    Direction,
+    Medium,
+    Party,
+    Recording,
+    Role,
+)
+from voicepriv.policy.config import Policy, load_policy, parse_policy
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "policies"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def example(name: str) -> Policy:
+    """One of the shipped example policies."""
+    return load_policy(EXAMPLES / f"{name}.toml")
+
+
+def notice(purpose: str, offset: float, version: str = "v1") -> ConsentEvent:
+    """A notice for *purpose* played to the customer at *offset*."""
+    return ConsentEvent(
+        role=Role.CUSTOMER,
+        purpose=purpose,
+        state=ConsentState.GRANTED,
+        method=ConsentMethod.NOTICE_ONLY,
+        offset=offset,
+        notice_version=version,
+    )
+
+
+def act(
+    purpose: str,
+    offset: float,
+    state: ConsentState = ConsentState.GRANTED,
+    method: ConsentMethod = ConsentMethod.DTMF,
+    *,
+    version: str | None = "v1",
+    conditional: bool = False,
+) -> ConsentEvent:
+    """A customer's consent act (grant / refusal / withdrawal) for *purpose*."""
+    return ConsentEvent(
+        role=Role.CUSTOMER,
+        purpose=purpose,
+        state=state,
+        method=method,
+        offset=offset,
+        notice_version=version,
+        conditional_service=conditional,
+    )
+
+
+def recording(
+    agent: str | None = "DK",
+    customer: str | None = "DK",
+    *,
+    consents: tuple[ConsentEvent, ...] = (),
+    direction: Direction = Direction.INBOUND,
+    layout: ChannelLayout | None = None,
+    duration: float = 300.0,
+    medium: Medium = Medium.PHONE,
+    purposes: tuple[str, ...] = (),
+    tags: frozenset[str] = frozenset(),
+    minor: bool = False,
+) -> Recording:
+    """A two-party call (agent + customer)."""
+    return Recording(
+        id="call-1",
+        started_at=START,
+        duration=duration,
+        direction=direction,
+        parties=(
+            Party(role=Role.AGENT, jurisdiction=agent),
+            Party(role=Role.CUSTOMER, jurisdiction=customer, minor=minor),
+        ),
+        layout=layout if layout is not None else ChannelLayout.stereo(),
+        consents=consents,
+        medium=medium,
+        purposes=purposes,
+        tags=tags,
+    )
+
+
+BASE = """
+[organisation]
+name = "Test Org"
+establishment = "{establishment}"
+employees_informed = {informed}
+employee_basis = "{employee_basis}"
+employee_basis_reference = "handbook 4.2"
+{org_extra}
+
+[outbound]
+agent_side_only = {agent_only}
+
+[purposes.documentation]
+basis = "legitimate_interests"
+balancing_test = "BT-1"
+retention = "2 years"
+
+[purposes.quality_assurance]
+basis = "consent"
+retention = "6 months"
+{qa_extra}
+
+[purposes.training]
+basis = "consent"
+retention = "6 months"
+
+[purposes.legal_compliance]
+basis = "legal_obligation"
+reference = "MiFID II Art. 16(7)"
+retention = "5 years"
+
+[notices.main]
+version = "v1"
+text = "We record calls."
+purposes = ["documentation", "quality_assurance", "training", "legal_compliance"]
+
+[ivr.qa]
+notice = "main"
+
+[ivr.qa.digits]
+"1" = {{ purpose = "quality_assurance", state = "granted" }}
+"2" = {{ purpose = "quality_assurance", state = "refused" }}
+
+[roles.team_lead]
+purposes = ["quality_assurance", "training"]
+
+[roles.compliance]
+purposes = ["legal_compliance", "documentation"]
+"""
+
+
+def policy(
+    *,
+    establishment: str = "DK",
+    informed: bool = True,
+    agent_only: bool = False,
+    qa_extra: str = "",
+    org_extra: str = "",
+    employee_basis: str = "legitimate_interests",
+) -> Policy:
+    """A test policy with documentation (LI), QA and training (consent), legal compliance."""
+    return parse_policy(
+        BASE.format(
+            establishment=establishment,
+            informed=str(informed).lower(),
+            agent_only=str(agent_only).lower(),
+            qa_extra=qa_extra,
+            org_extra=org_extra,
+            employee_basis=employee_basis,
+        ),
+        "test.toml",
+    )

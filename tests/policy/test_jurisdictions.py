@@ -1,0 +1,174 @@
+"""The jurisdiction table against the reference facts, row by row."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicepriv.errors import PolicyError, UnknownJurisdictionError
+from voicepriv.model import Medium, Role
+from voicepriv.policy.decision import applicable_law
+from voicepriv.policy.jurisdictions import (
+    STRICTEST,
+    DataProtection,
+    Interception,
+    JurisdictionRule,
+    NoticeRule,
+    load_jurisdictions,
+    parse_rules,
+)
+
+ONE, ALL = Interception.ONE_PARTY, Interception.ALL_PARTY
+
+# Expected interception model per US state + DC (consent-law.md section 1; DE treated as AP).
+US = {
+    "AL": ONE, "AK": ONE, "AZ": ONE, "AR": ONE, "CA": ALL, "CO": ONE, "CT": ALL, "DE": ALL,
+    "DC": ONE, "FL": ALL, "GA": ONE, "HI": ONE, "ID": ONE, "IL": ALL, "IN": ONE, "IA": ONE,
+    "KS": ONE, "KY": ONE, "LA": ONE, "ME": ONE, "MD": ALL, "MA": ALL, "MI": ONE, "MN": ONE,
+    "MS": ONE, "MO": ONE, "MT": ALL, "NE": ONE, "NV": ALL, "NH": ALL, "NJ": ONE, "NM": ONE,
+    "NY": ONE, "NC": ONE, "ND": ONE, "OH": ONE, "OK": ONE, "OR": ONE, "PA": ALL, "RI": ONE,
+    "SC": ONE, "SD": ONE, "TN": ONE, "TX": ONE, "UT": ONE, "VT": ONE, "VA": ONE, "WA": ALL,
+    "WV": ONE, "WI": ONE, "WY": ONE,
+}  # fmt: skip
+# Statute fragments the citation must contain (one per row of the reference table).
+US_CITES = {
+    "AL": "13A-11-30", "AK": "42.20.310", "AZ": "13-3005", "AR": "5-60-120", "CA": "632",
+    "CO": "18-9-303", "CT": "52-570d", "DE": "2402", "DC": "23-542", "FL": "934.03",
+    "GA": "16-11-66", "HI": "803-42", "ID": "18-6702", "IL": "5/14-2", "IN": "35-33.5",
+    "IA": "808B.2", "KS": "21-6101", "KY": "526.010", "LA": "15:1303", "ME": "710",
+    "MD": "10-402", "MA": "272", "MI": "750.539c", "MN": "626A.02", "MS": "41-29-531",
+    "MO": "542.402", "MT": "45-8-213", "NE": "86-290", "NV": "200.620", "NH": "570-A:2",
+    "NJ": "2A:156A-4", "NM": "30-12-1", "NY": "250.05", "NC": "15A-287", "ND": "12.1-15-02",
+    "OH": "2933.52", "OK": "176.4", "OR": "165.540", "PA": "5703", "RI": "11-35-21",
+    "SC": "17-30-30", "SD": "23A-35A-20", "TN": "39-13-601", "TX": "16.02", "UT": "77-23a-4",
+    "VT": "2511", "VA": "19.2-62", "WV": "62-1D-3", "WI": "968.31", "WY": "7-3-702",
+    "WA": "9.73.030",
+}  # fmt: skip
+# Announcement alone: contested / not enough here (edge case 2).
+ACT_NEEDED = {"DE", "MD", "NH"}
+ON_RECORDING = {"CT", "WA"}
+UNVERIFIED = {"DE", "PA"}
+
+# (code, interception, data protection, notice, extra checks)
+COUNTRIES = [
+    ("CA", ONE, DataProtection.PIPEDA, NoticeRule.IMPLIED, "184(2)(a)"),
+    ("GB", ONE, DataProtection.UK_GDPR, NoticeRule.YES, "Investigatory Powers Act 2016"),
+    ("EU", ONE, DataProtection.GDPR, NoticeRule.YES, "6(1)(a)-(f)"),
+    ("DK", ONE, DataProtection.GDPR, NoticeRule.YES, "§ 263"),
+    ("SE", ONE, DataProtection.GDPR, NoticeRule.YES, "4 § 9a"),
+    ("DE", ALL, DataProtection.GDPR, NoticeRule.NO, "§ 201"),
+    ("FR", ONE, DataProtection.GDPR, NoticeRule.YES, "NS-57"),
+    ("NL", ONE, DataProtection.GDPR, NoticeRule.YES, "139a"),
+    ("ES", ONE, DataProtection.GDPR, NoticeRule.YES, "18.3"),
+    ("IT", ONE, DataProtection.GDPR, NoticeRule.YES, "615-bis"),
+    ("IE", ONE, DataProtection.GDPR, NoticeRule.YES, "s. 13"),
+    ("FI", ALL, DataProtection.GDPR, NoticeRule.IMPLIED, "GDPR"),
+    ("NO", ALL, DataProtection.GDPR, NoticeRule.IMPLIED, "GDPR"),
+    ("AU", ONE, DataProtection.NONE, NoticeRule.YES, "1979"),
+    ("AU-NSW", ALL, DataProtection.NONE, NoticeRule.IMPLIED, "s. 7"),
+    ("AU-VIC", ONE, DataProtection.NONE, NoticeRule.YES, "s. 11"),
+    ("AU-QLD", ONE, DataProtection.NONE, NoticeRule.YES, "1971"),
+    ("AU-NT", ONE, DataProtection.NONE, NoticeRule.YES, "2007"),
+    ("AU-SA", ALL, DataProtection.NONE, NoticeRule.CONTESTED, "unverified"),
+    ("AU-WA", ALL, DataProtection.NONE, NoticeRule.CONTESTED, "unverified"),
+    ("AU-TAS", ALL, DataProtection.NONE, NoticeRule.CONTESTED, "unverified"),
+    ("AU-ACT", ALL, DataProtection.NONE, NoticeRule.CONTESTED, "unverified"),
+    ("IN", ALL, DataProtection.DPDP, NoticeRule.CONTESTED, "Data Protection Act 2023"),
+]
+
+TABLE = load_jurisdictions()
+
+
+def test_every_state_and_dc_is_listed() -> None:
+    assert len(US) == 51
+    assert {f"US-{s}" for s in US} <= set(TABLE)
+
+
+@pytest.mark.parametrize("state", sorted(US))
+def test_us_state(state: str) -> None:
+    rule = TABLE[f"US-{state}"]
+    assert rule.interception is US[state]
+    assert rule.parent == "US"
+    assert US_CITES[state] in rule.citation
+    assert rule.sources, "every entry cites a source"
+    assert rule.notice_on_recording is (state in ON_RECORDING)
+    assert (not rule.notice.notice_suffices) is (state in ACT_NEEDED)
+    assert rule.verified is (state not in UNVERIFIED)
+    assert rule.data_protection is DataProtection.NONE
+    law = applicable_law(TABLE, ((Role.AGENT, "US-TX"), (Role.CUSTOMER, f"US-{state}")))
+    assert law.interception is US[state]
+    if US[state] is ALL:
+        assert f"US-{state}" in law.reasons[0].text
+
+
+@pytest.mark.parametrize(("code", "interception", "regime", "notice", "cite"), COUNTRIES)
+def test_country(
+    code: str, interception: Interception, regime: DataProtection, notice: NoticeRule, cite: str
+) -> None:
+    rule = TABLE[code]
+    assert rule.interception is interception
+    assert rule.data_protection is regime
+    assert rule.notice is notice
+    assert cite in rule.cite
+
+
+def test_federal_us() -> None:
+    us = TABLE["US"]
+    assert us.interception is ONE and "2511(2)(d)" in us.citation
+
+
+def test_member_state_notes() -> None:
+    assert TABLE["DE"].li_purposes == frozenset()
+    assert TABLE["DE"].opt_out_purposes == frozenset()
+    assert TABLE["DE"].works_council
+    assert TABLE["DK"].li_purposes == {"documentation"}
+    assert {"quality_assurance", "training"} <= TABLE["DK"].opt_out_purposes
+    assert "updated" in TABLE["DK"].opt_out_citation
+    assert TABLE["FR"].employees_told and TABLE["GB"].employees_told
+    for code in ("DK", "SE", "DE", "FR", "NL", "ES", "IT", "IE", "FI", "NO"):
+        assert TABLE.chain(code)[-1].code == "EU"
+
+
+def test_medium_overrides() -> None:
+    assert TABLE["US-OR"].interception_for(Medium.PHONE) is ONE
+    assert TABLE["US-OR"].interception_for(Medium.IN_PERSON) is ALL
+    assert TABLE["US-OR"].interception_for(Medium.VIDEO) is ALL
+    assert TABLE["US-NV"].interception_for(Medium.PHONE) is ALL
+    assert TABLE["US-NV"].interception_for(Medium.IN_PERSON) is ONE
+
+
+def test_strictest_is_at_least_as_strict_as_every_entry() -> None:
+    for rule in TABLE.values():
+        assert STRICTEST.interception >= rule.interception
+        assert STRICTEST.notice >= rule.notice
+    assert STRICTEST.li_purposes == frozenset() and STRICTEST.opt_out_purposes == frozenset()
+
+
+def test_unknown_code_lookup_raises_but_chain_is_strictest() -> None:
+    with pytest.raises(UnknownJurisdictionError, match="US-XX"):
+        TABLE["US-XX"]
+    assert TABLE.chain("US-XX") == (STRICTEST,)
+    assert TABLE.chain(None) == (STRICTEST,)
+
+
+def test_extra_rules_override_builtin() -> None:
+    override = JurisdictionRule(
+        code="US-NY",
+        name="New York (test override)",
+        citation="test statute",
+        interception="all_party",
+        parent="US",
+    )
+    table = load_jurisdictions([override])
+    assert table["US-NY"].interception is ALL
+    assert load_jurisdictions()["US-NY"].interception is ONE
+
+
+def test_parse_rules_reports_lines() -> None:
+    text = '[rules]\nXA = { name = "x", citation = "c", interception = "one_party" }\n'
+    text += 'XB = { name = "y", citation = "c", interception = "sometimes" }\n'
+    text += 'XC = { name = "z", citation = "c", interception = "one_party", parent = "QQ" }\n'
+    with pytest.raises(PolicyError) as info:
+        parse_rules(text, "pack.toml")
+    message = str(info.value)
+    assert "pack.toml line 3: entry 'XB'" in message
+    assert "pack.toml line 4: entry 'XC' has unknown parent 'QQ'" in message
