@@ -68,6 +68,13 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
         )
 
 
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(
+            f"channels separator option {attribute.name!r}: expected a number >= 0, got {value!r}"
+        )
+
+
 def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         raise ConfigError(
@@ -95,6 +102,8 @@ class ChannelsOptions:
         *min_erle_db* before any customer-active frame is kept (fail closed at the start).
     :param suppression_floor_db: lowest gain of the residual echo suppressor.
     :param chunk_s: streaming chunk length (bounded working memory).
+    :param prime_s: seconds at the start of the call the canceller first learns on, in a
+        separate pass, before the pass that produces the output (0 turns this off).
     """
 
     filter_ms: float = attrs.field(default=200.0, validator=_positive)
@@ -107,6 +116,7 @@ class ChannelsOptions:
     proof_s: float = attrs.field(default=0.25, validator=_positive)
     suppression_floor_db: float = attrs.field(default=40.0, validator=_positive)
     chunk_s: float = attrs.field(default=4.0, validator=_positive)
+    prime_s: float = attrs.field(default=20.0, validator=_non_negative)
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> ChannelsOptions:
@@ -213,6 +223,16 @@ class EchoCanceller:
             errors[start : start + n] = e
             echoes[start : start + n] = y
         return errors, echoes
+
+    def prime(self, other: EchoCanceller) -> None:
+        """Start from *other*'s filters (same sizes), e.g. learnt in a first pass over the call."""
+        if other._w_fore.shape != self._w_fore.shape:
+            raise IsolationError(
+                f"echo canceller: cannot prime a {self._w_fore.shape} filter from "
+                f"a {other._w_fore.shape} one"
+            )
+        self._w_fore = other._w_fore.copy()
+        self._w_back = other._w_fore.copy()
 
     def flush(self) -> tuple[FloatArray, FloatArray]:
         """Process the leftover samples (zero-padded) and return their error and echo estimate."""
@@ -496,11 +516,27 @@ class ChannelsSeparator:
         )
         suppressor = _ResidualSuppressor(rate, opts)
         hop = suppressor.hop
+        mic_all = audio.samples[:, agent]
+        ref_all = audio.samples[:, 1 - agent]
+        primed_s = 0.0
+        if opts.prime_s > 0:
+            # Offline warm start: learn the echo path on the call's opening seconds first, so
+            # the pass that produces the output starts converged (the call is in memory anyway).
+            primer = EchoCanceller(
+                rate, filter_ms=opts.filter_ms, block_ms=opts.block_ms, step=opts.step
+            )
+            limit = min(audio.frames, round(opts.prime_s * rate))
+            step = max(primer.block, round(opts.chunk_s * rate))
+            for start in range(0, limit, step):
+                primer.process(
+                    ref_all[start : min(limit, start + step)],
+                    mic_all[start : min(limit, start + step)],
+                )
+            canceller.prime(primer)
+            primed_s = limit / rate
         chunk = max(canceller.block, round(opts.chunk_s * rate / canceller.block) * canceller.block)
         total = audio.frames
         delay = suppressor.frame - suppressor.hop
-        mic_all = audio.samples[:, agent]
-        ref_all = audio.samples[:, 1 - agent]
 
         outputs: list[FloatArray] = []
         stats: list[FrameStats] = []
@@ -578,9 +614,18 @@ class ChannelsSeparator:
         # estimate explains much of the microphone but the attenuation stays under
         # min_erle_db over two seconds (non-linear echo, a diverged or lagging filter, a
         # changed path) are dropped too.
-        echo_only = far_active & (p_y > 0.9 * p_d)
-        attenuation = p_d / (p_out + _EPS)
+        # "Echo only": the microphone carries echo-level sound (within 30 dB of the customer)
+        # and the echo estimate explains it so fully that whatever near-end sound is left
+        # could not by itself fail the attenuation test; frames where the estimate is far
+        # above the microphone (filter noise after the customer stops) are not judged.
         required = 10.0 ** (opts.min_erle_db / 10.0)
+        echo_only = (
+            far_active
+            & (p_d > 1e-3 * x_level)
+            & (p_y > (1.0 - 0.5 / required) * p_d)
+            & (p_y < 2.0 * p_d)
+        )
+        attenuation = p_d / (p_out + _EPS)
         failing = echo_only & (attenuation < required)
         passing = echo_only & (attenuation >= required)
         # No echo at all: on most customer-active frames so far (all but double talk), the
@@ -645,6 +690,7 @@ class ChannelsSeparator:
             "filter_copies": float(canceller.copies),
             "filter_resets": float(canceller.resets),
             "frames": float(frames),
+            "primed_s": primed_s,
         }
         notes = []
         if not_converged.any():

@@ -1,0 +1,379 @@
+"""Stereo (dual-channel) agent isolation: echo removal, double-talk quality, speed.
+
+Test calls are built from real LibriSpeech speech (``../shared/data``, two different speakers
+per call) with simulated telephone echo paths: bulk delay 5-120 ms, echo return loss 6-30 dB,
+a saturating non-linearity, a path change mid-call, 8 kHz G.711 mu-law and 16 kHz linear PCM.
+Every call alternates customer-only, agent-only and double-talk turns.
+
+Systems, all measured in the same run on the same calls:
+
+- ``channels``: voicepriv's built-in separator (two-path MDF + suppression + fail-closed gate);
+- ``channels-linear``: its echo canceller alone (no suppressor, no silencing), for reference;
+- ``webrtc-aec3``: WebRTC's AEC3 from the ``aec-audio-processing`` wheel, when installed;
+- ``keep-agent-channel``: the naive baseline, the agent channel as recorded.
+
+Metrics per row (condition x system): ``erle_db`` over customer-only speech,
+``agent_sisdr_db`` of the output against the clean agent speech during double talk,
+``x_realtime`` (call seconds per processing second, one thread), ``residual_customer_db``
+(output level over customer-only speech, dBFS) and ``residual_detectable_pct`` (share of
+20 ms customer-only frames an energy detector at -60 dBFS would still pick up).
+
+    python benchmarks/stereo_isolation.py [--quick] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import soundfile as sf
+from scipy import signal
+
+from voicepriv import audio as audio_io
+from voicepriv.audio import Audio
+from voicepriv.backends.channels import ChannelsSeparator, EchoCanceller
+from voicepriv.interfaces import IsolationRequest
+from voicepriv.model import ChannelLayout
+
+NAME = "stereo_isolation"
+Array = npt.NDArray[np.float64]
+DATA = Path(
+    os.environ.get(
+        "VOICEPRIV_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
+PATTERN = ("c", "a", "c", "dt", "a", "c", "dt", "c", "a", "dt", "c", "a")
+PAIRS = (("1688", "2033"), ("3080", "2414"), ("1998", "367"))
+
+
+@attrs.frozen(kw_only=True)
+class Condition:
+    """One simulated telephone call."""
+
+    name: str
+    rate: int
+    delay_ms: float
+    erl_db: float
+    nonlinear: bool = False
+    path_change: bool = False
+    g711: bool = False
+    pair: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Call:
+    """Channels of a simulated call and the ground truth needed to score it."""
+
+    mic: Array
+    reference: Array
+    agent: Array
+    echo: Array
+    customer_only: npt.NDArray[np.bool_]
+    double_talk: npt.NDArray[np.bool_]
+    rate: int
+
+
+def _speech(speaker: str, rate: int, samples: int) -> Array:
+    parts: list[Array] = []
+    for path in sorted((DATA / "librispeech-test-other" / speaker).glob("*.flac")):
+        data, file_rate = sf.read(path, dtype="float64")
+        parts.append(data if file_rate == rate else signal.resample_poly(data, rate, file_rate))
+        if sum(p.size for p in parts) >= samples:
+            break
+    out = np.concatenate(parts)[:samples]
+    return 0.05 * out / np.sqrt(np.mean(out**2))
+
+
+def _echo_path(rate: int, delay_ms: float, seed: int) -> Array:
+    rng = np.random.default_rng(seed)
+    delay = round(delay_ms * rate / 1000)
+    tail = round(0.06 * rate)
+    decay = np.exp(-np.arange(tail) / (0.012 * rate))
+    response = np.concatenate([np.zeros(delay), rng.standard_normal(tail) * decay])
+    return response / np.sqrt(np.sum(response**2))
+
+
+def _g711(samples: Array, rate: int) -> Array:
+    """Round-trip through 8-bit mu-law, as a G.711 trunk would."""
+    encoded = audio_io.to_bytes(
+        Audio(samples=samples.astype(np.float32), sample_rate=rate), format="wav", encoding="ulaw"
+    )
+    decoded, _ = sf.read(__import__("io").BytesIO(encoded), dtype="float64")
+    return np.asarray(decoded)
+
+
+def build_call(condition: Condition, seconds: float) -> Call:
+    """The call of *condition*: the agent channel holds agent speech plus customer echo."""
+    rate = condition.rate
+    n = round(seconds * rate)
+    section = n // len(PATTERN)
+    gap = round(0.2 * rate)
+    agent_gate = np.zeros(n)
+    customer_gate = np.zeros(n)
+    for index, kind in enumerate(PATTERN):
+        span = slice(index * section + gap, (index + 1) * section)
+        agent_gate[span] = kind in {"a", "dt"}
+        customer_gate[span] = kind in {"c", "dt"}
+    agent_speaker, customer_speaker = PAIRS[condition.pair % len(PAIRS)]
+    agent = _speech(agent_speaker, rate, n) * agent_gate
+    customer = _speech(customer_speaker, rate, n) * customer_gate
+    source = customer
+    if condition.nonlinear:
+        # A saturating loudspeaker / hybrid: tanh soft clipping at about a third of the peak.
+        peak = float(np.max(np.abs(customer)))
+        source = np.tanh(3.0 * customer / peak) * peak / 3.0
+    echo = signal.fftconvolve(source, _echo_path(rate, condition.delay_ms, seed=1))[:n]
+    if condition.path_change:
+        changed = signal.fftconvolve(source, _echo_path(rate, condition.delay_ms * 0.5 + 10, 2))
+        echo[n // 2 :] = changed[n // 2 : n]
+    echo *= 10 ** (-condition.erl_db / 20)
+    mic = agent + echo + np.random.default_rng(5).standard_normal(n) * 3e-5
+    reference = customer
+    if condition.g711:
+        mic, reference = _g711(mic, rate), _g711(reference, rate)
+    return Call(
+        mic=mic,
+        reference=reference,
+        agent=agent,
+        echo=echo,
+        customer_only=(customer_gate > 0) & (agent_gate == 0),
+        double_talk=(customer_gate > 0) & (agent_gate > 0),
+        rate=rate,
+    )
+
+
+CONDITIONS = (
+    Condition(name="8k-g711-d60-erl12", rate=8000, delay_ms=60, erl_db=12, g711=True),
+    Condition(name="8k-g711-d5-erl30", rate=8000, delay_ms=5, erl_db=30, g711=True, pair=1),
+    Condition(name="8k-g711-d120-erl6", rate=8000, delay_ms=120, erl_db=6, g711=True, pair=2),
+    Condition(name="16k-d60-erl12", rate=16000, delay_ms=60, erl_db=12),
+    Condition(name="16k-d20-erl20", rate=16000, delay_ms=20, erl_db=20, pair=1),
+    Condition(name="8k-nonlinear-d40-erl10", rate=8000, delay_ms=40, erl_db=10, nonlinear=True),
+    Condition(
+        name="8k-pathchange-d80-erl12", rate=8000, delay_ms=80, erl_db=12, path_change=True, pair=2
+    ),
+    Condition(
+        name="16k-pathchange-d100-erl15", rate=16000, delay_ms=100, erl_db=15, path_change=True
+    ),
+)
+QUICK = ("8k-g711-d60-erl12", "16k-d60-erl12", "8k-nonlinear-d40-erl10", "8k-pathchange-d80-erl12")
+
+
+# --------------------------------------------------------------------------- systems
+
+
+def run_channels(call: Call) -> Array:
+    audio = Audio(samples=np.stack([call.mic, call.reference], axis=1), sample_rate=call.rate)
+    result = ChannelsSeparator().isolate(audio, IsolationRequest(layout=ChannelLayout.stereo()))
+    return result.audio.samples[:, 0].astype(np.float64)
+
+
+def run_linear(call: Call) -> Array:
+    canceller = EchoCanceller(call.rate)
+    error, _ = canceller.process(call.reference, call.mic)
+    tail, _ = canceller.flush()
+    return np.concatenate([error, tail])
+
+
+def run_keep(call: Call) -> Array:
+    return call.mic.copy()
+
+
+def _webrtc() -> Callable[[Call], Array] | None:
+    try:
+        from aec_audio_processing import AudioProcessor
+    except ImportError:
+        return None
+
+    def run(call: Call) -> Array:
+        processor = AudioProcessor(
+            enable_aec=True, enable_ns=False, enable_agc=False, enable_vad=False
+        )
+        processor.set_stream_format(call.rate, 1)
+        processor.set_reverse_stream_format(call.rate, 1)
+        processor.set_stream_delay(0)
+        frame = call.rate // 100
+        mic = (np.clip(call.mic, -1, 1) * 32767).astype(np.int16)
+        ref = (np.clip(call.reference, -1, 1) * 32767).astype(np.int16)
+        out = np.zeros(call.mic.size)
+        for start in range(0, mic.size - frame + 1, frame):
+            processor.process_reverse_stream(ref[start : start + frame].tobytes())
+            block = processor.process_stream(mic[start : start + frame].tobytes())
+            out[start : start + frame] = np.frombuffer(block, np.int16) / 32767.0
+        return out
+
+    return run
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _si_sdr(estimate: Array, reference: Array) -> float:
+    try:
+        from voicepriv.bench import metrics  # the separation bench's metrics, when present
+
+        value = metrics.si_sdr(estimate, reference)  # type: ignore[attr-defined]
+        return float(value)
+    except (ImportError, AttributeError, TypeError):
+        pass
+    scale = float(estimate @ reference) / float(reference @ reference)
+    target = scale * reference
+    noise = estimate - target
+    return float(10 * np.log10(float(target @ target) / (float(noise @ noise) + 1e-20)))
+
+
+def score(call: Call, output: Array, seconds: float) -> dict[str, float]:
+    co = call.customer_only
+    erle = 10 * np.log10(np.sum(call.echo[co] ** 2) / (np.sum(output[co] ** 2) + 1e-20))
+    frame = round(0.02 * call.rate)
+    usable = (output.size // frame) * frame
+    levels = (output[:usable] ** 2).reshape(-1, frame).mean(axis=1)
+    co_frames = co[:usable].reshape(-1, frame).all(axis=1)
+    detectable = float(np.mean(levels[co_frames] > 1e-6)) * 100 if co_frames.any() else 0.0
+    return {
+        "erle_db": round(float(erle), 2),
+        "agent_sisdr_db": round(_si_sdr(output[call.double_talk], call.agent[call.double_talk]), 2),
+        "x_realtime": round(call.mic.size / call.rate / max(seconds, 1e-9), 1),
+        "residual_customer_db": round(float(10 * np.log10(np.mean(output[co] ** 2) + 1e-20)), 2),
+        "residual_detectable_pct": round(detectable, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter calls (< 1 min)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    if not (DATA / "librispeech-test-other").is_dir():
+        print(f"real speech not found at {DATA} (set VOICEPRIV_SHARED_DATA)", file=sys.stderr)
+        return 2
+    seconds = 24.0 if args.quick else 60.0
+    conditions = [c for c in CONDITIONS if not args.quick or c.name in QUICK]
+    systems: dict[str, Callable[[Call], Array]] = {
+        "channels": run_channels,
+        "channels-linear": run_linear,
+        "keep-agent-channel": run_keep,
+    }
+    webrtc = _webrtc()
+    notes = []
+    if webrtc is not None:
+        systems["webrtc-aec3"] = webrtc
+    else:
+        notes.append("webrtc-aec3 skipped: pip install aec-audio-processing")
+    rows: list[dict[str, Any]] = []
+    for condition in conditions:
+        call = build_call(condition, seconds)
+        for system, run in systems.items():
+            started = time.process_time()
+            output = run(call)
+            elapsed = time.process_time() - started
+            rows.append(
+                {"system": system, "condition": condition.name, **score(call, output, elapsed)}
+            )
+
+    header = (
+        f"{'condition':<27} {'system':<19} {'erle_db':>8} {'agent_sisdr_db':>14} "
+        f"{'x_realtime':>10} {'residual_customer_db':>20} {'detectable_%':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['condition']:<27} {row['system']:<19} {row['erle_db']:>8.1f} "
+            f"{row['agent_sisdr_db']:>14.1f} {row['x_realtime']:>10.0f} "
+            f"{row['residual_customer_db']:>20.1f} {row['residual_detectable_pct']:>12.1f}"
+        )
+    print()
+    summary = []
+    for system in systems:
+        mine = [r for r in rows if r["system"] == system]
+        entry = {
+            "system": system,
+            "condition": "median",
+            "erle_db": round(statistics.median(r["erle_db"] for r in mine), 2),
+            "agent_sisdr_db": round(statistics.median(r["agent_sisdr_db"] for r in mine), 2),
+            "x_realtime": round(statistics.median(r["x_realtime"] for r in mine), 1),
+            "x_realtime_8k": round(
+                statistics.median(
+                    [r["x_realtime"] for r in mine if r["condition"].startswith("8k")] or [0.0]
+                ),
+                1,
+            ),
+            "residual_customer_db": round(
+                statistics.median(r["residual_customer_db"] for r in mine), 2
+            ),
+            "residual_detectable_pct": round(
+                statistics.median(r["residual_detectable_pct"] for r in mine), 2
+            ),
+        }
+        summary.append(entry)
+        print(
+            f"median {system:<19} erle_db {entry['erle_db']:6.1f}  agent_sisdr_db "
+            f"{entry['agent_sisdr_db']:6.1f}  x_realtime(8k) {entry['x_realtime_8k']:6.0f}  "
+            f"residual_customer_db {entry['residual_customer_db']:6.1f}  detectable "
+            f"{entry['residual_detectable_pct']:5.1f} %"
+        )
+    for note in notes:
+        print(note)
+    if args.json is not None:
+        payload = {
+            "benchmark": NAME,
+            "params": {
+                "quick": args.quick,
+                "call_seconds": seconds,
+                "conditions": [attrs.asdict(c) for c in conditions],
+                "pattern": list(PATTERN),
+                "notes": notes,
+            },
+            "results": rows + summary,
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        _plot(rows, args.json.with_suffix(".png"))
+    return 0
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    conditions = sorted({r["condition"] for r in rows}, key=[r["condition"] for r in rows].index)
+    systems = sorted({r["system"] for r in rows}, key=[r["system"] for r in rows].index)
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    width = 0.8 / len(systems)
+    for index, system in enumerate(systems):
+        values = {r["condition"]: r for r in rows if r["system"] == system}
+        xs = np.arange(len(conditions)) + index * width
+        axes[0].bar(xs, [values[c]["erle_db"] for c in conditions], width, label=system)
+        axes[1].bar(xs, [values[c]["agent_sisdr_db"] for c in conditions], width, label=system)
+    for axis, title in zip(
+        axes, ("ERLE, customer-only (dB)", "agent SI-SDR, double talk (dB)"), strict=True
+    ):
+        axis.set_title(title)
+        axis.set_xticks(np.arange(len(conditions)) + 0.4 - width / 2)
+        axis.set_xticklabels(conditions, rotation=45, ha="right", fontsize=7)
+    axes[0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
