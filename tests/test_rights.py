@@ -1,0 +1,306 @@
+"""Data-subject rights: erasure planning, objection, certificates, encrypted exports."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from voicepriv.errors import ConfigError, IntegrityError
+from voicepriv.model import HoldScope, LegalBasis, LegalHold, RetentionRule, Role, Segment
+from voicepriv.policy.decision import Decision, KeptPurpose, TrackDecision
+from voicepriv.policy.jurisdictions import DataProtection, Interception
+from voicepriv.rights import (
+    ErasureCandidate,
+    ErasureCertificate,
+    PasswordRecipient,
+    PublicKeyRecipient,
+    RetainedBy,
+    object_to_processing,
+    open_archive,
+    plan_erasure,
+    seal_archive,
+)
+
+AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+SUBJECT = "ab" * 16
+OTHER = "cd" * 16
+
+
+class Signer:
+    """An Ed25519 signer standing in for a key provider."""
+
+    def __init__(self, seed: bytes = b"\x05" * 32) -> None:
+        self._key = Ed25519PrivateKey.from_private_bytes(seed)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+    def verify_key(self) -> bytes:
+        return self._key.public_key().public_bytes_raw()
+
+
+def kept(
+    purpose: str,
+    basis: LegalBasis,
+    deadline: datetime,
+    *,
+    mandatory: bool = False,
+    segments: tuple[Segment, ...] = (Segment(start=0, end=10),),
+    reference: str | None = None,
+) -> KeptPurpose:
+    return KeptPurpose(
+        purpose=purpose,
+        basis=basis,
+        segments=segments,
+        retention=RetentionRule(purpose=purpose, keep_for=30 * DAY),
+        deadline=deadline,
+        reference=reference,
+        mandatory=mandatory,
+    )
+
+
+def decision(recording: str, *purposes: KeptPurpose, customer: bool = False) -> Decision:
+    def track(role: Role, keep: bool) -> TrackDecision:
+        if not keep or not purposes:
+            return TrackDecision(role=role, keep=False)
+        governing = max(purposes, key=lambda k: k.deadline)
+        return TrackDecision(
+            role=role,
+            keep=True,
+            purposes=purposes,
+            segments=tuple(s for k in purposes for s in k.segments),
+            deadline=governing.deadline,
+            governing_purpose=governing.purpose,
+        )
+
+    return Decision(
+        recording_id=recording,
+        agent=track(Role.AGENT, True),
+        customer=track(Role.CUSTOMER, customer),
+        obligations=(),
+        reasons=(),
+        interception=Interception.ALL_PARTY,
+        data_protection=(DataProtection.GDPR,),
+        jurisdictions=("DK",),
+    )
+
+
+def hold(
+    hold_id: str,
+    *,
+    recordings: frozenset[str] = frozenset(),
+    tags: frozenset[str] = frozenset(),
+    subjects: frozenset[str] = frozenset(),
+    lifted: datetime | None = None,
+) -> LegalHold:
+    return LegalHold(
+        id=hold_id,
+        scope=HoldScope(recordings=recordings, tags=tags, subjects=subjects),
+        reason=f"litigation {hold_id}",
+        placed_at=AT - 30 * DAY,
+        lifted_at=lifted,
+    )
+
+
+# --------------------------------------------------------------------------- erasure plan
+
+
+def test_plan_deletes_free_recordings_and_keeps_held_and_mandatory_ones() -> None:
+    qa = kept("quality_assurance", LegalBasis.CONSENT, AT + 10 * DAY)
+    mifid = kept(
+        "legal_compliance",
+        LegalBasis.LEGAL_OBLIGATION,
+        AT + 900 * DAY,
+        mandatory=True,
+        reference="MiFID II Art. 16(7)",
+    )
+    expired = kept("legal_compliance", LegalBasis.LEGAL_OBLIGATION, AT - DAY, mandatory=True)
+    candidates = [
+        ErasureCandidate(recording="free", decision=decision("free", qa)),
+        ErasureCandidate(recording="by-id", decision=decision("by-id", qa)),
+        ErasureCandidate(recording="by-tag", tags=frozenset({"case-9"})),
+        ErasureCandidate(recording="by-subject", subject_hashes=frozenset({SUBJECT})),
+        ErasureCandidate(recording="mifid", decision=decision("mifid", qa, mifid)),
+        ErasureCandidate(recording="expired", decision=decision("expired", expired)),
+        ErasureCandidate(recording="lifted", decision=None),
+        ErasureCandidate(recording="free", decision=None),  # duplicates count once
+    ]
+    holds = [
+        hold("H-1", recordings=frozenset({"by-id"})),
+        hold("H-2", tags=frozenset({"case-9"})),
+        hold("H-3", subjects=frozenset({SUBJECT})),
+        hold("H-4", recordings=frozenset({"lifted"}), lifted=AT - DAY),
+    ]
+    plan = plan_erasure(candidates, holds, subject_hashes=[SUBJECT], at=AT)
+    assert plan.delete == ("expired", "free", "lifted")
+    assert plan.retained_recordings == ("by-id", "by-subject", "by-tag", "mifid")
+    why = {r.recording: r for r in plan.retain}
+    assert (why["by-id"].by, why["by-id"].ref, why["by-id"].until) == (
+        RetainedBy.LEGAL_HOLD,
+        "H-1",
+        None,
+    )
+    assert why["mifid"].by is RetainedBy.LEGAL_OBLIGATION
+    assert (why["mifid"].ref, why["mifid"].reason) == ("legal_compliance", "MiFID II Art. 16(7)")
+    assert why["mifid"].until == AT + 900 * DAY
+
+
+@st.composite
+def _catalogs(draw: st.DrawFn) -> tuple[list[ErasureCandidate], list[LegalHold]]:
+    count = draw(st.integers(0, 12))
+    candidates = []
+    for i in range(count):
+        purposes = []
+        if draw(st.booleans()):
+            days = draw(st.integers(-5, 5))
+            purposes.append(
+                kept(
+                    "legal_compliance",
+                    LegalBasis.LEGAL_OBLIGATION,
+                    AT + days * DAY,
+                    mandatory=draw(st.booleans()),
+                )
+            )
+        candidates.append(
+            ErasureCandidate(
+                recording=f"r{i}",
+                decision=decision(f"r{i}", *purposes) if purposes else None,
+                tags=frozenset(draw(st.sets(st.sampled_from(["a", "b"]), max_size=1))),
+            )
+        )
+    holds = [
+        hold(
+            f"H{j}",
+            recordings=frozenset(
+                draw(st.sets(st.sampled_from([f"r{i}" for i in range(12)]), max_size=3))
+            ),
+            tags=frozenset(draw(st.sets(st.sampled_from(["a", "b"]), max_size=1))),
+            lifted=draw(st.sampled_from([None, AT - DAY, AT + DAY])),
+        )
+        for j in range(draw(st.integers(0, 3)))
+    ]
+    return candidates, holds
+
+
+@given(_catalogs())
+def test_plan_partitions_candidates_by_hold_and_obligation(
+    catalog: tuple[list[ErasureCandidate], list[LegalHold]],
+) -> None:
+    candidates, holds = catalog
+    plan = plan_erasure(candidates, holds, subject_hashes=[SUBJECT], at=AT)
+    assert set(plan.delete) | set(plan.retained_recordings) == {c.recording for c in candidates}
+    assert not set(plan.delete) & set(plan.retained_recordings)
+    for candidate in candidates:
+        held = any(
+            h.active(AT)
+            and (candidate.recording in h.scope.recordings or h.scope.tags & candidate.tags)
+            for h in holds
+        )
+        obliged = candidate.decision is not None and any(
+            k.mandatory and k.deadline > AT for t in candidate.decision.tracks for k in t.purposes
+        )
+        assert (candidate.recording in plan.retained_recordings) == (held or obliged)
+
+
+# --------------------------------------------------------------------------- objection
+
+
+def test_objection_removes_only_legitimate_interest_purposes() -> None:
+    li = kept(
+        "training",
+        LegalBasis.LEGITIMATE_INTERESTS,
+        AT + 90 * DAY,
+        segments=(Segment(start=0, end=5),),
+    )
+    consent = kept(
+        "quality_assurance",
+        LegalBasis.CONSENT,
+        AT + 30 * DAY,
+        segments=(Segment(start=3, end=8),),
+    )
+    before = decision("r1", li, consent, customer=True)
+    after, removed = object_to_processing(before)
+    assert removed == frozenset({"training"})
+    for track in after.tracks:
+        assert [k.purpose for k in track.purposes] == ["quality_assurance"]
+        assert track.deadline == AT + 30 * DAY
+        assert track.governing_purpose == "quality_assurance"
+        assert track.segments == (Segment(start=3, end=8),)
+    assert after.reasons[-1].rule == "GDPR Art. 21(1)"
+    only_li = decision("r2", li)
+    emptied, _ = object_to_processing(only_li)
+    assert not emptied.keep and emptied.deadline is None
+    unchanged, none = object_to_processing(decision("r3", consent))
+    assert none == frozenset() and unchanged == decision("r3", consent)
+
+
+# --------------------------------------------------------------------------- certificate
+
+
+def test_certificate_signature_covers_every_field() -> None:
+    signer = Signer()
+    plan = plan_erasure(
+        [ErasureCandidate(recording="a"), ErasureCandidate(recording="b")],
+        [hold("H-1", recordings=frozenset({"b"}))],
+        subject_hashes=[SUBJECT],
+        at=AT,
+    )
+    certificate = ErasureCertificate.issue(
+        signer=signer,
+        request="req-1",
+        issued_at=AT,
+        subjects=plan.subjects,
+        erased=plan.delete,
+        replicas_deleted=2,
+        retained=plan.retain,
+        audit_seq=7,
+    )
+    assert certificate.verify(signer.verify_key())
+    assert not certificate.verify(Signer(b"\x06" * 32).verify_key())
+    assert not attrs.evolve(certificate, erased=("a", "b")).verify(signer.verify_key())
+    assert not attrs.evolve(certificate, retained=()).verify(signer.verify_key())
+    assert '"by": "legal_hold"' in certificate.as_json()
+
+
+# --------------------------------------------------------------------------- export archive
+
+
+def test_password_archive_round_trip_and_wrong_password() -> None:
+    recipient = PasswordRecipient(password="correct horse battery", cost=14)
+    blob = seal_archive(b"zip bytes", recipient)
+    assert b"zip bytes" not in blob
+    assert open_archive(blob, password="correct horse battery") == b"zip bytes"
+    with pytest.raises(IntegrityError, match="wrong password"):
+        open_archive(blob, password="incorrect horse battery")
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(IntegrityError):
+        open_archive(tampered, password="correct horse battery")
+    with pytest.raises(ConfigError, match="password="):
+        open_archive(blob, private_key=b"\x01" * 32)
+
+
+def test_public_key_archive_round_trip() -> None:
+    private = X25519PrivateKey.generate()
+    public = private.public_key().public_bytes_raw()
+    blob = seal_archive(b"x" * 1000, PublicKeyRecipient(public_key=public))
+    raw_private = private.private_bytes_raw()
+    assert open_archive(blob, private_key=raw_private) == b"x" * 1000
+    with pytest.raises(IntegrityError):
+        open_archive(blob, private_key=X25519PrivateKey.generate().private_bytes_raw())
+    with pytest.raises(IntegrityError, match="not a voicepriv export"):
+        open_archive(b"PK\x03\x04 a plain zip", private_key=raw_private)
+
+
+def test_recipients_validate() -> None:
+    with pytest.raises(ConfigError, match="at least 12"):
+        PasswordRecipient(password="short")
+    with pytest.raises(ConfigError, match="32 raw"):
+        PublicKeyRecipient(public_key=b"\x00" * 31)
+    assert "horse" not in repr(PasswordRecipient(password="correct horse battery"))
