@@ -1,0 +1,296 @@
+"""The key hierarchy: master key (provider) -> recording key (key store) -> data key (header).
+
+* A **data key** is fresh for every artifact. It is wrapped by its recording's key and the
+  wrapped form travels in the artifact's header (:mod:`voicepriv.vault.crypto`).
+* A **recording key** is fresh for every recording. It is wrapped by the provider's current
+  master key and kept only in the **key store**, a small database apart from the artifacts
+  and from the catalog (``keys.db`` next to the vault configuration).
+* The **master key** never leaves the :class:`~voicepriv.interfaces.KeyProvider`.
+
+**Crypto-shredding**: :meth:`KeyHierarchy.destroy` deletes a recording key's row (SQLite
+``secure_delete`` overwrites it, and the WAL is truncated). Every copy of that recording's
+artifacts, wherever it is (replicas, backups, a stolen disk), is unreadable from then on.
+
+**Rotation**: :meth:`KeyHierarchy.rotate` asks the provider for a new master key and rewraps
+every recording key under it; artifacts are untouched.
+
+Subject identifiers are indexed by :meth:`KeyHierarchy.subject_hash`, an HMAC-SHA256 keyed
+with a secret kept (wrapped) in the key store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from voicepriv.errors import IntegrityError, KeyDestroyedError, KeyProviderError
+from voicepriv.interfaces import KeyProvider
+from voicepriv.model import SubjectRef, utc_now
+from voicepriv.vault._db import Migration, connect, migrate
+from voicepriv.vault.crypto import Header
+
+__all__ = ["KeyHierarchy", "KeyStore"]
+
+_NONCE: Final = 12
+_RK_CONTEXT: Final = b"voicepriv/recording-key/v1|"
+_DK_CONTEXT: Final = b"voicepriv/data-key/v1|"
+_SEAL_CONTEXT: Final = b"voicepriv/sealed/v1|"
+_SECRET_CONTEXT: Final = b"voicepriv/secret/v1|"
+_SUBJECT_SECRET: Final = "subject_hmac"
+
+_MIGRATIONS: Final[tuple[Migration, ...]] = (
+    (
+        1,
+        (
+            "CREATE TABLE recording_keys (key_id TEXT PRIMARY KEY, master_key_id TEXT NOT NULL, "
+            "wrapped BLOB NOT NULL, created_at TEXT NOT NULL)",
+            "CREATE TABLE destroyed_keys (key_id TEXT PRIMARY KEY, destroyed_at TEXT NOT NULL)",
+            "CREATE TABLE secrets (name TEXT PRIMARY KEY, master_key_id TEXT NOT NULL, "
+            "wrapped BLOB NOT NULL)",
+            "CREATE INDEX recording_keys_master ON recording_keys (master_key_id)",
+        ),
+    ),
+)
+
+
+class KeyStore:
+    """Wrapped recording keys and vault secrets, in a database apart from artifacts and catalog.
+
+    :param url: ``sqlite:`` URL or path of the store (relative to *base*).
+    :param base: folder relative paths are resolved against.
+    """
+
+    def __init__(self, url: str, *, base: Path | None = None) -> None:
+        self.db = connect(url, base=base, synchronous="FULL")
+        if self.db.dialect == "sqlite":
+            self.db.execute("PRAGMA secure_delete = ON")
+        migrate(self.db, _MIGRATIONS, table="key_store_version")
+
+    def __repr__(self) -> str:
+        return f"KeyStore(where={self.db.where!r})"
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+
+class KeyHierarchy:
+    """Creates, unwraps, destroys and rotates the keys below a provider's master key.
+
+    :param provider: the master-key provider.
+    :param store: where wrapped recording keys live.
+    """
+
+    def __init__(self, provider: KeyProvider, store: KeyStore) -> None:
+        self.provider = provider
+        self.store = store
+        self._subject_key: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"KeyHierarchy(provider={self.provider.name!r}, store={self.store!r})"
+
+    # ------------------------------------------------------------------ recording keys
+
+    def new_recording_key(self) -> str:
+        """Create and store a fresh recording key; return its id (random, not derived)."""
+        key_id = "rk-" + os.urandom(16).hex()
+        master_id, wrapped = self.provider.wrap(
+            AESGCM.generate_key(bit_length=256), context=_RK_CONTEXT + key_id.encode()
+        )
+        with self.store.db.transaction() as db:
+            db.execute(
+                "INSERT INTO recording_keys (key_id, master_key_id, wrapped, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (key_id, master_id, wrapped, utc_now().isoformat()),
+            )
+        return key_id
+
+    def _recording_key(self, key_id: str) -> bytes:
+        row = self.store.db.one(
+            "SELECT master_key_id, wrapped FROM recording_keys WHERE key_id = ?", (key_id,)
+        )
+        if row is None:
+            if self.is_destroyed(key_id):
+                raise KeyDestroyedError(
+                    f"recording key {key_id}: destroyed (the recording was erased)"
+                )
+            raise KeyProviderError(f"recording key {key_id}: not in the key store")
+        return self.provider.unwrap(
+            str(row[0]), bytes(row[1]), context=_RK_CONTEXT + key_id.encode()
+        )
+
+    def exists(self, key_id: str) -> bool:
+        """Whether the recording key is stored (not destroyed)."""
+        return (
+            self.store.db.one("SELECT 1 FROM recording_keys WHERE key_id = ?", (key_id,))
+            is not None
+        )
+
+    def is_destroyed(self, key_id: str) -> bool:
+        """Whether the recording key was destroyed."""
+        return (
+            self.store.db.one("SELECT 1 FROM destroyed_keys WHERE key_id = ?", (key_id,))
+            is not None
+        )
+
+    def destroy(self, key_id: str) -> bool:
+        """Crypto-shred: delete the recording key for good; idempotent.
+
+        :return: whether a stored key was deleted now (``False``: it was already gone).
+        """
+        with self.store.db.transaction() as db:
+            existed = db.one("SELECT 1 FROM recording_keys WHERE key_id = ?", (key_id,))
+            db.execute("DELETE FROM recording_keys WHERE key_id = ?", (key_id,))
+            db.execute(
+                "INSERT INTO destroyed_keys (key_id, destroyed_at) VALUES (?, ?) "
+                "ON CONFLICT (key_id) DO NOTHING",
+                (key_id, utc_now().isoformat()),
+            )
+        if self.store.db.dialect == "sqlite":
+            self.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return existed is not None
+
+    # ------------------------------------------------------------------ data keys
+
+    def new_data_key(self, recording_key_id: str) -> tuple[bytes, bytes]:
+        """A fresh data key and its wrapped form (under the recording key) for a header."""
+        recording_key = self._recording_key(recording_key_id)
+        data_key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(_NONCE)
+        wrapped = nonce + AESGCM(recording_key).encrypt(
+            nonce, data_key, _DK_CONTEXT + recording_key_id.encode()
+        )
+        return data_key, wrapped
+
+    def unwrap_data_key(self, header: Header) -> bytes:
+        """The data key of an artifact, from its header.
+
+        :raises KeyDestroyedError: the recording was erased.
+        :raises IntegrityError: the wrapped key was edited.
+        """
+        recording_key = self._recording_key(header.key_id)
+        wrapped = header.wrapped_key
+        try:
+            return AESGCM(recording_key).decrypt(
+                wrapped[:_NONCE], wrapped[_NONCE:], _DK_CONTEXT + header.key_id.encode()
+            )
+        except (InvalidTag, ValueError):
+            raise IntegrityError(
+                f"artifact header: the data key wrapped under {header.key_id} fails authentication"
+            ) from None
+
+    def unwrapper(self) -> Callable[[Header], bytes]:
+        """:meth:`unwrap_data_key` as a callable for a ``DecryptingReader``."""
+        return self.unwrap_data_key
+
+    # ------------------------------------------------------------------ sealed blobs
+
+    def seal(self, recording_key_id: str, plaintext: bytes, *, context: bytes) -> bytes:
+        """Encrypt a small blob (recording metadata) under a recording key."""
+        key = self._recording_key(recording_key_id)
+        nonce = os.urandom(_NONCE)
+        return nonce + AESGCM(key).encrypt(nonce, plaintext, _SEAL_CONTEXT + context)
+
+    def open_sealed(self, recording_key_id: str, sealed: bytes, *, context: bytes) -> bytes:
+        """Decrypt what :meth:`seal` made; an edit or another context is an IntegrityError."""
+        key = self._recording_key(recording_key_id)
+        try:
+            return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], _SEAL_CONTEXT + context)
+        except (InvalidTag, ValueError):
+            raise IntegrityError("sealed recording metadata fails authentication") from None
+
+    # ------------------------------------------------------------------ subjects
+
+    def _secret(self, name: str) -> bytes:
+        context = _SECRET_CONTEXT + name.encode()
+        row = self.store.db.one(
+            "SELECT master_key_id, wrapped FROM secrets WHERE name = ?", (name,)
+        )
+        if row is None:
+            master_id, wrapped = self.provider.wrap(os.urandom(32), context=context)
+            with self.store.db.transaction() as db:
+                db.execute(
+                    "INSERT INTO secrets (name, master_key_id, wrapped) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (name, master_id, wrapped),
+                )
+            row = self.store.db.one(
+                "SELECT master_key_id, wrapped FROM secrets WHERE name = ?", (name,)
+            )
+            assert row is not None
+        return self.provider.unwrap(str(row[0]), bytes(row[1]), context=context)
+
+    def subject_hash(self, subject: SubjectRef) -> str:
+        """Keyed hash (HMAC-SHA256, hex) of ``subject.canonical``; the clear value is never kept."""
+        if self._subject_key is None:
+            self._subject_key = self._secret(_SUBJECT_SECRET)
+        return hmac.new(
+            self._subject_key, subject.canonical.encode("utf-8"), hashlib.sha256
+        ).hexdigest()
+
+    # ------------------------------------------------------------------ rotation
+
+    def rotate(self, *, batch: int = 500) -> str:
+        """New master key at the provider; rewrap every recording key and secret under it.
+
+        Artifacts are not touched. Idempotent: re-running after a crash finishes the rewrap.
+
+        :return: the new master key id.
+        """
+        new_id = self.provider.rotate()
+        self.rewrap(batch=batch)
+        return new_id
+
+    def rewrap(self, *, batch: int = 500) -> int:
+        """Rewrap every key not under the current master key; return how many were rewrapped."""
+        current = self.provider.current_key_id()
+        done = 0
+        while True:
+            rows = self.store.db.execute(
+                "SELECT key_id, master_key_id, wrapped FROM recording_keys "
+                "WHERE master_key_id <> ? LIMIT ?",
+                (current, batch),
+            )
+            if not rows:
+                break
+            updates = []
+            for key_id, master_id, wrapped in rows:
+                context = _RK_CONTEXT + str(key_id).encode()
+                plain = self.provider.unwrap(str(master_id), bytes(wrapped), context=context)
+                new_master, new_wrapped = self.provider.wrap(plain, context=context)
+                updates.append((new_master, new_wrapped, key_id, master_id))
+            with self.store.db.transaction() as db:
+                db.executemany(
+                    "UPDATE recording_keys SET master_key_id = ?, wrapped = ? "
+                    "WHERE key_id = ? AND master_key_id = ?",
+                    updates,
+                )
+            done += len(updates)
+        for name, master_id, wrapped in self.store.db.execute(
+            "SELECT name, master_key_id, wrapped FROM secrets WHERE master_key_id <> ?", (current,)
+        ):
+            context = _SECRET_CONTEXT + str(name).encode()
+            plain = self.provider.unwrap(str(master_id), bytes(wrapped), context=context)
+            new_master, new_wrapped = self.provider.wrap(plain, context=context)
+            with self.store.db.transaction() as db:
+                db.execute(
+                    "UPDATE secrets SET master_key_id = ?, wrapped = ? WHERE name = ?",
+                    (new_master, new_wrapped, name),
+                )
+            done += 1
+        return done
+
+    def master_keys_in_use(self) -> set[str]:
+        """Master key ids that still wrap something in the key store."""
+        rows = self.store.db.execute(
+            "SELECT DISTINCT master_key_id FROM recording_keys "
+            "UNION SELECT DISTINCT master_key_id FROM secrets"
+        )
+        return {str(row[0]) for row in rows}
