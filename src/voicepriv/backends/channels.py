@@ -110,7 +110,7 @@ class ChannelsOptions:
     block_ms: float = attrs.field(default=32.0, validator=_positive)
     step: float = attrs.field(default=1.0, validator=_fraction)
     frame_ms: float = attrs.field(default=16.0, validator=_positive)
-    leakage_threshold: float = attrs.field(default=0.15, validator=_fraction)
+    leakage_threshold: float = attrs.field(default=0.07, validator=_fraction)
     follow_threshold: float = attrs.field(default=0.7, validator=_fraction)
     min_erle_db: float = attrs.field(default=10.0, validator=_positive)
     proof_s: float = attrs.field(default=0.25, validator=_positive)
