@@ -138,10 +138,9 @@ def connect(url: str, *, base: Path | None = None, synchronous: str = "NORMAL") 
     """
     scheme = urlsplit(url).scheme
     if scheme in {"postgresql", "postgres"}:
-        raise ConfigError(
-            f"catalog url {urlsplit(url).scheme}://...: the PostgreSQL catalog is not "
-            "available in this version"
-        )
+        from voicepriv.vault import _postgres  # extra "postgres"; imported only when asked
+
+        return _postgres.connect(url)
     path = _sqlite_path(url, base)
     try:
         connection = sqlite3.connect(
