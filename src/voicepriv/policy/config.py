@@ -126,6 +126,11 @@ class PurposePolicy:
     opt_out: bool = False
     opt_out_guidance: str | None = None
     special_category_condition: str | None = None
+    #: Whether the basis needs a contract or statute reference (b, c, d, e).
+    referenced: bool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "referenced", self.basis in REFERENCED_BASES)
 
 
 @attrs.frozen(kw_only=True)

@@ -93,18 +93,21 @@ def event_offset(event: ConsentEvent, started_at: datetime, duration_s: float) -
     return min(max(seconds, 0.0), duration_s)
 
 
-#: Events of one party for one purpose, as ``(offset_s, event)`` sorted by offset.
-EventIndex = Mapping[tuple[Role, str], Sequence[tuple[float, ConsentEvent]]]
+#: Events of one party per purpose, as ``(offset_s, event)`` sorted by offset.
+EventIndex = Mapping[str, Sequence[tuple[float, ConsentEvent]]]
 
 
 def index_events(
-    events: Iterable[ConsentEvent], started_at: datetime, duration_s: float
-) -> dict[tuple[Role, str], list[tuple[float, ConsentEvent]]]:
-    """Group events by ``(role, purpose)`` with their offsets, each group sorted by time."""
-    index: dict[tuple[Role, str], list[tuple[float, ConsentEvent]]] = {}
+    events: Iterable[ConsentEvent], started_at: datetime, duration_s: float, role: Role
+) -> dict[str, list[tuple[float, ConsentEvent]]]:
+    """*role*'s events grouped by purpose with their offsets, each group sorted by time."""
+    index: dict[str, list[tuple[float, ConsentEvent]]] = {}
     for event in events:
-        key = (event.role, event.purpose)
-        index.setdefault(key, []).append((event_offset(event, started_at, duration_s), event))
+        if event.role is not role:
+            continue
+        index.setdefault(event.purpose, []).append(
+            (event_offset(event, started_at, duration_s), event)
+        )
     for group in index.values():
         if len(group) > 1:
             group.sort(key=_first)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 import attrs
@@ -44,8 +44,8 @@ from voicepriv.model import (
     Role,
     Segment,
 )
-from voicepriv.policy.config import REFERENCED_BASES, Policy, PurposePolicy
-from voicepriv.policy.consent import ConsentBasis, index_events, purpose_consent
+from voicepriv.policy.config import Policy, PurposePolicy
+from voicepriv.policy.consent import ConsentBasis, purpose_consent
 from voicepriv.policy.jurisdictions import (
     STRICTEST,
     DataProtection,
@@ -77,6 +77,7 @@ DECISION_SCHEMA: Final = 1
 SENSITIVE_TAGS: Final = frozenset({"health", "special_category", "national_id"})
 _PAYMENT_TAGS: Final = frozenset({"payment", "card_payment"})
 _VENDOR_TAGS: Final = frozenset({"vendor", "ai_transcription"})
+_ACTS: Final = frozenset({ConsentMethod.DTMF, ConsentMethod.VERBAL, ConsentMethod.WRITTEN})
 
 
 class Obligation(enum.Enum):
@@ -87,6 +88,9 @@ class Obligation(enum.Enum):
     PLAY_NOTICE = "play_notice"
     REDACT_PAYMENT_DATA = "redact_payment_data"
     REVIEW_MINOR = "review_minor"
+
+
+_OBLIGATION_ORDER: Final = tuple(Obligation)
 
 
 @attrs.frozen(kw_only=True)
@@ -257,6 +261,7 @@ class Law:
     opt_out_rule: str
     codes: tuple[str, ...]
     reasons: tuple[Reason, ...]
+    data_protection: tuple[DataProtection, ...] = ()
 
 
 def _dp_rule(chain: tuple[JurisdictionRule, ...]) -> JurisdictionRule | None:
@@ -284,11 +289,31 @@ def applicable_law(
     Data protection: every regime of a party's jurisdiction or of the *establishment*.
     Results are memoised per table.
     """
-    key = (tuple(parties), medium, vendor, establishment)
+    return _memo_law(table, _law_key(parties, medium, vendor, establishment), parties)
+
+
+def _law_key(
+    parties: Iterable[tuple[Role, str | None]],
+    medium: Medium,
+    vendor: bool,
+    establishment: str | None,
+) -> tuple[Any, ...]:
+    # Keyed by enum values, not members: hashing a member runs Python code.
+    return (
+        tuple([(role._value_, code) for role, code in parties]),
+        medium._value_,
+        vendor,
+        establishment,
+    )
+
+
+def _memo_law(
+    table: JurisdictionTable, key: tuple[Any, ...], parties: Iterable[tuple[Role, str | None]]
+) -> Law:
     memo: dict[Any, Law] = table.memo
     found = memo.get(key)
     if found is None:
-        found = _resolve(table, key[0], medium, vendor, establishment)
+        found = _resolve(table, tuple(parties), Medium(key[1]), key[2], key[3])
         memo[key] = found
     return found
 
@@ -441,6 +466,7 @@ def _resolve(
         opt_out_rule="; ".join(opt_rules) or "GDPR Recital 32",
         codes=tuple(dict.fromkeys(codes)),
         reasons=tuple(reasons),
+        data_protection=tuple(sorted(regimes, key=lambda d: d.value)),
     )
 
 
@@ -452,15 +478,29 @@ def _default_table() -> JurisdictionTable:
     return load_jurisdictions()
 
 
-def _deadline(rule: RetentionRule, recording: Recording) -> datetime:
-    start = recording.started_at
+@lru_cache(maxsize=8192)
+def _reason(template: str, rule: str, *args: object) -> Reason:
+    """A reason from a ``str.format`` template, memoised: most reasons repeat verbatim."""
+    return Reason(text=template.format(*args), rule=rule)
+
+
+def _deadline(rule: RetentionRule, started_at: datetime, ended_at: datetime) -> datetime:
     if rule.trigger is RetentionTrigger.CALL_END:
-        start = start + recording.duration
-    return start + rule.keep_for
+        return ended_at + rule.keep_for
+    return started_at + rule.keep_for
 
 
-def _segments(intervals: Iterable[tuple[float, float]], label: str) -> tuple[Segment, ...]:
-    return tuple(Segment(start=a, end=b, label=label) for a, b in intervals)
+def _segments(
+    intervals: Iterable[tuple[float, float]],
+    memo: dict[tuple[tuple[float, float], ...], tuple[Segment, ...]],
+) -> tuple[Segment, ...]:
+    """Segments for *intervals*, shared between purposes and tracks of one decision."""
+    key = tuple(intervals)
+    found = memo.get(key)
+    if found is None:
+        found = tuple(Segment(start=a, end=b) for a, b in key)
+        memo[key] = found
+    return found
 
 
 def _union(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -485,37 +525,85 @@ def _clip(
     return out
 
 
-def _interception_start(
-    events: Sequence[ConsentEvent], law: Law, started_at: datetime, duration_s: float
-) -> tuple[float | None, str]:
-    """Earliest offset from which the customer's notice or consent satisfies all-party law."""
-    best: float | None = None
-    how = ""
-    need_act = not law.notice.notice_suffices
-    for event in events:
-        if event.role is not Role.CUSTOMER or event.state is not ConsentState.GRANTED:
+@attrs.frozen
+class _Notices:
+    """The customer's earliest notice or consent, for interception and GDPR Art. 13."""
+
+    any_at: float | None  # notice or valid act
+    any_how: str
+    any_rec_at: float | None  # the same, on the recording (known offset)
+    any_rec_how: str
+    act_at: float | None  # valid act only
+    act_how: str
+    act_rec_at: float | None
+    act_rec_how: str
+
+    def earliest(self, *, need_act: bool, on_recording: bool) -> tuple[float | None, str]:
+        """Earliest offset satisfying the route, and what satisfied it."""
+        if need_act:
+            return (
+                (self.act_rec_at, self.act_rec_how) if on_recording else (self.act_at, self.act_how)
+            )
+        return (self.any_rec_at, self.any_rec_how) if on_recording else (self.any_at, self.any_how)
+
+
+def _scan(
+    recording: Recording, duration_s: float
+) -> tuple[dict[str, list[tuple[float, ConsentEvent]]], _Notices]:
+    """One pass over the consents: the customer's events per purpose (with offsets, sorted)
+    and the earliest notice / valid act, anywhere and on the recording."""
+    index: dict[str, list[tuple[float, ConsentEvent]]] = {}
+    best: list[float | None] = [None, None, None, None]
+    how = ["", "", "", ""]
+    customer = Role.CUSTOMER
+    granted = ConsentState.GRANTED
+    notice_only = ConsentMethod.NOTICE_ONLY
+    started_at = recording.started_at
+    for event in recording.consents:
+        if event.role is not customer:
             continue
-        if event.method.is_act:
-            if event.conditional_service:
-                continue
-            kind = f"{event.method.value} consent"
-        elif need_act:
-            continue
-        elif event.method is ConsentMethod.NOTICE_ONLY:
-            kind = "notice"
-        else:
-            continue
-        if law.notice_on_recording and event.offset is None:
-            continue
-        if event.offset is not None:
-            offset = event.offset.total_seconds()
-        else:
+        delta = event.offset
+        on_recording = delta is not None
+        if delta is None:
             assert event.at is not None
-            offset = (event.at - started_at).total_seconds()
-        offset = min(max(offset, 0.0), duration_s)
-        if best is None or offset < best:
-            best, how = offset, kind
-    return best, how
+            delta = event.at - started_at
+        offset = delta.total_seconds()
+        if offset < 0.0:
+            offset = 0.0
+        elif offset > duration_s:
+            offset = duration_s
+        group = index.get(event.purpose)
+        if group is None:
+            index[event.purpose] = [(offset, event)]
+        else:
+            group.append((offset, event))
+        if event.state is not granted:
+            continue
+        method = event.method
+        if method is notice_only:
+            slots: tuple[int, ...] = (0, 1)
+            kind = "notice"
+        elif method in _ACTS and not event.conditional_service:
+            slots = (0, 1, 2, 3)
+            kind = f"{method.value} consent"
+        else:
+            continue
+        for slot in slots:
+            if slot & 1 and not on_recording:
+                continue
+            current = best[slot]
+            if current is None or offset < current:
+                best[slot] = offset
+                how[slot] = kind
+    for group in index.values():
+        if len(group) > 1:
+            group.sort(key=_first)
+    notices = _Notices(best[0], how[0], best[1], how[1], best[2], how[2], best[3], how[3])
+    return index, notices
+
+
+def _first(pair: tuple[float, ConsentEvent]) -> float:
+    return pair[0]
 
 
 def _refusal_at(events: Sequence[tuple[float, ConsentEvent]], after: float) -> float | None:
@@ -543,16 +631,28 @@ def _notice_for(
 class _Builder:
     """Mutable scratch state of one decision."""
 
-    def __init__(self, recording: Recording, policy: Policy, law: Law) -> None:
+    def __init__(
+        self, recording: Recording, policy: Policy, law: Law, reasons: Sequence[Reason]
+    ) -> None:
         self.recording = recording
         self.policy = policy
         self.law = law
-        self.reasons: list[Reason] = list(law.reasons)
-        self.obligations: set[Obligation] = set()
+        self.reasons: list[Reason] = list(reasons)
+        self.obligations: list[Obligation] = []
         self.duration = recording.duration.total_seconds()
+        self.ended_at = recording.started_at + recording.duration
+        self.segment_memo: dict[tuple[tuple[float, float], ...], tuple[Segment, ...]] = {}
+
+    def oblige(self, obligation: Obligation) -> None:
+        if obligation not in self.obligations:
+            self.obligations.append(obligation)
 
     def why(self, text: str, rule: str) -> None:
         self.reasons.append(Reason(text=text, rule=rule))
+
+    def because(self, template: str, rule: str, *args: object) -> None:
+        """Add a reason whose text is *template* formatted with *args* (memoised)."""
+        self.reasons.append(_reason(template, rule, *args))
 
     def track(self, role: Role, kept: Sequence[KeptPurpose]) -> TrackDecision:
         if not kept:
@@ -561,12 +661,17 @@ class _Builder:
         for item in kept[1:]:
             if item.deadline > governing.deadline:
                 governing = item
-        spans = _union((s.start, s.end) for item in kept for s in item.segments)
+        segments = kept[0].segments
+        for item in kept:
+            if item.segments is not segments:
+                spans = _union((s.start, s.end) for item in kept for s in item.segments)
+                segments = _segments(spans, self.segment_memo)
+                break
         return TrackDecision(
             role=role,
             keep=True,
             purposes=tuple(kept),
-            segments=_segments(spans, role.value),
+            segments=segments,
             deadline=governing.deadline,
             governing_purpose=governing.purpose,
         )
@@ -575,12 +680,12 @@ class _Builder:
         agent_track = self.track(Role.AGENT, agent)
         customer_track = self.track(Role.CUSTOMER, customer)
         if not customer_track.keep and self.recording.parties_with(Role.CUSTOMER):
-            self.obligations.add(Obligation.DESTROY_CUSTOMER_TRACK)
+            self.oblige(Obligation.DESTROY_CUSTOMER_TRACK)
             if agent_track.keep:
                 layout = self.recording.layout
                 if layout is None or layout.kind is LayoutKind.MONO:
-                    self.obligations.add(Obligation.ISOLATE_AGENT_VOICE)
-                    self.why(
+                    self.oblige(Obligation.ISOLATE_AGENT_VOICE)
+                    self.because(
                         "The recording is mono or its layout is unknown: the agent's voice must "
                         "be isolated and the customer's voice removed before storage",
                         "policy: privacy by default",
@@ -588,8 +693,8 @@ class _Builder:
         if agent_track.keep or customer_track.keep:
             tags = self.recording.tags
             if self.policy.organisation.redact_payment_data or tags & _PAYMENT_TAGS:
-                self.obligations.add(Obligation.REDACT_PAYMENT_DATA)
-                self.why(
+                self.oblige(Obligation.REDACT_PAYMENT_DATA)
+                self.because(
                     "Card security codes must never be stored: suppress or delete the payment "
                     "spans at authorisation",
                     "PCI DSS Req. 3.3.1",
@@ -600,7 +705,7 @@ class _Builder:
                         "card data spans and keep the rest of the transaction record",
                         "PCI DSS Req. 3.3.1 vs MiFID II Art. 16(7) / FCA SYSC 10A",
                     )
-        order = [o for o in Obligation if o in self.obligations]
+        order = [o for o in _OBLIGATION_ORDER if o in self.obligations]
         return Decision(
             recording_id=self.recording.id,
             agent=agent_track,
@@ -608,65 +713,71 @@ class _Builder:
             obligations=tuple(order),
             reasons=tuple(self.reasons),
             interception=self.law.interception,
-            data_protection=tuple(sorted(self.law.regimes, key=lambda d: d.value)),
+            data_protection=self.law.data_protection,
             jurisdictions=self.law.codes,
             policy=self.policy.source,
         )
 
 
-def decide(
-    recording: Recording, policy: Policy, *, jurisdictions: JurisdictionTable | None = None
-) -> Decision:
-    """Decide what of *recording* may be kept under *policy*; never raises for a lawful "no".
+@attrs.frozen(kw_only=True, eq=False)
+class _Plan:
+    """Everything about a decision fixed by the law, the policy and the call's direction.
 
-    :param jurisdictions: the consent-law table (built-in by default; pass
-        ``load_jurisdictions(extra)`` to include plugin packs).
+    Memoised per table: computed once per combination, then every call only scans its own
+    consent events.
     """
-    table = jurisdictions if jurisdictions is not None else _default_table()
+
+    reasons: tuple[Reason, ...]
+    play_notice: bool
+    all_party: bool
+    need_act: bool
+    on_recording: bool
+    interception_failed: Reason
+    interception_rule: str
+    agent_problem: Reason | None
+    agent_only: bool
+    purposes: tuple[PurposePolicy, ...]
+    post: tuple[Reason, ...]
+
+
+_PLAN_MEMO_LIMIT: Final = 50_000
+
+
+def _plan(
+    table: JurisdictionTable, law: Law, law_key: object, policy: Policy, recording: Recording
+) -> _Plan:
+    outbound = recording.direction is Direction.OUTBOUND
+    key = ("plan", law_key, policy, outbound, recording.purposes)
+    memo = table.memo
+    found: _Plan | None = memo.get(key)
+    if found is not None:
+        return found
+    if len(memo) > _PLAN_MEMO_LIMIT:
+        memo.clear()  # bounded: reloaded policies must not grow it forever
     org = policy.organisation
-    vendor = org.third_party_processors or bool(recording.tags & _VENDOR_TAGS)
-    law = applicable_law(
-        table,
-        tuple((p.role, p.jurisdiction) for p in recording.parties),
-        medium=recording.medium,
-        vendor=vendor,
-        establishment=org.establishment or "EU",
-    )
-    b = _Builder(recording, policy, law)
-    duration = b.duration
+    reasons = list(law.reasons)
     if org.establishment is None:
-        b.why(
-            "The policy names no establishment: GDPR is assumed to apply (strictest reading)",
-            "GDPR Art. 3(1)",
-        )
-
-    # 1. interception
-    t0 = 0.0
-    needs_notice = law.interception is Interception.ALL_PARTY or law.regimes
-    if needs_notice:
-        b.obligations.add(Obligation.PLAY_NOTICE)
-    if law.interception is Interception.ALL_PARTY:
-        start, how = _interception_start(recording.consents, law, recording.started_at, duration)
-        route = (
-            "an affirmative act (notice alone is not enough or is contested here)"
-            if not law.notice.notice_suffices
-            else "a notice or consent"
-            + (" on the recording itself" if law.notice_on_recording else "")
-        )
-        if start is None:
-            b.why(
-                f"All-party law needs {route} from the customer; none was recorded, so nothing "
-                "is kept, not even the agent's side",
-                "Gruber v. Yelp (Cal. Ct. App. 2020); " + law.reasons[0].rule,
+        reasons.append(
+            Reason(
+                text="The policy names no establishment: GDPR is assumed to apply "
+                "(strictest reading)",
+                rule="GDPR Art. 3(1)",
             )
-            return b.finish((), ())
-        t0 = start
-        b.why(f"All-party law satisfied from {t0:g} s by the customer's {how}", law.reasons[0].rule)
-
-    # 2. the agent's voice (employment)
-    agent_ok = True
+        )
+    all_party = law.interception is Interception.ALL_PARTY
+    need_act = not law.notice.notice_suffices
+    route = (
+        "an affirmative act (notice alone is not enough or is contested here)"
+        if need_act
+        else "a notice or consent" + (" on the recording itself" if law.notice_on_recording else "")
+    )
+    failed = Reason(
+        text=f"All-party law needs {route} from the customer; none was recorded, so nothing "
+        "is kept, not even the agent's side",
+        rule="Gruber v. Yelp (Cal. Ct. App. 2020); " + law.reasons[0].rule,
+    )
+    problem: tuple[str, str] | None = None
     if law.lawful_basis_needed:
-        problem = None
         if not org.employees_informed:
             problem = (
                 "employees were not informed in advance",
@@ -682,104 +793,171 @@ def decide(
             problem = ("legitimate interests are not accepted here", law.li_rule)
         elif law.works_council and org.works_council_agreement is None:
             problem = ("no works-council agreement is referenced", "BetrVG § 87(1) no. 6")
-        if problem is not None:
-            agent_ok = False
-            b.why(f"The agent's voice may not be kept: {problem[0]}; nothing is kept", problem[1])
-            return b.finish((), ())
-
-    requested: list[str] = []
+    agent_problem = (
+        None
+        if problem is None
+        else Reason(
+            text=f"The agent's voice may not be kept: {problem[0]}; nothing is kept",
+            rule=problem[1],
+        )
+    )
+    purposes: list[PurposePolicy] = []
+    post: list[Reason] = []
     for pid in recording.purposes or tuple(policy.purposes):
-        if pid in policy.purposes:
-            requested.append(pid)
-        else:
-            b.why(
-                f"Purpose {pid!r} is not declared in the policy: not kept",
-                f"policy {policy.source}",
+        pp = policy.purposes.get(pid)
+        if pp is None:
+            post.append(
+                Reason(
+                    text=f"Purpose {pid!r} is not declared in the policy: not kept",
+                    rule=f"policy {policy.source}",
+                )
             )
+        else:
+            purposes.append(pp)
+    agent_only = policy.outbound_agent_side_only and outbound
+    if agent_only:
+        post.append(
+            Reason(
+                text="Outbound call under an agent-side-only policy: the customer's voice is "
+                "destroyed; the agent's side is kept on the employment basis",
+                rule=f"{org.employee_basis.article}; policy {policy.source} [outbound]",
+            )
+        )
+        kept = []
+        for pp in purposes:
+            if pp.basis is LegalBasis.CONSENT:
+                post.append(
+                    Reason(
+                        text=f"Purpose {pp.id!r} relies on consent, which the customer's absent "
+                        "voice cannot give for the agent: not kept",
+                        rule="GDPR Art. 6(1)(a), 7(4)",
+                    )
+                )
+            else:
+                kept.append(pp)
+        purposes = kept
+    found = _Plan(
+        reasons=tuple(reasons),
+        play_notice=all_party or bool(law.regimes),
+        all_party=all_party,
+        need_act=need_act,
+        on_recording=law.notice_on_recording,
+        interception_failed=failed,
+        interception_rule=law.reasons[0].rule,
+        agent_problem=agent_problem,
+        agent_only=agent_only,
+        purposes=tuple(purposes),
+        post=tuple(post),
+    )
+    memo[key] = found
+    return found
+
+
+def decide(
+    recording: Recording, policy: Policy, *, jurisdictions: JurisdictionTable | None = None
+) -> Decision:
+    """Decide what of *recording* may be kept under *policy*; never raises for a lawful "no".
+
+    :param jurisdictions: the consent-law table (built-in by default; pass
+        ``load_jurisdictions(extra)`` to include plugin packs).
+    """
+    table = jurisdictions if jurisdictions is not None else _default_table()
+    org = policy.organisation
+    vendor = org.third_party_processors or not recording.tags.isdisjoint(_VENDOR_TAGS)
+    parties = [(p.role, p.jurisdiction) for p in recording.parties]
+    key = _law_key(parties, recording.medium, vendor, org.establishment or "EU")
+    law = _memo_law(table, key, parties)
+    plan = _plan(table, law, key, policy, recording)
+    b = _Builder(recording, policy, law, plan.reasons)
+    duration = b.duration
+    if plan.play_notice:
+        b.oblige(Obligation.PLAY_NOTICE)
+    index, notices = _scan(recording, duration)
+
+    # 1. interception: in all-party law nothing is kept before the notice / consent
+    t0 = 0.0
+    if plan.all_party:
+        start, how = notices.earliest(need_act=plan.need_act, on_recording=plan.on_recording)
+        if start is None:
+            b.reasons.append(plan.interception_failed)
+            return b.finish((), ())
+        t0 = start
+        b.because("All-party law satisfied by the customer's {}", plan.interception_rule, how)
+
+    # 2. the agent's voice (employment)
+    if plan.agent_problem is not None:
+        b.reasons.append(plan.agent_problem)
+        return b.finish((), ())
+    b.reasons.extend(plan.post)
     employee_ref = org.employee_basis_reference
 
-    # 3. outbound, agent side only
-    if policy.outbound_agent_side_only and recording.direction is Direction.OUTBOUND:
-        b.why(
-            "Outbound call under an agent-side-only policy: the customer's voice is destroyed; "
-            "the agent's side is kept on the employment basis",
-            f"{org.employee_basis.article}; policy {policy.source} [outbound]",
-        )
-        agent: list[KeptPurpose] = []
-        for pid in requested:
-            pp = policy.purposes[pid]
-            if pp.basis is LegalBasis.CONSENT:
-                b.why(
-                    f"Purpose {pid!r} relies on consent, which the customer's absent voice "
-                    "cannot give for the agent: not kept",
-                    "GDPR Art. 6(1)(a), 7(4)",
-                )
-                continue
-            agent.append(
-                KeptPurpose(
-                    purpose=pid,
-                    basis=org.employee_basis,
-                    segments=_segments([(t0, duration)], pid),
-                    retention=pp.retention,
-                    deadline=_deadline(pp.retention, recording),
-                    reference=employee_ref,
-                    mandatory=pp.basis is LegalBasis.LEGAL_OBLIGATION,
-                )
+    # 3. outbound, agent side only: customer destroyed, agent kept on the employment basis
+    if plan.agent_only:
+        segments = _segments(((t0, duration),), b.segment_memo)
+        agent = [
+            KeptPurpose(
+                purpose=pp.id,
+                basis=org.employee_basis,
+                segments=segments,
+                retention=pp.retention,
+                deadline=_deadline(pp.retention, recording.started_at, b.ended_at),
+                reference=employee_ref,
+                mandatory=pp.basis is LegalBasis.LEGAL_OBLIGATION,
             )
+            for pp in plan.purposes
+        ]
         return b.finish(agent, ())
 
     # 4. purposes of the conversation (customer consent / basis)
-    index = index_events(recording.consents, recording.started_at, duration)
-    minor = any(p.minor for p in recording.parties_with(Role.CUSTOMER))
+    minor = False
+    for party in recording.parties:
+        if party.minor and party.role is Role.CUSTOMER:
+            minor = True
     if minor:
-        b.obligations.add(Obligation.REVIEW_MINOR)
-        b.why(
-            "A customer is a minor: consent-based purposes are not kept and the call is escalated "
-            "for review (unverified area of law)",
+        b.oblige(Obligation.REVIEW_MINOR)
+        b.because(
+            "A customer is a minor: consent-based purposes are not kept and the call is "
+            "escalated for review (unverified area of law)",
             "GDPR Art. 8 (unverified for calls)",
         )
-    sensitive = bool(recording.tags & SENSITIVE_TAGS) and law.lawful_basis_needed
-    art13_at: float | None = None
-    if law.regimes:
-        art13_at, _ = _interception_start(
-            recording.consents,
-            attrs.evolve(law, notice=NoticeRule.YES, notice_on_recording=False),
-            recording.started_at,
-            duration,
-        )
+    sensitive = law.lawful_basis_needed and not recording.tags.isdisjoint(SENSITIVE_TAGS)
+    art13_at = notices.any_at if law.regimes else None
     customer: list[KeptPurpose] = []
-    for pid in requested:
-        pp = policy.purposes[pid]
+    for pp in plan.purposes:
         intervals = _purpose_intervals(b, pp, index, t0, art13_at, minor, sensitive)
         if intervals:
             customer.append(
                 KeptPurpose(
-                    purpose=pid,
+                    purpose=pp.id,
                     basis=pp.basis,
-                    segments=_segments(intervals, pid),
+                    segments=_segments(intervals, b.segment_memo),
                     retention=pp.retention,
-                    deadline=_deadline(pp.retention, recording),
+                    deadline=_deadline(pp.retention, recording.started_at, b.ended_at),
                     reference=pp.reference or pp.balancing_test,
                     mandatory=pp.basis is LegalBasis.LEGAL_OBLIGATION,
                 )
             )
-    agent = []
-    if agent_ok:
-        for kept in customer:
-            agent.append(
-                attrs.evolve(
-                    kept,
-                    basis=org.employee_basis if law.lawful_basis_needed else kept.basis,
-                    reference=employee_ref if law.lawful_basis_needed else kept.reference,
-                )
+    agent = customer
+    if law.lawful_basis_needed:
+        agent = [
+            KeptPurpose(
+                purpose=kept.purpose,
+                basis=org.employee_basis,
+                segments=kept.segments,
+                retention=kept.retention,
+                deadline=kept.deadline,
+                reference=employee_ref,
+                mandatory=kept.mandatory,
             )
+            for kept in customer
+        ]
     return b.finish(agent, customer)
 
 
 def _purpose_intervals(
     b: _Builder,
     pp: PurposePolicy,
-    index: Mapping[tuple[Role, str], Sequence[tuple[float, ConsentEvent]]],
+    index: Mapping[str, Sequence[tuple[float, ConsentEvent]]],
     t0: float,
     art13_at: float | None,
     minor: bool,
@@ -788,7 +966,7 @@ def _purpose_intervals(
     pid = pp.id
     law = b.law
     duration = b.duration
-    events = index.get((Role.CUSTOMER, pid), ())
+    events = index.get(pid, ())
     if sensitive and pp.special_category_condition is None:
         b.why(
             f"Purpose {pid!r}: the call holds special-category or identity data and the policy "
@@ -816,11 +994,11 @@ def _purpose_intervals(
             b.why(f"Purpose {pid!r}: {problem}", "GDPR Art. 7")
         intervals = _clip(outcome.intervals, t0, duration)
         if not intervals:
-            b.why(
-                f"Purpose {pid!r}: no valid consent"
-                f"{' (refused)' if outcome.refused else ''}: not kept; consent-only purposes "
-                "fail closed",
+            b.because(
+                "Purpose {!r}: no valid consent{}: not kept; consent-only purposes fail closed",
                 "GDPR Art. 6(1)(a), 7",
+                pid,
+                " (refused)" if outcome.refused else "",
             )
             return []
         if outcome.basis is ConsentBasis.OPT_OUT:
@@ -830,10 +1008,10 @@ def _purpose_intervals(
                 f"{pp.opt_out_guidance}; {law.opt_out_rule}",
             )
         else:
-            b.why(
-                f"Purpose {pid!r}: kept on consent given by an act after the notice, from "
-                f"{intervals[0][0]:g} s",
+            b.because(
+                "Purpose {!r}: kept on consent given by an act after the notice for it",
                 "GDPR Art. 6(1)(a), 7",
+                pid,
             )
         if intervals[-1][1] < duration or len(intervals) > 1:
             b.why(
@@ -843,7 +1021,7 @@ def _purpose_intervals(
                 "GDPR Art. 7(3)",
             )
         return intervals
-    if pp.basis in REFERENCED_BASES and pp.reference is None:
+    if pp.referenced and pp.reference is None:
         b.why(
             f"Purpose {pid!r}: {pp.basis.article} but the policy maps it to no contract or "
             "statute: not kept",
@@ -903,10 +1081,12 @@ def _purpose_intervals(
             )
     if end <= start:
         return []
-    b.why(
-        f"Purpose {pid!r}: kept on {pp.basis.article} ({pp.reference or pp.balancing_test}) "
-        f"from {start:g} s",
+    b.because(
+        "Purpose {!r}: kept on {} ({})",
         pp.basis.article,
+        pid,
+        pp.basis.article,
+        pp.reference or pp.balancing_test,
     )
     return [(start, end)]
 
