@@ -10,6 +10,8 @@ Systems, all measured in the same run on the same calls:
 - ``channels``: voicepriv's built-in separator (two-path MDF + suppression + fail-closed gate);
 - ``channels-linear``: its echo canceller alone (no suppressor, no silencing), for reference;
 - ``webrtc-aec3``: WebRTC's AEC3 from the ``aec-audio-processing`` wheel, when installed;
+- ``speexdsp-mdf``: speexdsp's MDF echo canceller (``speexdsp`` package, built against
+  Debian's ``libspeexdsp-dev`` with ``swig``), when installed;
 - ``keep-agent-channel``: the naive baseline, the agent channel as recorded.
 
 Metrics per row (condition x system): ``erle_db`` over customer-only speech,
@@ -219,6 +221,30 @@ def _webrtc() -> Callable[[Call], Array] | None:
     return run
 
 
+def _speex() -> Callable[[Call], Array] | None:
+    try:
+        from speexdsp import EchoCanceller as SpeexCanceller
+    except ImportError:
+        return None
+
+    def run(call: Call) -> Array:
+        frame = round(0.02 * call.rate)
+        # The same 200 ms echo path length as the channels backend (with speex's own
+        # preprocessor-free MDF: echo cancellation only).
+        canceller = SpeexCanceller.create(frame, round(0.2 * call.rate), call.rate)
+        mic = (np.clip(call.mic, -1, 1) * 32767).astype(np.int16)
+        ref = (np.clip(call.reference, -1, 1) * 32767).astype(np.int16)
+        out = np.zeros(call.mic.size)
+        for start in range(0, mic.size - frame + 1, frame):
+            block = canceller.process(
+                mic[start : start + frame].tobytes(), ref[start : start + frame].tobytes()
+            )
+            out[start : start + frame] = np.frombuffer(block, np.int16) / 32767.0
+        return out
+
+    return run
+
+
 # --------------------------------------------------------------------------- metrics
 
 
@@ -274,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         systems["webrtc-aec3"] = webrtc
     else:
         notes.append("webrtc-aec3 skipped: pip install aec-audio-processing")
+    speex = _speex()
+    if speex is not None:
+        systems["speexdsp-mdf"] = speex
+    else:
+        notes.append(
+            "speexdsp-mdf skipped: apt-get install swig libspeexdsp-dev; pip install speexdsp"
+        )
     rows: list[dict[str, Any]] = []
     for condition in conditions:
         call = build_call(condition, seconds)

@@ -509,3 +509,30 @@ def test_cli_voiceprint_file_detects_swapped_channels(
     data = json.loads(report.read_text())
     assert data["swapped"] is True
     assert data["agent_channel"] == 1
+
+
+def test_cli_mono_dispatches_to_the_mono_separator(
+    tmp_path: Path, voiceprint: Voiceprint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicepriv import isolation
+    from voicepriv.cli import main
+
+    plugins = get_plugin_manager(autoload=False)
+    fake = RecordingSeparator("speaker")
+    plugins.register(SeparatorPlugin(fake), name="test-speaker")
+    monkeypatch.setattr(isolation, "get_plugin_manager", lambda: plugins)
+    source = tmp_path / "mono.wav"
+    sf.write(source, np.zeros(RATE), RATE)
+    print_file = tmp_path / "agent.json"
+    print_file.write_text(
+        json.dumps(
+            {"agent_id": "agent-7", "embedder": EMBEDDER, "vector": voiceprint.vector.tolist()}
+        )
+    )
+    out = tmp_path / "agent.flac"
+    args = ["isolate", str(source), "--mono", "--agent-voiceprint", str(print_file)]
+    assert main([*args, "--out", str(out)]) == 0
+    (request,) = fake.requests
+    assert request.layout == ChannelLayout.mono()
+    assert request.voiceprint is not None and request.voiceprint.agent_id == "agent-7"
+    assert out.exists()

@@ -270,3 +270,21 @@ def test_progress_is_reported(shared_data: Path) -> None:
     )
     assert len(seen) >= 4
     assert seen[-1][0] == pytest.approx(seen[-1][1])
+
+
+def test_report_spans_match_the_silenced_audio(shared_data: Path) -> None:
+    call = Call(shared_data, erl_db=8.0)
+    output, result = run(call)
+    rate = call.rate
+    silenced = np.zeros(output.size, bool)
+    for segment in result.removed:
+        assert segment.label in {"leakage", "not_converged"}
+        span = slice(round(segment.start * rate), round(segment.end * rate))
+        assert not np.any(output[span]), segment
+        silenced[span] = True
+    # Removed spans do not overlap, and kept spans never fall inside them.
+    assert sum(s.duration for s in result.removed) == pytest.approx(silenced.sum() / rate)
+    for segment in result.kept:
+        span = slice(round(segment.start * rate), round(segment.end * rate))
+        assert not silenced[span].any(), segment
+    assert result.metrics["silenced_s"] > 0

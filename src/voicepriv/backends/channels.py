@@ -334,7 +334,6 @@ class _ResidualSuppressor:
         self.hop = self.frame // 2
         self.window: FloatArray = np.sqrt(signal.get_window("hann", self.frame, fftbins=True))
         self.options = options
-        self.over_subtraction = 1.0
         # Speech bands (200 Hz to 3.8 kHz or Nyquist) for the envelope-following detector.
         low = max(1, round(200.0 * self.frame / sample_rate))
         high = min(
@@ -351,7 +350,6 @@ class _ResidualSuppressor:
         self._history = history
         self._ratio_hist: FloatArray = np.full((history, bins), 1.0)
         self._ratio_state: FloatArray = np.full(bins, 1.0)
-        self._y_floor = 0.0
 
     def _frames(self, tail: FloatArray, chunk: FloatArray) -> tuple[ComplexArray, FloatArray]:
         data = np.concatenate([tail, chunk])
@@ -379,7 +377,6 @@ class _ResidualSuppressor:
         p_y_smooth = ndimage.uniform_filter1d(p_y, 5, axis=1, mode="nearest")
         p_e_smooth = ndimage.uniform_filter1d(p_e, 5, axis=1, mode="nearest")
         y_level = p_y_smooth.sum(axis=1)
-        self._y_floor = max(self._y_floor * 0.999, 1e-9 * self.frame)
         active = y_level > max(1e-6 * float(y_level.max(initial=0.0)), 1e-9 * self.frame)
         raw = np.where(
             active[:, None] & (p_y_smooth > 1e-10), p_e_smooth / (p_y_smooth + _EPS), np.inf
@@ -401,7 +398,7 @@ class _ResidualSuppressor:
         ratio = np.where(np.isfinite(ratio), ratio, 1.0)
         self._ratio_hist = stacked[-self._history :]
 
-        residual = self.over_subtraction * ratio * p_y_smooth
+        residual = ratio * p_y_smooth
         floor = 10.0 ** (-self.options.suppression_floor_db / 20.0)
         gain = np.clip(1.0 - residual / (p_e_smooth + _EPS), floor, 1.0)
         out_spec = e_spec * gain
@@ -596,8 +593,8 @@ class ChannelsSeparator:
             joined.reference,
         )
         frames = residual.size
-        # Frame i of the suppressor covers output samples [(i-1)*hop, (i+1)*hop) after the
-        # delay compensation, so it is centred at i*hop - delay + frame/2 = i*hop.
+        # Frame i of the suppressor covers output samples [(i-1)*hop, (i+1)*hop) once the
+        # synthesis delay is removed.
         leakage = residual / (p_out + _EPS)
         # The customer is "active" at a frame when the reference had energy within the
         # modelled echo path length before it (echo arrives up to filter_ms later).
@@ -653,10 +650,18 @@ class ChannelsSeparator:
 
         hop_s = hop / rate
         silence = leak_mask | not_converged
-        # Frame i covers output samples [(i-1)*hop, (i+1)*hop): a block of hop samples is
-        # silenced when either frame covering it is.
-        blocks = silence | np.concatenate([silence[1:], [False]])
-        sample_mask = np.repeat(blocks, hop)[:total]
+
+        def blocks_of(mask: BoolArray) -> BoolArray:
+            # Frame i covers output samples [(i-1)*hop, (i+1)*hop): block j (samples
+            # [j*hop, (j+1)*hop)) is affected when frame j or frame j+1 is.
+            padded = np.concatenate([mask, [False]])
+            result: BoolArray = padded[:-1] | padded[1:]
+            return result
+
+        silent_blocks = blocks_of(silence)
+        converge_blocks = blocks_of(not_converged)
+        leak_blocks = blocks_of(leak_mask) & ~converge_blocks
+        sample_mask = np.repeat(silent_blocks, hop)[:total]
         if sample_mask.size < total:
             sample_mask = np.concatenate([sample_mask, np.zeros(total - sample_mask.size, bool)])
         cleaned = np.where(sample_mask, 0.0, signal_out).astype(np.float32)
@@ -664,12 +669,12 @@ class ChannelsSeparator:
         duration = audio.duration
         removed = tuple(
             sorted(
-                frames_to_segments(leak_mask, hop_s, "leakage", duration)
-                + frames_to_segments(not_converged, hop_s, "not_converged", duration)
+                frames_to_segments(leak_blocks, hop_s, "leakage", duration)
+                + frames_to_segments(converge_blocks, hop_s, "not_converged", duration)
             )
         )
         kept_mask = audible & ~silence
-        kept = frames_to_segments(kept_mask, hop_s, "agent", duration)
+        kept = frames_to_segments(blocks_of(kept_mask) & ~silent_blocks, hop_s, "agent", duration)
 
         kept_residual = float(np.where(silence, 0.0, residual).sum())
         echo_energy = float(np.where(far_active, p_d, 0.0)[echo_only].sum()) + _EPS
