@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile as sf
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
@@ -288,3 +288,19 @@ def test_report_spans_match_the_silenced_audio(shared_data: Path) -> None:
         span = slice(round(segment.start * rate), round(segment.end * rate))
         assert not silenced[span].any(), segment
     assert result.metrics["silenced_s"] > 0
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    delay_ms=st.floats(0.0, 128.0),
+    rate=st.sampled_from([8000, 16000]),
+    seed=st.integers(0, 2**16),
+)
+def test_canceller_models_any_echo_path_up_to_128_ms(delay_ms: float, rate: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    reference = rng.standard_normal(4 * rate) * 0.05
+    echo = signal.fftconvolve(reference, _echo_path(rate, delay_ms, seed, decay_ms=12.0))
+    echo = 0.3 * echo[: reference.size]
+    error, _ = EchoCanceller(rate).process(reference, echo)
+    last = slice(error.size - rate, error.size)
+    assert 10 * np.log10(np.sum(echo[last] ** 2) / np.sum(error[last] ** 2)) >= 30.0
