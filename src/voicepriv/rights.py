@@ -33,19 +33,23 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from voicepriv.audit import Signer
 from voicepriv.errors import ConfigError, IntegrityError
 from voicepriv.model import LegalBasis, LegalHold, Segment
+from voicepriv.policy.config import Policy
 from voicepriv.policy.decision import Decision, KeptPurpose, Reason, TrackDecision
 from voicepriv.policy.retention import hold_covers
+from voicepriv.vault.catalog import Catalog
 
 __all__ = [
     "LEGAL_CLAIM_PURPOSES",
     "ErasureCandidate",
     "ErasureCertificate",
     "ErasurePlan",
+    "MandatoryPurpose",
     "PasswordRecipient",
     "PublicKeyRecipient",
     "Recipient",
     "RetainedBy",
     "Retention",
+    "erasure_candidates",
     "object_to_processing",
     "open_archive",
     "plan_erasure",
@@ -83,20 +87,32 @@ class Retention:
 
 
 @attrs.frozen(kw_only=True)
+class MandatoryPurpose:
+    """A purpose a recording must be kept for under a legal obligation, until *until*."""
+
+    purpose: str
+    reference: str
+    until: datetime
+
+
+@attrs.frozen(kw_only=True)
 class ErasureCandidate:
     """A catalogued recording where the subject is a party.
 
     :param decision: the stored decision (``None`` when the catalog has none: nothing then
         obliges keeping it).
     :param tags: the recording's tags (holds may be scoped by tag).
-    :param subject_hashes: keyed hashes of every subject of the recording (holds may be scoped
-        by subject).
+    :param subject_hashes: keyed hashes of subjects of the recording that holds may be scoped
+        by.
+    :param mandatory: legal obligations known from the catalog's per-purpose deadlines and the
+        policy (used besides, or instead of, the decision's mandatory purposes).
     """
 
     recording: str
     decision: Decision | None = None
     tags: frozenset[str] = frozenset()
     subject_hashes: frozenset[str] = frozenset()
+    mandatory: tuple[MandatoryPurpose, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -161,22 +177,31 @@ def plan_erasure(
                 at=at,
             )
         ]
+        by_purpose: dict[str, MandatoryPurpose] = {}
+        obligations = [m for m in candidate.mandatory if m.until > at]
         if candidate.decision is not None:
-            by_purpose: dict[str, KeptPurpose] = {}
-            for kept in _mandatory(candidate.decision, at):
-                current = by_purpose.get(kept.purpose)
-                if current is None or kept.deadline > current.deadline:
-                    by_purpose[kept.purpose] = kept
-            reasons.extend(
-                Retention(
-                    recording=candidate.recording,
-                    by=RetainedBy.LEGAL_OBLIGATION,
-                    ref=kept.purpose,
-                    reason=kept.reference or kept.basis.article,
+            obligations.extend(
+                MandatoryPurpose(
+                    purpose=kept.purpose,
+                    reference=kept.reference or kept.basis.article,
                     until=kept.deadline,
                 )
-                for kept in sorted(by_purpose.values(), key=lambda k: k.purpose)
+                for kept in _mandatory(candidate.decision, at)
             )
+        for obligation in obligations:
+            current = by_purpose.get(obligation.purpose)
+            if current is None or obligation.until > current.until:
+                by_purpose[obligation.purpose] = obligation
+        reasons.extend(
+            Retention(
+                recording=candidate.recording,
+                by=RetainedBy.LEGAL_OBLIGATION,
+                ref=m.purpose,
+                reason=m.reference,
+                until=m.until,
+            )
+            for m in sorted(by_purpose.values(), key=lambda m: m.purpose)
+        )
         if reasons:
             retain.extend(reasons)
         else:
@@ -187,6 +212,59 @@ def plan_erasure(
         delete=tuple(sorted(delete)),
         retain=tuple(sorted(retain, key=lambda r: (r.recording, r.by.value, r.ref))),
     )
+
+
+def erasure_candidates(
+    catalog: Catalog,
+    subject_hashes: Iterable[str],
+    *,
+    at: datetime,
+    policy: Policy | None = None,
+    holds: Sequence[LegalHold] | None = None,
+) -> tuple[list[ErasureCandidate], list[LegalHold]]:
+    """Look up every live recording indexed under *subject_hashes* in *catalog*.
+
+    Each candidate carries its tags, the subject hashes that subject-scoped holds in force
+    name, and — when *policy* is given — the purposes of its catalogued deadlines that the
+    policy bases on a legal obligation and that have not ended. Returns the candidates and the
+    holds (read from the catalog unless given), ready for :func:`plan_erasure`.
+    """
+    all_holds = catalog.holds() if holds is None else list(holds)
+    ids: set[str] = set()
+    for subject in set(subject_hashes):
+        ids.update(catalog.recordings_for_subject(subject))
+    held_subjects: dict[str, set[str]] = {}
+    for hold in all_holds:
+        if hold.active(at):
+            for subject in hold.scope.subjects:
+                for recording in catalog.recordings_for_subject(subject):
+                    held_subjects.setdefault(recording, set()).add(subject)
+    obligations: dict[str, str] = {}
+    if policy is not None:
+        obligations = {
+            pid: purpose.reference or purpose.basis.article
+            for pid, purpose in policy.purposes.items()
+            if purpose.basis is LegalBasis.LEGAL_OBLIGATION
+        }
+    candidates = []
+    for recording in sorted(ids):
+        entry = catalog.recording(recording)
+        mandatory: tuple[MandatoryPurpose, ...] = ()
+        if obligations:
+            mandatory = tuple(
+                MandatoryPurpose(purpose=purpose, reference=obligations[purpose], until=due)
+                for purpose, due in sorted(catalog.deadlines(recording).items())
+                if purpose in obligations and due > at
+            )
+        candidates.append(
+            ErasureCandidate(
+                recording=recording,
+                tags=entry.tags,
+                subject_hashes=frozenset(held_subjects.get(recording, ())),
+                mandatory=mandatory,
+            )
+        )
+    return candidates, all_holds
 
 
 # --------------------------------------------------------------------------- objection
