@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import attrs
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from voicepriv.errors import ConfigError, IntegrityError
 from voicepriv.model import HoldScope, LegalBasis, LegalHold, RetentionRule, Role, Segment
+from voicepriv.policy.config import parse_policy
 from voicepriv.policy.decision import Decision, KeptPurpose, TrackDecision
 from voicepriv.policy.jurisdictions import DataProtection, Interception
 from voicepriv.rights import (
@@ -21,11 +23,41 @@ from voicepriv.rights import (
     PasswordRecipient,
     PublicKeyRecipient,
     RetainedBy,
+    erasure_candidates,
     object_to_processing,
     open_archive,
     plan_erasure,
     seal_archive,
 )
+from voicepriv.vault.catalog import Catalog, NewRecording
+
+POLICY_TOML = """
+[organisation]
+name = "Acme Contact GmbH"
+establishment = "DE"
+employees_informed = true
+employee_basis_reference = "LIA-agents-2024"
+
+[purposes.quality_assurance]
+basis = "consent"
+retention = "30 days"
+
+[purposes.legal_compliance]
+basis = "legal_obligation"
+reference = "MiFID II Art. 16(7)"
+retention = "5 years"
+
+[notices.main]
+version = "v3"
+text = "This call may be recorded for quality assurance."
+purposes = ["quality_assurance"]
+
+[roles.qa_lead]
+purposes = ["quality_assurance"]
+
+[roles.compliance]
+purposes = ["legal_compliance", "quality_assurance"]
+"""
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -304,3 +336,43 @@ def test_recipients_validate() -> None:
     with pytest.raises(ConfigError, match="32 raw"):
         PublicKeyRecipient(public_key=b"\x00" * 31)
     assert "horse" not in repr(PasswordRecipient(password="correct horse battery"))
+
+
+# --------------------------------------------------------------------------- catalog look-up
+
+
+def test_erasure_candidates_from_the_catalog(tmp_path: Path) -> None:
+    catalog = Catalog(str(tmp_path / "catalog.db"))
+    policy = parse_policy(POLICY_TOML, "policy.toml")
+
+    def add(recording: str, subjects: set[str], *, tags: frozenset[str] = frozenset(), **due: int):
+        catalog.add_recording(
+            NewRecording(
+                id=recording,
+                key_id=f"k-{recording}",
+                started_at=AT - 10 * DAY,
+                duration_s=60.0,
+                direction="inbound",
+                tags=tags,
+                deadlines={p: AT + d * DAY for p, d in due.items()},
+                subject_hashes=frozenset(subjects),
+            )
+        )
+
+    add("free", {SUBJECT}, quality_assurance=20)
+    add("mifid", {SUBJECT}, quality_assurance=20, legal_compliance=1800)
+    add("mifid-over", {SUBJECT}, legal_compliance=-1)
+    add("tagged", {SUBJECT}, tags=frozenset({"case-9"}), quality_assurance=20)
+    add("shared", {SUBJECT, OTHER}, quality_assurance=20)
+    add("someone-else", {OTHER}, quality_assurance=20)
+    catalog.place_hold(hold("H-tag", tags=frozenset({"case-9"})))
+    catalog.place_hold(hold("H-other", subjects=frozenset({OTHER})))
+    candidates, holds = erasure_candidates(catalog, [SUBJECT], at=AT, policy=policy)
+    assert [c.recording for c in candidates] == ["free", "mifid", "mifid-over", "shared", "tagged"]
+    plan = plan_erasure(candidates, holds, subject_hashes=[SUBJECT], at=AT)
+    assert plan.delete == ("free", "mifid-over")
+    why = {(r.recording, r.ref): r for r in plan.retain}
+    assert set(why) == {("mifid", "legal_compliance"), ("shared", "H-other"), ("tagged", "H-tag")}
+    assert why["mifid", "legal_compliance"].reason == "MiFID II Art. 16(7)"
+    assert why["mifid", "legal_compliance"].until == AT + 1800 * DAY
+    catalog.close()
