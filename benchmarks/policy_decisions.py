@@ -65,11 +65,11 @@ def generate(n: int, seed: int = 7) -> list[tuple[Recording, Policy]]:
     out = []
     for i in range(n):
         policy = policies[i % len(policies)]
-        duration = float(rng.randint(30, 1800))
+        duration = round(rng.uniform(30.0, 1800.0), 3)
         direction = Direction.OUTBOUND if rng.random() < 0.3 else Direction.INBOUND
         events: list[ConsentEvent] = []
         purposes = list(policy.purposes)
-        t = float(rng.randint(0, 10))
+        t = round(rng.uniform(0.5, 12.0), 3)
         for purpose in purposes:
             if rng.random() < 0.8:
                 version = next(iter(policy.notice_versions[purpose]), "v0")
@@ -84,7 +84,8 @@ def generate(n: int, seed: int = 7) -> list[tuple[Recording, Policy]]:
                     events.append(
                         ConsentEvent(
                             role=Role.CUSTOMER, purpose=purpose, state=state,
-                            method=ConsentMethod.DTMF, offset=t + 2, notice_version=version,
+                            method=ConsentMethod.DTMF, offset=t + round(rng.uniform(1.0, 4.0), 3),
+                            notice_version=version,
                         )
                     )  # fmt: skip
                     if state is ConsentState.GRANTED and rng.random() < 0.1:
@@ -92,7 +93,7 @@ def generate(n: int, seed: int = 7) -> list[tuple[Recording, Policy]]:
                             ConsentEvent(
                                 role=Role.CUSTOMER, purpose=purpose,
                                 state=ConsentState.WITHDRAWN, method=ConsentMethod.VERBAL,
-                                offset=rng.uniform(t + 3, duration),
+                                offset=round(rng.uniform(t + 5, duration), 3),
                             )
                         )  # fmt: skip
         recording = Recording(
@@ -101,7 +102,7 @@ def generate(n: int, seed: int = 7) -> list[tuple[Recording, Policy]]:
             duration=duration,
             direction=direction,
             parties=(
-                Party(role=Role.AGENT, jurisdiction=rng.choice(CODES[:12] + ["GB", "DK"])),
+                Party(role=Role.AGENT, jurisdiction=rng.choice([*CODES[:12], "GB", "DK"])),
                 Party(role=Role.CUSTOMER, jurisdiction=rng.choice(CODES)),
             ),
             layout=ChannelLayout.mono() if rng.random() < 0.3 else ChannelLayout.stereo(),
@@ -167,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'system':<36} {'decisions/s (cpu)':>18} {'decisions/s (wall)':>19} {'kept %':>7}")
     for row in rows:
         print(
-            f"{row['system']:<36} {row['decisions_per_s']:>18,.0f} {row['wall_decisions_per_s']:>19,.0f} {row['kept_pct']:>7.2f}"
+            f"{row['system']:<36} {row['decisions_per_s']:>18,.0f} "
+            f"{row['wall_decisions_per_s']:>19,.0f} {row['kept_pct']:>7.2f}"
         )
     speedup = rows[0]["decisions_per_s"] / rows[1]["decisions_per_s"]
     print(f"speed-up over baseline: {speedup:.1f}x; target >= 50,000 decisions/s")

@@ -30,6 +30,7 @@ __all__ = [
     "ConsentOutcome",
     "EventIndex",
     "IvrAnswer",
+    "consent_intervals",
     "consents_from_ivr",
     "event_offset",
     "index_events",
@@ -149,6 +150,26 @@ def purpose_consent(
     :return: the intervals covered; adding a valid grant never shrinks them, adding a refusal
         or withdrawal never grows them.
     """
+    intervals, basis, refused, problems = consent_intervals(
+        events,
+        duration_s=duration_s,
+        notice_versions=notice_versions,
+        opt_out_allowed=opt_out_allowed,
+    )
+    return ConsentOutcome(intervals=intervals, basis=basis, refused=refused, problems=problems)
+
+
+def consent_intervals(
+    events: Sequence[tuple[float, ConsentEvent]],
+    *,
+    duration_s: float,
+    notice_versions: frozenset[str],
+    opt_out_allowed: bool,
+) -> tuple[Intervals, ConsentBasis, bool, tuple[str, ...]]:
+    """:func:`purpose_consent` as a plain tuple ``(intervals, basis, refused, problems)``.
+
+    The decision engine's hot path uses it to skip building a value it takes apart at once.
+    """
     notice_at = _notice_at(events, notice_versions)
     intervals: list[tuple[float, float]] = []
     problems: list[str] = []
@@ -201,11 +222,11 @@ def purpose_consent(
         basis = ConsentBasis.ACT
     if start is not None and duration_s > start:
         intervals.append((start, duration_s))
-    return ConsentOutcome(
-        intervals=tuple(intervals),
-        basis=basis if intervals else ConsentBasis.NONE,
-        refused=refused,
-        problems=tuple(problems),
+    return (
+        tuple(intervals),
+        basis if intervals else ConsentBasis.NONE,
+        refused,
+        tuple(problems),
     )
 
 

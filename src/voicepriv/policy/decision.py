@@ -45,7 +45,7 @@ from voicepriv.model import (
     Segment,
 )
 from voicepriv.policy.config import Policy, PurposePolicy
-from voicepriv.policy.consent import ConsentBasis, purpose_consent
+from voicepriv.policy.consent import ConsentBasis, consent_intervals
 from voicepriv.policy.jurisdictions import (
     STRICTEST,
     DataProtection,
@@ -525,26 +525,15 @@ def _clip(
     return out
 
 
-@attrs.frozen
-class _Notices:
-    """The customer's earliest notice or consent, for interception and GDPR Art. 13."""
+#: The customer's earliest (offset, how) for: notice or act; the same on the recording;
+#: a valid act; a valid act on the recording.
+_Notices = tuple[float | None, str, float | None, str, float | None, str, float | None, str]
 
-    any_at: float | None  # notice or valid act
-    any_how: str
-    any_rec_at: float | None  # the same, on the recording (known offset)
-    any_rec_how: str
-    act_at: float | None  # valid act only
-    act_how: str
-    act_rec_at: float | None
-    act_rec_how: str
 
-    def earliest(self, *, need_act: bool, on_recording: bool) -> tuple[float | None, str]:
-        """Earliest offset satisfying the route, and what satisfied it."""
-        if need_act:
-            return (
-                (self.act_rec_at, self.act_rec_how) if on_recording else (self.act_at, self.act_how)
-            )
-        return (self.any_rec_at, self.any_rec_how) if on_recording else (self.any_at, self.any_how)
+def _earliest(notices: _Notices, *, need_act: bool, on_recording: bool) -> tuple[float | None, str]:
+    """Earliest offset satisfying the route, and what satisfied it."""
+    slot = (4 if need_act else 0) + (2 if on_recording else 0)
+    return notices[slot], notices[slot + 1]  # type: ignore[return-value]
 
 
 def _scan(
@@ -598,8 +587,7 @@ def _scan(
     for group in index.values():
         if len(group) > 1:
             group.sort(key=_first)
-    notices = _Notices(best[0], how[0], best[1], how[1], best[2], how[2], best[3], how[3])
-    return index, notices
+    return index, (best[0], how[0], best[1], how[1], best[2], how[2], best[3], how[3])
 
 
 def _first(pair: tuple[float, ConsentEvent]) -> float:
@@ -642,6 +630,10 @@ class _Builder:
         self.duration = recording.duration.total_seconds()
         self.ended_at = recording.started_at + recording.duration
         self.segment_memo: dict[tuple[tuple[float, float], ...], tuple[Segment, ...]] = {}
+        self.has_customer = False
+        for party in recording.parties:
+            if party.role is Role.CUSTOMER:
+                self.has_customer = True
 
     def oblige(self, obligation: Obligation) -> None:
         if obligation not in self.obligations:
@@ -679,7 +671,7 @@ class _Builder:
     def finish(self, agent: Sequence[KeptPurpose], customer: Sequence[KeptPurpose]) -> Decision:
         agent_track = self.track(Role.AGENT, agent)
         customer_track = self.track(Role.CUSTOMER, customer)
-        if not customer_track.keep and self.recording.parties_with(Role.CUSTOMER):
+        if not customer_track.keep and self.has_customer:
             self.oblige(Obligation.DESTROY_CUSTOMER_TRACK)
             if agent_track.keep:
                 layout = self.recording.layout
@@ -692,7 +684,7 @@ class _Builder:
                     )
         if agent_track.keep or customer_track.keep:
             tags = self.recording.tags
-            if self.policy.organisation.redact_payment_data or tags & _PAYMENT_TAGS:
+            if self.policy.organisation.redact_payment_data or not tags.isdisjoint(_PAYMENT_TAGS):
                 self.oblige(Obligation.REDACT_PAYMENT_DATA)
                 self.because(
                     "Card security codes must never be stored: suppress or delete the payment "
@@ -700,7 +692,7 @@ class _Builder:
                     "PCI DSS Req. 3.3.1",
                 )
                 if any(k.mandatory for k in (*agent_track.purposes, *customer_track.purposes)):
-                    self.why(
+                    self.because(
                         "Conflict: a mandatory recording duty also applies; redact only the "
                         "card data spans and keep the rest of the transaction record",
                         "PCI DSS Req. 3.3.1 vs MiFID II Art. 16(7) / FCA SYSC 10A",
@@ -743,17 +735,7 @@ class _Plan:
 _PLAN_MEMO_LIMIT: Final = 50_000
 
 
-def _plan(
-    table: JurisdictionTable, law: Law, law_key: object, policy: Policy, recording: Recording
-) -> _Plan:
-    outbound = recording.direction is Direction.OUTBOUND
-    key = ("plan", law_key, policy, outbound, recording.purposes)
-    memo = table.memo
-    found: _Plan | None = memo.get(key)
-    if found is not None:
-        return found
-    if len(memo) > _PLAN_MEMO_LIMIT:
-        memo.clear()  # bounded: reloaded policies must not grow it forever
+def _plan(law: Law, policy: Policy, recording: Recording, outbound: bool) -> _Plan:
     org = policy.organisation
     reasons = list(law.reasons)
     if org.establishment is None:
@@ -836,7 +818,7 @@ def _plan(
             else:
                 kept.append(pp)
         purposes = kept
-    found = _Plan(
+    return _Plan(
         reasons=tuple(reasons),
         play_notice=all_party or bool(law.regimes),
         all_party=all_party,
@@ -849,8 +831,6 @@ def _plan(
         purposes=tuple(purposes),
         post=tuple(post),
     )
-    memo[key] = found
-    return found
 
 
 def decide(
@@ -866,8 +846,16 @@ def decide(
     vendor = org.third_party_processors or not recording.tags.isdisjoint(_VENDOR_TAGS)
     parties = [(p.role, p.jurisdiction) for p in recording.parties]
     key = _law_key(parties, recording.medium, vendor, org.establishment or "EU")
-    law = _memo_law(table, key, parties)
-    plan = _plan(table, law, key, policy, recording)
+    outbound = recording.direction is Direction.OUTBOUND
+    memo = table.memo
+    both = memo.get((key, policy, outbound, recording.purposes))
+    if both is None:
+        law = _memo_law(table, key, parties)
+        both = (law, _plan(law, policy, recording, outbound))
+        if len(memo) > _PLAN_MEMO_LIMIT:
+            memo.clear()  # bounded: reloaded policies must not grow it forever
+        memo[(key, policy, outbound, recording.purposes)] = both
+    law, plan = both
     b = _Builder(recording, policy, law, plan.reasons)
     duration = b.duration
     if plan.play_notice:
@@ -877,7 +865,7 @@ def decide(
     # 1. interception: in all-party law nothing is kept before the notice / consent
     t0 = 0.0
     if plan.all_party:
-        start, how = notices.earliest(need_act=plan.need_act, on_recording=plan.on_recording)
+        start, how = _earliest(notices, need_act=plan.need_act, on_recording=plan.on_recording)
         if start is None:
             b.reasons.append(plan.interception_failed)
             return b.finish((), ())
@@ -921,7 +909,7 @@ def decide(
             "GDPR Art. 8 (unverified for calls)",
         )
     sensitive = law.lawful_basis_needed and not recording.tags.isdisjoint(SENSITIVE_TAGS)
-    art13_at = notices.any_at if law.regimes else None
+    art13_at = notices[0] if law.regimes else None
     customer: list[KeptPurpose] = []
     for pp in plan.purposes:
         intervals = _purpose_intervals(b, pp, index, t0, art13_at, minor, sensitive)
@@ -984,24 +972,24 @@ def _purpose_intervals(
                 "consent; the opt-out is ignored",
                 law.opt_out_rule + "; GDPR Recital 32",
             )
-        outcome = purpose_consent(
+        found, how, refused, problems = consent_intervals(
             events,
             duration_s=duration,
             notice_versions=b.policy.notice_versions.get(pid, frozenset()),
             opt_out_allowed=allowed,
         )
-        for problem in outcome.problems:
+        for problem in problems:
             b.why(f"Purpose {pid!r}: {problem}", "GDPR Art. 7")
-        intervals = _clip(outcome.intervals, t0, duration)
+        intervals = _clip(found, t0, duration)
         if not intervals:
             b.because(
                 "Purpose {!r}: no valid consent{}: not kept; consent-only purposes fail closed",
                 "GDPR Art. 6(1)(a), 7",
                 pid,
-                " (refused)" if outcome.refused else "",
+                " (refused)" if refused else "",
             )
             return []
-        if outcome.basis is ConsentBasis.OPT_OUT:
+        if how is ConsentBasis.OPT_OUT:
             b.why(
                 f"Purpose {pid!r}: notice played, opt-out offered and not exercised; valid for "
                 "this purpose only as the policy enables it",
