@@ -456,16 +456,20 @@ def _envelope_following(stats: FrameStats, reach: int, window: int) -> FloatArra
 # --------------------------------------------------------------------------- segments
 
 
+def _runs(mask: BoolArray) -> list[tuple[int, int]]:
+    """``(start, end)`` index pairs of the runs of ``True`` in *mask* (end exclusive)."""
+    padded = np.concatenate([[False], np.asarray(mask, bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 def frames_to_segments(
     mask: BoolArray, hop_s: float, label: str, duration: float
 ) -> tuple[Segment, ...]:
     """Runs of ``True`` in a frame *mask* as labelled :class:`Segment` values (clipped)."""
-    padded = np.concatenate([[False], np.asarray(mask, bool), [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    starts, ends = edges[0::2], edges[1::2]
     return tuple(
         Segment(start=min(s * hop_s, duration), end=min(e * hop_s, duration), label=label)
-        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+        for s, e in _runs(mask)
         if min(s * hop_s, duration) < min(e * hop_s, duration)
     )
 
@@ -535,7 +539,10 @@ class ChannelsSeparator:
         total = audio.frames
         delay = suppressor.frame - suppressor.hop
 
-        outputs: list[FloatArray] = []
+        # The output is written in place as chunks come out (synthesis delay removed), so
+        # working memory beyond the result stays at one chunk.
+        cleaned: npt.NDArray[np.float32] = np.zeros(total, np.float32)
+        produced = 0
         stats: list[FrameStats] = []
         errors_pending = np.zeros(0)
         echoes_pending = np.zeros(0)
@@ -571,7 +578,11 @@ class ChannelsSeparator:
                 mic_pending[:usable],
                 ref_pending[:usable],
             )
-            outputs.append(out)
+            first = produced - delay
+            lo, hi = max(0, first), min(total, first + out.size)
+            if hi > lo:
+                cleaned[lo:hi] = out[lo - first : hi - first]
+            produced += out.size
             stats.append(frame_stats)
             errors_pending = errors_pending[usable:]
             echoes_pending = echoes_pending[usable:]
@@ -583,7 +594,6 @@ class ChannelsSeparator:
                 break
         del ref_all, errors_pending, echoes_pending, mic_pending, ref_pending
 
-        signal_out = np.concatenate(outputs)[delay : delay + total]
         joined = FrameStats.concatenate(stats)
         residual, p_out, p_y, p_d, p_x = (
             joined.residual,
@@ -661,10 +671,8 @@ class ChannelsSeparator:
         silent_blocks = blocks_of(silence)
         converge_blocks = blocks_of(not_converged)
         leak_blocks = blocks_of(leak_mask) & ~converge_blocks
-        sample_mask = np.repeat(silent_blocks, hop)[:total]
-        if sample_mask.size < total:
-            sample_mask = np.concatenate([sample_mask, np.zeros(total - sample_mask.size, bool)])
-        cleaned = np.where(sample_mask, 0.0, signal_out).astype(np.float32)
+        for start_block, end_block in _runs(silent_blocks):
+            cleaned[start_block * hop : min(total, end_block * hop)] = 0.0
 
         duration = audio.duration
         removed = tuple(
