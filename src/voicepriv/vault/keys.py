@@ -60,6 +60,10 @@ _MIGRATIONS: Final[tuple[Migration, ...]] = (
 )
 
 
+def _dk_context(recording_key_id: str, artifact_id: str) -> bytes:
+    return _DK_CONTEXT + recording_key_id.encode() + b"|" + artifact_id.encode()
+
+
 class KeyStore:
     """Wrapped recording keys and vault secrets, in a database apart from artifacts and catalog.
 
@@ -159,36 +163,45 @@ class KeyHierarchy:
 
     # ------------------------------------------------------------------ data keys
 
-    def new_data_key(self, recording_key_id: str) -> tuple[bytes, bytes]:
-        """A fresh data key and its wrapped form (under the recording key) for a header."""
+    def new_data_key(self, recording_key_id: str, artifact_id: str) -> tuple[bytes, bytes]:
+        """A fresh data key and its wrapped form for a header.
+
+        The wrap binds the recording key id and *artifact_id*, so an object swapped for
+        another artifact's (even of the same recording) fails to open.
+        """
         recording_key = self._recording_key(recording_key_id)
         data_key = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(_NONCE)
         wrapped = nonce + AESGCM(recording_key).encrypt(
-            nonce, data_key, _DK_CONTEXT + recording_key_id.encode()
+            nonce, data_key, _dk_context(recording_key_id, artifact_id)
         )
         return data_key, wrapped
 
-    def unwrap_data_key(self, header: Header) -> bytes:
-        """The data key of an artifact, from its header.
+    def unwrap_data_key(self, header: Header, artifact_id: str) -> bytes:
+        """The data key of artifact *artifact_id*, from its header.
 
         :raises KeyDestroyedError: the recording was erased.
-        :raises IntegrityError: the wrapped key was edited.
+        :raises IntegrityError: the wrapped key was edited or belongs to another artifact.
         """
         recording_key = self._recording_key(header.key_id)
         wrapped = header.wrapped_key
         try:
             return AESGCM(recording_key).decrypt(
-                wrapped[:_NONCE], wrapped[_NONCE:], _DK_CONTEXT + header.key_id.encode()
+                wrapped[:_NONCE], wrapped[_NONCE:], _dk_context(header.key_id, artifact_id)
             )
         except (InvalidTag, ValueError):
             raise IntegrityError(
-                f"artifact header: the data key wrapped under {header.key_id} fails authentication"
+                f"artifact {artifact_id}: its data key fails authentication "
+                "(edited header, or the object of another artifact)"
             ) from None
 
-    def unwrapper(self) -> Callable[[Header], bytes]:
-        """:meth:`unwrap_data_key` as a callable for a ``DecryptingReader``."""
-        return self.unwrap_data_key
+    def unwrapper(self, artifact_id: str) -> Callable[[Header], bytes]:
+        """:meth:`unwrap_data_key` for one artifact, as a ``DecryptingReader`` wants it."""
+
+        def unwrap(header: Header) -> bytes:
+            return self.unwrap_data_key(header, artifact_id)
+
+        return unwrap
 
     # ------------------------------------------------------------------ sealed blobs
 

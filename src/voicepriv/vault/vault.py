@@ -1,0 +1,1113 @@
+"""The vault facade: put / open / delete / sweep / verify / repair / rotate across every replica.
+
+A vault is a folder holding ``vault.toml`` (its configuration), the catalog, the key store and
+(by default) the local key file and one local replica::
+
+    vault = Vault.create("/srv/vault")  # embedded default: folder + SQLite + key file
+    vault.put(recording, {ArtifactKind.AGENT_AUDIO: pcm_bytes}, delete_after=deadline)
+    with vault.open_artifact(artifact_id) as stream: ...  # seekable, decrypts chunk by chunk
+    receipt = vault.delete(recording.id, "erasure_request")
+    report = vault.sweep(utc_now(), dry_run=True)
+
+Storage and key providers come from the plugin manager, so a replica may be any fsspec URL
+(``s3://bucket/prefix`` with ``storage_options``) or a vendor's scheme.
+
+The vault never imports the policy engine: deadlines and purposes arrive as plain values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import queue
+import threading
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Final
+
+import attrs
+import numpy as np
+import pluggy
+
+from voicepriv import model
+from voicepriv.audio import Audio
+from voicepriv.errors import (
+    ConfigError,
+    IntegrityError,
+    KeyDestroyedError,
+    LegalHoldError,
+    NotFoundError,
+    StorageError,
+    VaultError,
+    VoiceprivError,
+)
+from voicepriv.interfaces import KeyProvider, Storage
+from voicepriv.model import LegalHold, Recording, SubjectRef, utc_now
+from voicepriv.plugins import backend, get_plugin_manager
+from voicepriv.vault.catalog import (
+    ArtifactEntry,
+    ArtifactKind,
+    Catalog,
+    DeletionStep,
+    NewRecording,
+    RecordingState,
+    ReplicaState,
+    format_time,
+)
+from voicepriv.vault.crypto import DEFAULT_CHUNK_SIZE, DecryptingReader, encrypt_stream, new_header
+from voicepriv.vault.keys import KeyHierarchy, KeyStore
+
+__all__ = [
+    "CONFIG_NAME",
+    "DeletionReceipt",
+    "HeldBack",
+    "PutResult",
+    "RecordingMetadata",
+    "RepairReport",
+    "ReplicaCheck",
+    "ReplicaConfig",
+    "ReplicaReceipt",
+    "SweepReport",
+    "Vault",
+    "VaultConfig",
+    "VerifyReport",
+]
+
+#: Name of the configuration file in a vault folder.
+CONFIG_NAME: Final = "vault.toml"
+_CONFIG_FORMAT: Final = 1
+_READ_BLOCK: Final = 1 << 20
+_QUEUE_DEPTH: Final = 4
+_SAMPLE_FORMATS: Final[dict[str, np.dtype[Any]]] = {
+    "pcm_s16le": np.dtype("<i2"),
+    "pcm_f32le": np.dtype("<f4"),
+}
+
+Data = bytes | bytearray | memoryview | Iterable[bytes] | IO[bytes]
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@attrs.frozen(kw_only=True)
+class ReplicaConfig:
+    """One location of the vault.
+
+    :param name: short name recorded with every replica (``[A-Za-z0-9_-]``).
+    :param url: root URL (any fsspec URL, or a vendor plugin's scheme); a relative path is
+        resolved against the vault folder.
+    :param storage_options: passed to the storage backend untouched.
+    """
+
+    name: str
+    url: str
+    storage_options: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
+            raise ConfigError(
+                f"replica name: expected letters, digits, '_' or '-', got {self.name!r}"
+            )
+        if not self.url:
+            raise ConfigError(f"replica {self.name!r}: url is empty")
+
+
+@attrs.frozen(kw_only=True)
+class VaultConfig:
+    """A vault's settings, as ``vault.toml`` holds them.
+
+    :param root: the vault folder (relative paths in the file are resolved against it).
+    :param replicas: where artifacts are written (at least one).
+    :param catalog_url: the catalog database.
+    :param key_provider: key provider name (``"local"`` by default).
+    :param key_options: key provider options (a relative ``path`` is resolved against root).
+    :param key_store_url: the key store database (wrapped recording keys).
+    :param chunk_size: plaintext bytes per encrypted chunk.
+    """
+
+    root: Path
+    replicas: tuple[ReplicaConfig, ...]
+    catalog_url: str = "sqlite:catalog.db"
+    key_provider: str = "local"
+    key_options: Mapping[str, Any] = attrs.field(factory=lambda: {"path": "master.key"})
+    key_store_url: str = "sqlite:keys.db"
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+    def __attrs_post_init__(self) -> None:
+        if not self.replicas:
+            raise ConfigError("vault config: expected at least one replica")
+        names = [r.name for r in self.replicas]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"vault config: replica names repeat in {names}")
+
+    @classmethod
+    def load(cls, root: str | os.PathLike[str]) -> VaultConfig:
+        """Read ``<root>/vault.toml``."""
+        folder = Path(root)
+        path = folder / CONFIG_NAME
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(
+                f"{path}: no vault here (create one with 'voicepriv vault init')"
+            ) from None
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read ({exc})") from None
+        if document.get("format") != _CONFIG_FORMAT:
+            raise ConfigError(f"{path}: format {document.get('format')!r} is not supported")
+        try:
+            replicas = tuple(
+                ReplicaConfig(
+                    name=str(r["name"]),
+                    url=str(r["url"]),
+                    storage_options=dict(r.get("storage_options", {})),
+                )
+                for r in document["replicas"]
+            )
+            keys = document.get("keys", {})
+            return cls(
+                root=folder,
+                replicas=replicas,
+                catalog_url=str(document.get("catalog", {}).get("url", "sqlite:catalog.db")),
+                key_provider=str(keys.get("provider", "local")),
+                key_options=dict(keys.get("options", {})),
+                key_store_url=str(keys.get("store", "sqlite:keys.db")),
+                chunk_size=int(document.get("chunk_size", DEFAULT_CHUNK_SIZE)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: malformed ({type(exc).__name__}: {exc})") from None
+
+    def dump(self) -> str:
+        """The TOML text of this configuration."""
+        lines = [
+            "# voicepriv vault configuration (see docs/vault.md)",
+            f"format = {_CONFIG_FORMAT}",
+            f"chunk_size = {self.chunk_size}",
+            "",
+            "[catalog]",
+            f"url = {_toml(self.catalog_url)}",
+            "",
+            "[keys]",
+            f"provider = {_toml(self.key_provider)}",
+            f"store = {_toml(self.key_store_url)}",
+            f"options = {_toml(dict(self.key_options))}",
+        ]
+        for replica in self.replicas:
+            lines += [
+                "",
+                "[[replicas]]",
+                f"name = {_toml(replica.name)}",
+                f"url = {_toml(replica.url)}",
+                f"storage_options = {_toml(dict(replica.storage_options))}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def resolve(self, url: str) -> str:
+        """*url* with a relative local path made absolute against the root."""
+        if "://" in url or url.startswith(("sqlite:", "/")):
+            return url
+        return str((self.root / url).resolve())
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise ConfigError(f"vault config: cannot write {type(value).__name__} values")
+
+
+# --------------------------------------------------------------------------- results
+
+
+@attrs.frozen(kw_only=True)
+class PutResult:
+    """One stored artifact: its id and each location's outcome (``None`` = written)."""
+
+    artifact_id: str
+    recording_id: str
+    kind: ArtifactKind
+    size: int
+    replicas: Mapping[str, str | None]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every replica was written."""
+        return all(error is None for error in self.replicas.values())
+
+
+@attrs.frozen(kw_only=True)
+class RecordingMetadata:
+    """A recording's metadata and the caller's decision JSON, from the sealed catalog copy."""
+
+    recording: Recording
+    decision: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ReplicaReceipt:
+    """One replica removed by a deletion."""
+
+    artifact_id: str
+    location: str
+    object_key: str
+    verified_absent: bool
+
+
+@attrs.frozen(kw_only=True)
+class DeletionReceipt:
+    """Proof of a deletion: ids, replicas, times, reason; no personal data."""
+
+    recording_id: str
+    key_id: str
+    reason: str
+    requested_at: datetime
+    completed_at: datetime
+    key_destroyed: bool
+    artifacts: tuple[str, ...]
+    replicas: tuple[ReplicaReceipt, ...]
+
+    def to_json(self) -> str:
+        """Canonical JSON of the receipt."""
+        return json.dumps(
+            {
+                "recording_id": self.recording_id,
+                "key_id": self.key_id,
+                "reason": self.reason,
+                "requested_at": self.requested_at.isoformat(),
+                "completed_at": self.completed_at.isoformat(),
+                "key_destroyed": self.key_destroyed,
+                "artifacts": list(self.artifacts),
+                "replicas": [attrs.asdict(r) for r in self.replicas],
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> DeletionReceipt:
+        """Parse what :meth:`to_json` wrote."""
+        data = json.loads(text)
+        return cls(
+            recording_id=data["recording_id"],
+            key_id=data["key_id"],
+            reason=data["reason"],
+            requested_at=datetime.fromisoformat(data["requested_at"]),
+            completed_at=datetime.fromisoformat(data["completed_at"]),
+            key_destroyed=data["key_destroyed"],
+            artifacts=tuple(data["artifacts"]),
+            replicas=tuple(ReplicaReceipt(**r) for r in data["replicas"]),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class HeldBack:
+    """A recording the sweep did not delete, and why."""
+
+    recording_id: str
+    reason: str
+    holds: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class SweepReport:
+    """What a retention sweep did (or, with ``dry_run``, would do)."""
+
+    now: datetime
+    dry_run: bool
+    planned: tuple[str, ...]
+    deleted: tuple[DeletionReceipt, ...]
+    held: tuple[HeldBack, ...]
+    failed: tuple[HeldBack, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ReplicaCheck:
+    """Re-reading one replica: status ``"ok"``, ``"missing"``, ``"corrupt"`` or ``"error"``."""
+
+    artifact_id: str
+    location: str
+    status: str
+    detail: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class VerifyReport:
+    """Every replica checked by :meth:`Vault.verify`."""
+
+    checks: tuple[ReplicaCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every replica read back whole and authentic."""
+        return all(check.status == "ok" for check in self.checks)
+
+    @property
+    def problems(self) -> tuple[ReplicaCheck, ...]:
+        """The checks that failed."""
+        return tuple(check for check in self.checks if check.status != "ok")
+
+
+@attrs.frozen(kw_only=True)
+class RepairReport:
+    """Replicas rewritten by :meth:`Vault.repair`, and those still failing (with the error)."""
+
+    repaired: tuple[tuple[str, str], ...]
+    failing: tuple[ReplicaCheck, ...]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Source:
+    """Iterates the caller's data in blocks, counts bytes, remembers the caller's own error."""
+
+    def __init__(self, data: Data) -> None:
+        self._data = data
+        self.count = 0
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._blocks()
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def _blocks(self) -> Iterator[bytes]:
+        data = self._data
+        if isinstance(data, bytes | bytearray | memoryview):
+            view = memoryview(data).cast("B")
+            self.count = len(view)
+            yield view  # type: ignore[misc]
+            return
+        if hasattr(data, "read"):
+            reader: IO[bytes] = data  # type: ignore[assignment]
+            while block := reader.read(_READ_BLOCK):
+                self.count += len(block)
+                yield block
+            return
+        for block in data:
+            if not isinstance(block, bytes | bytearray | memoryview):
+                raise ConfigError(
+                    f"artifact data: expected bytes blocks, got {type(block).__name__}"
+                )
+            self.count += memoryview(block).nbytes
+            yield block
+
+
+_END: Final = object()
+_ABORT: Final = object()
+
+
+class _AbortedError(Exception):
+    """The producer failed; the replica writer must not commit."""
+
+
+def _copy_blocks(handle: IO[bytes]) -> Iterator[bytes]:
+    with handle:
+        while block := handle.read(_READ_BLOCK):
+            yield block
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{os.urandom(16).hex()}"
+
+
+# --------------------------------------------------------------------------- the vault
+
+
+class Vault:
+    """Encrypted artifacts on every configured replica, indexed by a catalog.
+
+    Build one with :meth:`create` or :meth:`open`; close it (or use ``with``) when done.
+
+    :param config: the vault's configuration.
+    :param manager: plugin manager giving storage and key providers (default: a new one).
+    """
+
+    def __init__(self, config: VaultConfig, *, manager: pluggy.PluginManager | None = None) -> None:
+        self.config = config
+        manager = manager or get_plugin_manager()
+        options = dict(config.key_options)
+        if isinstance(options.get("path"), str):
+            options["path"] = config.resolve(options["path"])
+        self.provider: KeyProvider = backend(manager, "key_provider", config.key_provider, options)
+        self.keys = KeyHierarchy(self.provider, KeyStore(config.key_store_url, base=config.root))
+        self.catalog = Catalog(config.catalog_url, base=config.root)
+        self.storages: dict[str, Storage] = {
+            r.name: backend(manager, "storage", config.resolve(r.url), r.storage_options)
+            for r in config.replicas
+        }
+        self.chunk_size = config.chunk_size
+        # Test seam: called with each deletion step's name right after it is recorded.
+        self._after_step: Callable[[str], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Vault(root={str(self.config.root)!r}, replicas={list(self.storages)})"
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the catalog and the key store."""
+        self.catalog.close()
+        self.keys.store.close()
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        replicas: Sequence[ReplicaConfig] = (),
+        key_provider: str = "local",
+        key_options: Mapping[str, Any] | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        manager: pluggy.PluginManager | None = None,
+    ) -> Vault:
+        """Create a vault in folder *path* (default: one local replica ``objects/``).
+
+        With the ``local`` key provider a key file ``master.key`` (mode 0600) is created.
+
+        :raises ConfigError: a vault already exists there.
+        """
+        root = Path(path).resolve()
+        if (root / CONFIG_NAME).exists():
+            raise ConfigError(f"{root / CONFIG_NAME}: a vault already exists here")
+        root.mkdir(parents=True, exist_ok=True)
+        options = dict(key_options or ({"path": "master.key"} if key_provider == "local" else {}))
+        config = VaultConfig(
+            root=root,
+            replicas=tuple(replicas) or (ReplicaConfig(name="local", url="objects"),),
+            key_provider=key_provider,
+            key_options=options,
+            chunk_size=chunk_size,
+        )
+        if key_provider == "local":
+            creating = dict(options, create=True)
+            creating["path"] = config.resolve(str(creating["path"]))
+            backend(manager or get_plugin_manager(), "key_provider", key_provider, creating)
+        (root / CONFIG_NAME).write_text(config.dump(), encoding="utf-8")
+        return cls(config, manager=manager)
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, manager: pluggy.PluginManager | None = None
+    ) -> Vault:
+        """Open the vault in folder *path*."""
+        return cls(VaultConfig.load(Path(path).resolve()), manager=manager)
+
+    # ------------------------------------------------------------------ put
+
+    def add_recording(
+        self,
+        recording: Recording,
+        *,
+        delete_after: datetime | None,
+        deadlines: Mapping[str, datetime] | None = None,
+        decision: str | None = None,
+    ) -> str:
+        """Catalog a recording: new recording key, keyed subject hashes, sealed metadata.
+
+        :param delete_after: when the recording is due for deletion (``None``: no deadline;
+            pass the policy's answer, never a default).
+        :param deadlines: per-purpose deadlines; ``delete_after`` defaults to the latest.
+        :param decision: the caller's decision JSON, kept sealed under the recording key.
+        :return: the recording key id.
+        """
+        deadlines = dict(deadlines or {})
+        if delete_after is None and deadlines:
+            delete_after = max(deadlines.values())
+        key_id = self.keys.new_recording_key()
+        try:
+            metadata = json.dumps({"recording": model.to_json(recording), "decision": decision})
+            sealed = self.keys.seal(
+                key_id, metadata.encode("utf-8"), context=recording.id.encode("utf-8")
+            )
+            self.catalog.add_recording(
+                NewRecording(
+                    id=recording.id,
+                    key_id=key_id,
+                    started_at=recording.started_at,
+                    duration_s=recording.duration.total_seconds(),
+                    direction=recording.direction.value,
+                    tags=recording.tags,
+                    delete_after=delete_after,
+                    deadlines=deadlines,
+                    subject_hashes=frozenset(self.keys.subject_hash(s) for s in recording.subjects),
+                    consents=recording.consents,
+                    sealed_metadata=sealed,
+                )
+            )
+        except BaseException:
+            self.keys.destroy(key_id)
+            raise
+        return key_id
+
+    def put(
+        self,
+        recording: Recording,
+        artifacts: Mapping[ArtifactKind | str, Data],
+        *,
+        delete_after: datetime | None,
+        deadlines: Mapping[str, datetime] | None = None,
+        decision: str | None = None,
+    ) -> tuple[PutResult, ...]:
+        """Catalog *recording* and store each artifact on every replica.
+
+        :return: one :class:`PutResult` per artifact; a failed replica is recorded there and
+            in the catalog, and :meth:`repair` (also run after every put) rewrites it.
+        """
+        self.add_recording(
+            recording, delete_after=delete_after, deadlines=deadlines, decision=decision
+        )
+        return tuple(
+            self.put_artifact(recording.id, ArtifactKind(kind), data)
+            for kind, data in artifacts.items()
+        )
+
+    def put_artifact(
+        self,
+        recording_id: str,
+        kind: ArtifactKind | str,
+        data: Data,
+        *,
+        media: Mapping[str, Any] | None = None,
+    ) -> PutResult:
+        """Encrypt *data* (bytes, an iterable of bytes, or a binary file) onto every replica.
+
+        Streams: memory stays flat whatever the size; plaintext never touches a disk.
+
+        :raises StorageError: no replica could be written (nothing is kept).
+        """
+        kind = ArtifactKind(kind)
+        entry = self.catalog.recording(recording_id)
+        if entry.state is not RecordingState.ACTIVE:
+            raise VaultError(f"vault: recording {recording_id!r} is {entry.state.value}")
+        artifact_id = _new_id("a")
+        object_key = f"objects/{artifact_id[2:4]}/{artifact_id}.vpv"
+        data_key, wrapped = self.keys.new_data_key(entry.key_id, artifact_id)
+        header = new_header(key_id=entry.key_id, wrapped_key=wrapped, chunk_size=self.chunk_size)
+        self.catalog.add_artifact(
+            artifact_id=artifact_id,
+            recording_id=recording_id,
+            kind=kind,
+            size=-1,
+            stored_size=-1,
+            chunk_size=self.chunk_size,
+            media=media,
+        )
+        for name in self.storages:
+            self.catalog.set_replica(artifact_id, name, object_key, ReplicaState.PENDING)
+        source = _Source(data)
+        try:
+            errors = self._fan_out(
+                encrypt_stream(source, data_key=data_key, header=header), object_key
+            )
+        except BaseException:
+            self._abandon(artifact_id, object_key)
+            raise
+        if source.error is not None:
+            self._abandon(artifact_id, object_key)
+            raise source.error
+        if all(error is not None for error in errors.values()):
+            self._abandon(artifact_id, object_key)
+            details = "; ".join(f"{name}: {error}" for name, error in errors.items())
+            raise StorageError(f"vault: no replica of {kind.value} could be written ({details})")
+        stored = header.size + source.count + max(1, math.ceil(source.count / self.chunk_size)) * 16
+        self.catalog.db.execute(
+            "UPDATE artifacts SET size = ?, stored_size = ? WHERE id = ?",
+            (source.count, stored, artifact_id),
+        )
+        for name, error in errors.items():
+            self.catalog.set_replica(
+                artifact_id,
+                name,
+                object_key,
+                ReplicaState.OK if error is None else ReplicaState.FAILED,
+                error=None if error is None else str(error),
+                attempt=True,
+            )
+        result = PutResult(
+            artifact_id=artifact_id,
+            recording_id=recording_id,
+            kind=kind,
+            size=source.count,
+            replicas={n: None if e is None else str(e) for n, e in errors.items()},
+        )
+        if self.catalog.replicas_needing_repair():
+            self.repair()
+        return result
+
+    def put_audio(
+        self,
+        recording_id: str,
+        kind: ArtifactKind | str,
+        audio: Audio,
+        *,
+        sample_format: str = "pcm_s16le",
+        block_frames: int = 1 << 16,
+    ) -> PutResult:
+        """Store *audio* as raw interleaved PCM, so :meth:`read_audio` seeks to any time exactly.
+
+        :param sample_format: ``"pcm_s16le"`` (16-bit, what telephony carries) or
+            ``"pcm_f32le"`` (lossless float32).
+        """
+        if sample_format not in _SAMPLE_FORMATS:
+            raise ConfigError(
+                f"sample_format: expected one of {sorted(_SAMPLE_FORMATS)}, got {sample_format!r}"
+            )
+        dtype = _SAMPLE_FORMATS[sample_format]
+
+        def blocks() -> Iterator[bytes]:
+            for start in range(0, audio.frames, block_frames):
+                block = audio.samples[start : start + block_frames]
+                if dtype.kind == "i":
+                    block = np.clip(np.rint(block * 32767.0), -32768, 32767)
+                yield block.astype(dtype).tobytes()
+
+        media = {
+            "format": sample_format,
+            "sample_rate": audio.sample_rate,
+            "channels": int(audio.samples.shape[1]),
+        }
+        return self.put_artifact(recording_id, kind, blocks(), media=media)
+
+    def _fan_out(self, stream: Iterator[bytes], key: str) -> dict[str, BaseException | None]:
+        """Write *stream* to every replica at once; return each location's error or ``None``."""
+        if len(self.storages) == 1:
+            ((name, storage),) = self.storages.items()
+            try:
+                storage.write(key, stream)
+            except VoiceprivError as exc:
+                return {name: exc}
+            return {name: None}
+        queues = {name: queue.Queue[object](maxsize=_QUEUE_DEPTH) for name in self.storages}
+        errors: dict[str, BaseException | None] = {}
+
+        def worker(name: str, storage: Storage, inbox: queue.Queue[object]) -> None:
+            ended = False
+
+            def items() -> Iterator[bytes]:
+                nonlocal ended
+                while True:
+                    item = inbox.get()
+                    if item is _END or item is _ABORT:
+                        ended = True
+                        if item is _ABORT:
+                            raise _AbortedError("the artifact's data failed")
+                        return
+                    yield item  # type: ignore[misc]
+
+            try:
+                storage.write(key, items())
+                errors[name] = None
+            except BaseException as exc:
+                errors[name] = exc
+                while not ended:
+                    ended = inbox.get() in (_END, _ABORT)
+
+        threads = [
+            threading.Thread(target=worker, args=(name, self.storages[name], inbox), daemon=True)
+            for name, inbox in queues.items()
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for chunk in stream:
+                for inbox in queues.values():
+                    inbox.put(chunk)
+        except BaseException:
+            for inbox in queues.values():
+                inbox.put(_ABORT)
+            for thread in threads:
+                thread.join()
+            raise
+        for inbox in queues.values():
+            inbox.put(_END)
+        for thread in threads:
+            thread.join()
+        return errors
+
+    def _abandon(self, artifact_id: str, object_key: str) -> None:
+        for name, storage in self.storages.items():
+            with contextlib.suppress(VoiceprivError):
+                storage.delete(object_key)
+            self.catalog.set_replica_state(artifact_id, name, ReplicaState.DELETED)
+        self.catalog.db.execute(
+            "UPDATE artifacts SET deleted_at = ? WHERE id = ?",
+            (format_time(utc_now()), artifact_id),
+        )
+
+    # ------------------------------------------------------------------ read
+
+    def open_artifact(self, artifact_id: str) -> DecryptingReader:
+        """A seekable plaintext stream of an artifact, read from the first healthy replica.
+
+        :raises KeyDestroyedError: the recording was erased.
+        :raises IntegrityError: every readable replica failed authentication.
+        """
+        artifact = self.catalog.artifact(artifact_id)
+        recording = self.catalog.recording(artifact.recording_id)
+        if artifact.deleted_at is not None or recording.state is not RecordingState.ACTIVE:
+            if self.keys.is_destroyed(recording.key_id):
+                raise KeyDestroyedError(f"artifact {artifact_id}: erased (its key is destroyed)")
+            raise NotFoundError(f"artifact {artifact_id}: deleted")
+        problems: list[str] = []
+        replicas = sorted(
+            self.catalog.replicas(artifact_id), key=lambda r: r.state is not ReplicaState.OK
+        )
+        for replica in replicas:
+            storage = self.storages.get(replica.location)
+            if storage is None or replica.state is ReplicaState.DELETED:
+                continue
+            try:
+                reader = DecryptingReader(
+                    storage.open(replica.object_key), self.keys.unwrapper(artifact_id)
+                )
+            except KeyDestroyedError:
+                raise
+            except (IntegrityError, StorageError, NotFoundError) as exc:
+                problems.append(f"{replica.location}: {exc}")
+                continue
+            if reader.header.key_id != recording.key_id or reader.size != artifact.size:
+                reader.close()
+                problems.append(f"{replica.location}: object does not match the catalog")
+                continue
+            return reader
+        raise IntegrityError(
+            f"artifact {artifact_id}: no replica could be opened ({'; '.join(problems) or 'none'})"
+        )
+
+    def read(self, artifact_id: str) -> bytes:
+        """The whole plaintext of an artifact (use :meth:`open_artifact` for large ones)."""
+        with self.open_artifact(artifact_id) as reader:
+            return reader.read() or b""
+
+    def read_audio(
+        self, artifact_id: str, *, start_s: float = 0.0, end_s: float | None = None
+    ) -> Audio:
+        """The audio between *start_s* and *end_s* of a PCM artifact, decrypting only the
+        chunks that cover it."""
+        artifact = self.catalog.artifact(artifact_id)
+        media = artifact.media or {}
+        fmt = media.get("format")
+        if fmt not in _SAMPLE_FORMATS:
+            raise ConfigError(f"artifact {artifact_id}: not PCM audio (media {media!r})")
+        dtype = _SAMPLE_FORMATS[str(fmt)]
+        rate, channels = int(media["sample_rate"]), int(media["channels"])
+        frame_bytes = dtype.itemsize * channels
+        frames = artifact.size // frame_bytes
+        first = min(frames, max(0, math.floor(start_s * rate)))
+        last = frames if end_s is None else min(frames, max(first, math.ceil(end_s * rate)))
+        with self.open_artifact(artifact_id) as reader:
+            raw = reader.read_range(first * frame_bytes, (last - first) * frame_bytes)
+        samples = np.frombuffer(raw, dtype=dtype).reshape(-1, channels).astype(np.float32)
+        if dtype.kind == "i":
+            samples /= 32768.0
+        return Audio(samples=samples, sample_rate=rate)
+
+    def metadata(self, recording_id: str) -> RecordingMetadata:
+        """The recording and decision stored with it (decrypted from the sealed copy)."""
+        entry = self.catalog.recording(recording_id)
+        sealed = self.catalog.sealed_metadata(recording_id)
+        if sealed is None:
+            raise KeyDestroyedError(f"recording {recording_id}: erased")
+        plain = self.keys.open_sealed(entry.key_id, sealed, context=recording_id.encode("utf-8"))
+        document = json.loads(plain)
+        return RecordingMetadata(
+            recording=model.from_json(Recording, document["recording"]),
+            decision=document["decision"],
+        )
+
+    def find_subject(self, subject: SubjectRef) -> list[str]:
+        """Live recordings indexed under *subject* (looked up by its keyed hash)."""
+        return self.catalog.recordings_for_subject(self.keys.subject_hash(subject))
+
+    def subject_hash(self, subject: SubjectRef) -> str:
+        """The keyed hash the catalog (and legal holds) use for *subject*."""
+        return self.keys.subject_hash(subject)
+
+    # ------------------------------------------------------------------ holds
+
+    def place_hold(self, hold: LegalHold) -> None:
+        """Place (or replace) a legal hold; what it covers is never deleted while in force."""
+        self.catalog.place_hold(hold)
+
+    def lift_hold(self, hold_id: str, at: datetime | None = None) -> None:
+        """Lift a legal hold at *at* (default: now)."""
+        self.catalog.lift_hold(hold_id, at or utc_now())
+
+    # ------------------------------------------------------------------ delete
+
+    def _step(self, name: str) -> None:
+        if self._after_step is not None:
+            self._after_step(name)
+
+    def delete(
+        self, recording_id: str, reason: str, *, now: datetime | None = None
+    ) -> DeletionReceipt:
+        """Erase a recording: destroy its key, delete every replica, verify, mark the catalog.
+
+        Idempotent and resumable: calling it again after an interruption finishes the job
+        (and calling it on a deleted recording returns the stored receipt).
+
+        :param reason: a short code (``"retention"``, ``"erasure_request"``); no personal data.
+        :raises LegalHoldError: a legal hold in force covers the recording (nothing is done).
+        :raises StorageError: a replica could not be deleted; the key is already destroyed
+            and a later call (or :meth:`sweep`) resumes.
+        """
+        if not reason.strip() or len(reason) > 200:
+            raise ConfigError(f"deletion reason: expected 1 to 200 characters, got {reason!r}")
+        now = now or utc_now()
+        entry = self.catalog.recording(recording_id)
+        journal = self.catalog.deletion(recording_id)
+        if journal is not None and journal.receipt is not None:
+            return DeletionReceipt.from_json(journal.receipt)
+        if journal is None:
+            holds = self.catalog.holds_covering(recording_id, now)
+            if holds:
+                listed = ", ".join(f"{h.hold_id} ({h.reason}, by {h.via})" for h in holds)
+                raise LegalHoldError(f"recording {recording_id}: under legal hold {listed}")
+            journal = self.catalog.begin_deletion(recording_id, reason, now)
+            self._step(DeletionStep.STARTED.value)
+        destroyed_now = self.keys.destroy(entry.key_id)
+        self.catalog.advance_deletion(recording_id, DeletionStep.KEY_DESTROYED)
+        self._step(DeletionStep.KEY_DESTROYED.value)
+        artifacts = self.catalog.artifacts(recording_id)
+        for artifact in artifacts:
+            for replica in self.catalog.replicas(artifact.id):
+                if replica.state is ReplicaState.DELETED:
+                    continue
+                self._storage_for(replica.location).delete(replica.object_key)
+        self.catalog.advance_deletion(recording_id, DeletionStep.REPLICAS_DELETED)
+        self._step(DeletionStep.REPLICAS_DELETED.value)
+        receipts: list[ReplicaReceipt] = []
+        for artifact in artifacts:
+            for replica in self.catalog.replicas(artifact.id):
+                storage = self._storage_for(replica.location)
+                if storage.exists(replica.object_key):
+                    raise StorageError(
+                        f"recording {recording_id}: replica at {replica.location} still exists "
+                        "after deletion (the key is destroyed; retry to finish)"
+                    )
+                self.catalog.mark_replica_deleted(artifact.id, replica.location)
+                receipts.append(
+                    ReplicaReceipt(
+                        artifact_id=artifact.id,
+                        location=replica.location,
+                        object_key=replica.object_key,
+                        verified_absent=True,
+                    )
+                )
+        self.catalog.advance_deletion(recording_id, DeletionStep.VERIFIED)
+        self._step(DeletionStep.VERIFIED.value)
+        receipt = DeletionReceipt(
+            recording_id=recording_id,
+            key_id=entry.key_id,
+            reason=journal.reason,
+            requested_at=journal.started_at,
+            completed_at=now,
+            key_destroyed=destroyed_now or self.keys.is_destroyed(entry.key_id),
+            artifacts=tuple(a.id for a in artifacts),
+            replicas=tuple(receipts),
+        )
+        self.catalog.finish_deletion(recording_id, receipt.to_json(), now)
+        self._step(DeletionStep.FINISHED.value)
+        return receipt
+
+    def _storage_for(self, location: str) -> Storage:
+        storage = self.storages.get(location)
+        if storage is None:
+            raise StorageError(
+                f"vault: replica location {location!r} is no longer configured in "
+                f"{self.config.root / CONFIG_NAME}; add it back to finish this operation"
+            )
+        return storage
+
+    def sweep(self, now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
+        """Delete every recording past its deadline, except what a legal hold covers.
+
+        Unfinished deletions are resumed first. With *dry_run*, nothing changes and
+        ``planned`` lists what would be deleted.
+        """
+        now = now or utc_now()
+        planned: list[str] = []
+        deleted: list[DeletionReceipt] = []
+        held: list[HeldBack] = []
+        failed: list[HeldBack] = []
+        resume = self.catalog.unfinished_deletions()
+        candidates = resume + [r for r in self.catalog.due_for_deletion(now) if r not in resume]
+        for recording_id in candidates:
+            if recording_id not in resume:
+                holds = self.catalog.holds_covering(recording_id, now)
+                if holds:
+                    held.append(
+                        HeldBack(
+                            recording_id=recording_id,
+                            reason="; ".join(
+                                f"{h.hold_id}: {h.reason} (by {h.via})" for h in holds
+                            ),
+                            holds=tuple(sorted({h.hold_id for h in holds})),
+                        )
+                    )
+                    continue
+            planned.append(recording_id)
+            if dry_run:
+                continue
+            try:
+                deleted.append(self.delete(recording_id, "retention", now=now))
+            except VaultError as exc:
+                failed.append(HeldBack(recording_id=recording_id, reason=str(exc)))
+        return SweepReport(
+            now=now,
+            dry_run=dry_run,
+            planned=tuple(planned),
+            deleted=tuple(deleted),
+            held=tuple(held),
+            failed=tuple(failed),
+        )
+
+    # ------------------------------------------------------------------ verify / repair
+
+    def _check(self, artifact: ArtifactEntry, location: str, key: str, key_id: str) -> ReplicaCheck:
+        storage = self.storages.get(location)
+        if storage is None:
+            return ReplicaCheck(
+                artifact_id=artifact.id, location=location, status="error", detail="not configured"
+            )
+        try:
+            with DecryptingReader(storage.open(key), self.keys.unwrapper(artifact.id)) as reader:
+                if reader.header.key_id != key_id:
+                    raise IntegrityError("header names another recording key")
+                size = sum(len(chunk) for chunk in reader.iter_chunks())
+            if size != artifact.size:
+                raise IntegrityError(f"holds {size} bytes, the catalog says {artifact.size}")
+        except NotFoundError as exc:
+            return ReplicaCheck(
+                artifact_id=artifact.id, location=location, status="missing", detail=str(exc)
+            )
+        except IntegrityError as exc:
+            return ReplicaCheck(
+                artifact_id=artifact.id, location=location, status="corrupt", detail=str(exc)
+            )
+        except (StorageError, KeyDestroyedError) as exc:
+            return ReplicaCheck(
+                artifact_id=artifact.id, location=location, status="error", detail=str(exc)
+            )
+        return ReplicaCheck(artifact_id=artifact.id, location=location, status="ok")
+
+    def verify(self, recording_id: str | None = None) -> VerifyReport:
+        """Re-read every replica of live artifacts (of one recording, or all) and authenticate it.
+
+        A replica that fails is marked ``corrupt`` / ``failed`` in the catalog for
+        :meth:`repair`; one that reads back fine is marked ``ok``.
+        """
+        ids = (
+            [recording_id]
+            if recording_id is not None
+            else self.catalog.recording_ids(state=RecordingState.ACTIVE)
+        )
+        checks: list[ReplicaCheck] = []
+        for rid in ids:
+            entry = self.catalog.recording(rid)
+            if entry.state is not RecordingState.ACTIVE:
+                continue
+            for artifact in self.catalog.artifacts(rid):
+                if artifact.deleted_at is not None:
+                    continue
+                for replica in self.catalog.replicas(artifact.id):
+                    if replica.state is ReplicaState.DELETED:
+                        continue
+                    check = self._check(
+                        artifact, replica.location, replica.object_key, entry.key_id
+                    )
+                    checks.append(check)
+                    state = {
+                        "ok": ReplicaState.OK,
+                        "corrupt": ReplicaState.CORRUPT,
+                    }.get(check.status, ReplicaState.FAILED)
+                    if state is not replica.state:
+                        self.catalog.set_replica(
+                            artifact.id,
+                            replica.location,
+                            replica.object_key,
+                            state,
+                            error=check.detail or None,
+                        )
+        return VerifyReport(checks=tuple(checks))
+
+    def repair(self) -> RepairReport:
+        """Rewrite every failed, pending or corrupt replica from a healthy one, then verify it."""
+        repaired: list[tuple[str, str]] = []
+        failing: list[ReplicaCheck] = []
+        for replica in self.catalog.replicas_needing_repair():
+            artifact = self.catalog.artifact(replica.artifact_id)
+            if artifact.size < 0:
+                continue  # still being written (or abandoned by a crash): nothing to copy yet
+            recording = self.catalog.recording(artifact.recording_id)
+            if recording.state is not RecordingState.ACTIVE:
+                continue
+            sources = [
+                r
+                for r in self.catalog.replicas(artifact.id)
+                if r.state is ReplicaState.OK and r.location in self.storages
+            ]
+            error = "no healthy replica to copy from"
+            for source in sources:
+                try:
+                    target = self._storage_for(replica.location)
+                    target.write(
+                        replica.object_key,
+                        _copy_blocks(self.storages[source.location].open(source.object_key)),
+                    )
+                except VoiceprivError as exc:
+                    error = str(exc)
+                    continue
+                check = self._check(
+                    artifact, replica.location, replica.object_key, recording.key_id
+                )
+                if check.status == "ok":
+                    break
+                error = check.detail
+            else:
+                self.catalog.set_replica(
+                    artifact.id,
+                    replica.location,
+                    replica.object_key,
+                    ReplicaState.FAILED,
+                    error=error,
+                    attempt=True,
+                )
+                failing.append(
+                    ReplicaCheck(
+                        artifact_id=artifact.id,
+                        location=replica.location,
+                        status="error",
+                        detail=error,
+                    )
+                )
+                continue
+            self.catalog.set_replica(
+                artifact.id, replica.location, replica.object_key, ReplicaState.OK, attempt=True
+            )
+            repaired.append((artifact.id, replica.location))
+        return RepairReport(repaired=tuple(repaired), failing=tuple(failing))
+
+    # ------------------------------------------------------------------ keys
+
+    def rotate_key(self) -> str:
+        """New master key; every recording key is rewrapped under it (audio is untouched)."""
+        return self.keys.rotate()
