@@ -35,7 +35,7 @@ from voicepriv.interfaces import (
 )
 from voicepriv.isolation import isolate, resolve_agent_channel
 from voicepriv.model import ChannelLayout, Role
-from voicepriv.plugins import get_plugin_manager, hookimpl
+from voicepriv.plugins import backend, backend_names, get_plugin_manager, hookimpl
 
 Array = npt.NDArray[np.float64]
 FloatArray = npt.NDArray[np.float32]
@@ -245,6 +245,30 @@ def test_swapped_channels_are_detected_reported_and_corrected(
     assert any("swapped" in note for note in result.notes)
     output = result.audio.samples[:, 0].astype(np.float64)
     assert si_sdr_db(output[call.agent_only], call.agent[call.agent_only]) >= 20.0
+
+
+def test_swapped_channels_with_the_builtin_mfcc_embedder(
+    shared_data: Path, call: StereoCall
+) -> None:
+    plugins = get_plugin_manager(autoload=False)
+    if "mfcc" not in backend_names(plugins, "embedder"):
+        pytest.skip("the built-in 'mfcc' embedder is not installed")
+    embedder = backend(plugins, "embedder", "mfcc", {})
+    enrollment = Audio(samples=_utterances(shared_data, AGENT, [5, 6, 7, 8, 9]), sample_rate=RATE)
+    enrolled = Voiceprint(
+        agent_id="agent-7",
+        embedder="mfcc",
+        vector=embedder.embed(enrollment),
+        seconds=enrollment.duration,
+    )
+    right = resolve_agent_channel(
+        call.audio(agent_left=True), ChannelLayout.stereo(), enrolled, plugins=plugins
+    )
+    swapped = resolve_agent_channel(
+        call.audio(agent_left=False), ChannelLayout.stereo(), enrolled, plugins=plugins
+    )
+    assert (right.agent_channel, right.swapped) == (0, False)
+    assert (swapped.agent_channel, swapped.swapped) == (1, True)
 
 
 def test_inconclusive_voiceprint_without_layout_refuses(
