@@ -468,9 +468,13 @@ def frames_to_segments(
 ) -> tuple[Segment, ...]:
     """Runs of ``True`` in a frame *mask* as labelled :class:`Segment` values (clipped)."""
     return tuple(
-        Segment(start=min(s * hop_s, duration), end=min(e * hop_s, duration), label=label)
+        Segment(
+            start=round(min(s * hop_s, duration), 6),
+            end=round(min(e * hop_s, duration), 6),
+            label=label,
+        )
         for s, e in _runs(mask)
-        if min(s * hop_s, duration) < min(e * hop_s, duration)
+        if round(min(s * hop_s, duration), 6) < round(min(e * hop_s, duration), 6)
     )
 
 
