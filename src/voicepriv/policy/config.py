@@ -231,11 +231,13 @@ class _Reader:
 
     def __init__(self, doc: Located) -> None:
         self.doc = doc
-        self.problems: list[str] = []
+        self.problems: list[tuple[int, str]] = []
+        self.declared: set[str] = set()
         self.warnings: list[str] = []
 
     def fail(self, path: tuple[str, ...], message: str) -> None:
-        self.problems.append(f"{self.doc.where(path)}: {message}")
+        line = self.doc.line(path) or 0
+        self.problems.append((line, f"{self.doc.where(path)}: {message}"))
 
     def warn(self, path: tuple[str, ...], message: str) -> None:
         self.warnings.append(f"{self.doc.where(path)}: {message}")
@@ -348,6 +350,7 @@ def _purposes(r: _Reader, data: dict[str, Any]) -> dict[str, PurposePolicy]:
     table = r.table(data.get("purposes"), ("purposes",), None)
     if not table:
         r.fail(("purposes",), "the policy declares no purposes ([purposes.<id>] tables)")
+    r.declared.update(table)
     for pid, raw in table.items():
         path = ("purposes", pid)
         if not _PURPOSE_ID.match(pid):
@@ -421,7 +424,7 @@ def _notices(
         text = r.text(entry, path, "text", required=True)
         listed = r.strings(entry.get("purposes", []), (*path, "purposes"), "purposes")
         for pid in listed:
-            if pid not in purposes:
+            if pid not in r.declared:
                 r.fail((*path, "purposes"), f"notice {nid!r} names undeclared purpose {pid!r}")
         accepted = r.strings(
             entry.get("accepted_versions", []), (*path, "accepted_versions"), "accepted_versions"
@@ -453,7 +456,7 @@ def _roles(
         entry = r.table(raw, path, frozenset({"purposes"}))
         listed = r.strings(entry.get("purposes", []), (*path, "purposes"), "purposes")
         for pid in listed:
-            if pid not in purposes:
+            if pid not in r.declared:
                 r.fail((*path, "purposes"), f"role {role!r} names undeclared purpose {pid!r}")
         out[role] = frozenset(listed)
     return out
@@ -488,12 +491,23 @@ def _ivr(
                 )
                 continue
             purpose, state = action["purpose"], action["state"]
-            if purpose not in purposes:
+            try:
+                consent_state = ConsentState(state)
+            except ValueError:
+                r.fail(
+                    dpath,
+                    f"IVR prompt {pid!r} digit {digit!r}: state must be 'granted', "
+                    f"'refused' or 'withdrawn', got {state!r}",
+                )
+                continue
+            if purpose not in r.declared:
                 r.fail(
                     dpath,
                     f"IVR prompt {pid!r} digit {digit!r} names undeclared purpose {purpose!r}",
                 )
                 continue
+            if purpose not in purposes:
+                continue  # declared but invalid: reported where it is declared
             if notice is not None and purpose not in notices[notice].purposes:
                 r.fail(
                     dpath,
@@ -501,17 +515,14 @@ def _ivr(
                     f"announce purpose {purpose!r}",
                 )
                 continue
-            try:
-                digits[digit] = DigitAction(purpose=purpose, state=ConsentState(state))
-            except ValueError:
-                r.fail(
-                    dpath,
-                    f"IVR prompt {pid!r} digit {digit!r}: state must be 'granted', "
-                    f"'refused' or 'withdrawn', got {state!r}",
-                )
+            digits[digit] = DigitAction(purpose=purpose, state=consent_state)
         if notice is not None:
             out[pid] = IvrPrompt(id=pid, notice=notice, digits=digits)
     return out
+
+
+def _line(problem: tuple[int, str]) -> int:
+    return problem[0]
 
 
 def parse_policy(text: str, source: str = "policy.toml") -> Policy:
@@ -532,7 +543,7 @@ def parse_policy(text: str, source: str = "policy.toml") -> Policy:
     outbound = r.table(data.get("outbound"), ("outbound",), frozenset({"agent_side_only"}))
     agent_only = r.flag(outbound, ("outbound",), "agent_side_only")
     if r.problems:
-        raise PolicyError("\n".join(r.problems))
+        raise PolicyError("\n".join(message for _, message in sorted(r.problems, key=_line)))
     return Policy(
         source=source,
         organisation=organisation,
