@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,13 +14,30 @@ import attrs
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicepriv.errors import ConfigError, IntegrityError
-from voicepriv.model import HoldScope, LegalBasis, LegalHold, RetentionRule, Role, Segment
+from voicepriv.audit import AuditLog
+from voicepriv.errors import AccessDenied, ConfigError, IntegrityError, KeyDestroyedError
+from voicepriv.model import (
+    ConsentEvent,
+    ConsentMethod,
+    ConsentState,
+    Direction,
+    HoldScope,
+    LegalBasis,
+    LegalHold,
+    Party,
+    Recording,
+    RetentionRule,
+    Role,
+    Segment,
+    SubjectKind,
+    SubjectRef,
+)
+from voicepriv.policy.access import Principal
 from voicepriv.policy.config import parse_policy
-from voicepriv.policy.decision import Decision, KeptPurpose, TrackDecision
+from voicepriv.policy.decision import Decision, KeptPurpose, TrackDecision, decision_to_dict
 from voicepriv.policy.jurisdictions import DataProtection, Interception
 from voicepriv.rights import (
     ErasureCandidate,
@@ -23,13 +45,15 @@ from voicepriv.rights import (
     PasswordRecipient,
     PublicKeyRecipient,
     RetainedBy,
+    Rights,
     erasure_candidates,
     object_to_processing,
     open_archive,
     plan_erasure,
     seal_archive,
 )
-from voicepriv.vault.catalog import Catalog, NewRecording
+from voicepriv.vault.catalog import ArtifactKind, Catalog, NewRecording
+from voicepriv.vault.vault import ReplicaConfig, Vault
 
 POLICY_TOML = """
 [organisation]
@@ -42,6 +66,11 @@ employee_basis_reference = "LIA-agents-2024"
 basis = "consent"
 retention = "30 days"
 
+[purposes.training]
+basis = "legitimate_interests"
+balancing_test = "LIA-2024-03"
+retention = "90 days"
+
 [purposes.legal_compliance]
 basis = "legal_obligation"
 reference = "MiFID II Art. 16(7)"
@@ -53,7 +82,7 @@ text = "This call may be recorded for quality assurance."
 purposes = ["quality_assurance"]
 
 [roles.qa_lead]
-purposes = ["quality_assurance"]
+purposes = ["quality_assurance", "training"]
 
 [roles.compliance]
 purposes = ["legal_compliance", "quality_assurance"]
@@ -376,3 +405,264 @@ def test_erasure_candidates_from_the_catalog(tmp_path: Path) -> None:
     assert why["mifid", "legal_compliance"].reason == "MiFID II Art. 16(7)"
     assert why["mifid", "legal_compliance"].until == AT + 1800 * DAY
     catalog.close()
+
+
+# --------------------------------------------------------------------------- with a real vault
+
+PHONE = SubjectRef(kind=SubjectKind.PHONE, value="+45 12 34 56 78")
+EMAIL = SubjectRef(kind=SubjectKind.EMAIL, value="Jane.Doe@example.com")
+STRANGER = SubjectRef(kind=SubjectKind.CUSTOMER_ID, value="cust-999")
+
+
+class Setup:
+    """A vault with two replicas, a policy, an audit log and the rights service."""
+
+    def __init__(self, folder: Path) -> None:
+        self.vault = Vault.create(
+            folder / "vault",
+            replicas=[
+                ReplicaConfig(name="a", url="objects-a"),
+                ReplicaConfig(name="b", url="objects-b"),
+            ],
+        )
+        self.policy = parse_policy(POLICY_TOML, "policy.toml")
+        self.audit = AuditLog(folder / "audit.jsonl", signer=self.vault.provider, sinks=[])
+        self.rights = Rights(self.vault, self.policy, self.audit)
+
+    def close(self) -> None:
+        self.rights.close()
+        self.vault.close()
+
+    def add(
+        self,
+        recording_id: str,
+        subjects: tuple[SubjectRef, ...],
+        *purposes: KeptPurpose,
+        tags: frozenset[str] = frozenset(),
+    ) -> str:
+        recording = Recording(
+            id=recording_id,
+            started_at=AT - 5 * DAY,
+            duration=120,
+            direction=Direction.INBOUND,
+            parties=(
+                Party(role=Role.AGENT, id="agent-7"),
+                Party(role=Role.CUSTOMER, jurisdiction="DK", subjects=subjects),
+            ),
+            consents=(
+                ConsentEvent(
+                    role=Role.CUSTOMER,
+                    purpose="quality_assurance",
+                    state=ConsentState.GRANTED,
+                    method=ConsentMethod.DTMF,
+                    offset=3,
+                    notice_version="v3",
+                ),
+            ),
+            tags=tags,
+        )
+        made = decision(recording_id, *purposes)
+        self.vault.put(
+            recording,
+            {ArtifactKind.AGENT_AUDIO: f"audio of {recording_id}".encode() * 100},
+            delete_after=made.deadline,
+            deadlines={k.purpose: k.deadline for k in purposes},
+            decision=json.dumps(decision_to_dict(made)),
+        )
+        return recording_id
+
+    def objects(self) -> dict[str, set[str]]:
+        return {name: set(storage.keys("objects")) for name, storage in self.vault.storages.items()}
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    built = Setup(tmp_path)
+    yield built
+    built.close()
+
+
+QA = kept("quality_assurance", LegalBasis.CONSENT, AT + 30 * DAY)
+TRAINING = kept("training", LegalBasis.LEGITIMATE_INTERESTS, AT + 60 * DAY)
+MIFID = kept(
+    "legal_compliance",
+    LegalBasis.LEGAL_OBLIGATION,
+    AT + 1800 * DAY,
+    mandatory=True,
+    reference="MiFID II Art. 16(7)",
+)
+
+
+def test_access_is_purpose_bound_time_limited_and_audited(setup: Setup) -> None:
+    setup.add("call-1", (PHONE,), QA)
+    qa = Principal(id="qa-3", role="qa_lead")
+    grant = setup.rights.open("call-1", principal=qa, purpose="quality_assurance", now=AT)
+    assert grant.expires_at == AT + setup.policy.organisation.access_grant
+    assert setup.rights.read(grant, grant.artifacts[0], now=AT + timedelta(hours=1)).startswith(
+        b"audio of call-1"
+    )
+    with pytest.raises(AccessDenied, match="grant expired"):
+        setup.rights.read(grant, grant.artifacts[0], now=grant.expires_at)
+    with pytest.raises(AccessDenied, match="may not use recordings for 'legal_compliance'"):
+        setup.rights.open("call-1", principal=qa, purpose="legal_compliance", now=AT)
+    with pytest.raises(AccessDenied, match="not kept for 'legal_compliance'"):
+        setup.rights.open(
+            "call-1",
+            principal=Principal(id="lawyer-1", role="compliance"),
+            purpose="legal_compliance",
+            now=AT,
+        )
+    events = [(e.type.value, e.data.get("reason")) for e in setup.audit.events()]
+    assert events == [
+        ("access_granted", None),
+        ("access_denied", "grant_expired"),
+        ("access_denied", "purpose_not_allowed_for_role"),
+        ("access_denied", "not_kept_for_purpose"),
+    ]
+    assert setup.audit.verify().count == 4
+
+
+def test_restriction_allows_only_legal_claims(setup: Setup) -> None:
+    setup.add("call-1", (PHONE,), QA, MIFID)
+    setup.add("call-2", (STRANGER,), QA)
+    result = setup.rights.restrict([PHONE], now=AT)
+    assert result.recordings == ("call-1",)
+    qa = Principal(id="qa-3", role="qa_lead")
+    with pytest.raises(AccessDenied, match=r"Art\. 18"):
+        setup.rights.open("call-1", principal=qa, purpose="quality_assurance", now=AT)
+    lawyer = Principal(id="lawyer-1", role="compliance")
+    setup.rights.open("call-1", principal=lawyer, purpose="legal_compliance", now=AT)
+    setup.rights.open("call-2", principal=qa, purpose="quality_assurance", now=AT)
+    setup.rights.restrict([PHONE], now=AT, lift=True)
+    setup.rights.open("call-1", principal=qa, purpose="quality_assurance", now=AT)
+    kinds = [e.data.get("reason") for e in setup.audit.events() if e.type.value == "access_denied"]
+    assert kinds == ["restricted"]
+
+
+def test_objection_removes_legitimate_interest_purposes(setup: Setup) -> None:
+    setup.add("mixed", (PHONE,), QA, TRAINING)
+    setup.add("li-only", (PHONE,), TRAINING)
+    result = setup.rights.object([PHONE], now=AT)
+    assert result.removed_purposes == {"li-only": ("training",), "mixed": ("training",)}
+    assert result.deleted == ("li-only",)
+    trainer = Principal(id="qa-3", role="qa_lead")
+    with pytest.raises(AccessDenied, match="objected"):
+        setup.rights.open("mixed", principal=trainer, purpose="training", now=AT)
+    setup.rights.open("mixed", principal=trainer, purpose="quality_assurance", now=AT)
+    assert setup.vault.catalog.recordings_for_subject(setup.vault.subject_hash(PHONE)) == ["mixed"]
+
+
+def test_erasure_deletes_every_replica_keeps_held_and_certifies(setup: Setup) -> None:
+    setup.add("free", (PHONE,), QA)
+    setup.add("also-free", (EMAIL,), QA)
+    setup.add("held", (PHONE,), QA)
+    setup.add("mifid", (PHONE, EMAIL), QA, MIFID)
+    setup.add("stranger", (STRANGER,), QA)
+    setup.vault.place_hold(hold("H-1", recordings=frozenset({"held"})))
+    before = setup.objects()
+    certificate = setup.rights.erase([PHONE, EMAIL], now=AT)
+    assert certificate.verify(setup.vault.provider.verify_key())
+    assert certificate.erased == ("also-free", "free")
+    assert [(r.recording, r.by, r.ref) for r in certificate.retained] == [
+        ("held", RetainedBy.LEGAL_HOLD, "H-1"),
+        ("mifid", RetainedBy.LEGAL_OBLIGATION, "legal_compliance"),
+    ]
+    assert certificate.retained[1].until == AT + 1800 * DAY
+    assert certificate.replicas_deleted == 4  # two recordings x two replicas
+    after = setup.objects()
+    for name in ("a", "b"):
+        assert len(before[name] - after[name]) == 2
+    for recording in ("free", "also-free"):
+        with pytest.raises(KeyDestroyedError):
+            setup.vault.metadata(recording)
+    for recording in ("held", "mifid", "stranger"):
+        assert setup.vault.metadata(recording).recording.id == recording
+    # Retained recordings are restricted to the reason that keeps them.
+    with pytest.raises(AccessDenied, match="restricted"):
+        setup.rights.open(
+            "mifid",
+            principal=Principal(id="qa-3", role="qa_lead"),
+            purpose="quality_assurance",
+            now=AT,
+        )
+    report = setup.audit.verify()
+    types = [e.type.value for e in setup.audit.events()]
+    assert types.count("deletion") == 2 and types[-2:] == ["erasure", "access_denied"]
+    erasure = next(e for e in setup.audit.events() if e.type.value == "erasure")
+    assert certificate.audit_seq == erasure.seq < report.count
+    log = setup.audit.path.read_text()
+    assert "+4512345678" not in log and "jane.doe@example.com" not in log
+
+
+@given(
+    layout=st.lists(
+        st.tuples(st.sets(st.sampled_from([0, 1, 2]), min_size=1), st.booleans()),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=12, deadline=None)
+def test_erasure_removes_exactly_the_subjects_unheld_recordings(
+    layout: list[tuple[set[int], bool]],
+) -> None:
+    people = [PHONE, EMAIL, STRANGER]
+    with tempfile.TemporaryDirectory() as folder:
+        built = Setup(Path(folder))
+        try:
+            for index, (who, held) in enumerate(layout):
+                built.add(f"r{index}", tuple(people[i] for i in sorted(who)), QA)
+                if held:
+                    built.vault.place_hold(hold(f"H{index}", recordings=frozenset({f"r{index}"})))
+            objects = built.objects()
+            by_recording = {
+                f"r{i}": {
+                    r.object_key
+                    for a in built.vault.catalog.artifacts(f"r{i}")
+                    for r in built.vault.catalog.replicas(a.id)
+                }
+                for i in range(len(layout))
+            }
+            certificate = built.rights.erase([PHONE], now=AT)
+            expected = {f"r{i}" for i, (who, held) in enumerate(layout) if 0 in who and not held}
+            assert set(certificate.erased) == expected
+            assert {r.recording for r in certificate.retained} == {
+                f"r{i}" for i, (who, held) in enumerate(layout) if 0 in who and held
+            }
+            gone = {key for keys in (by_recording[r] for r in expected) for key in keys}
+            for name, keys in built.objects().items():
+                assert keys == objects[name] - gone
+            for recording in by_recording:
+                state = built.vault.catalog.recording(recording).state.value
+                assert (state == "deleted") == (recording in expected)
+        finally:
+            built.close()
+
+
+def test_export_holds_exactly_the_subjects_data(setup: Setup, tmp_path: Path) -> None:
+    setup.add("mine-1", (PHONE,), QA)
+    setup.add("mine-2", (EMAIL, PHONE), QA, MIFID)
+    setup.add("not-mine", (STRANGER,), QA)
+    target = tmp_path / "export.vpx"
+    result = setup.rights.export(
+        [PHONE], target, PasswordRecipient(password="correct horse battery", cost=14), now=AT
+    )
+    assert result.recordings == ("mine-1", "mine-2")
+    plain = open_archive(target.read_bytes(), password="correct horse battery")
+    with zipfile.ZipFile(io.BytesIO(plain)) as archive:
+        names = set(archive.namelist())
+        assert names == {
+            "summary.txt",
+            "manifest.json",
+            "recordings/mine-1/agent_audio.bin",
+            "recordings/mine-2/agent_audio.bin",
+        }
+        assert archive.read("recordings/mine-1/agent_audio.bin").startswith(b"audio of mine-1")
+        manifest = json.loads(archive.read("manifest.json"))
+        summary = archive.read("summary.txt").decode()
+    assert [m["recording"] for m in manifest] == ["mine-1", "mine-2"]
+    assert manifest[1]["purposes"][1]["legal_basis"] == "GDPR Art. 6(1)(c)"
+    assert manifest[0]["consents"][0]["state"] == "granted"
+    assert "agent-7" not in json.dumps(manifest)
+    assert "We keep 2 recording(s)" in summary and "Acme Contact GmbH" in summary
+    event = list(setup.audit.events())[-1]
+    assert event.type.value == "export" and event.data["archive_sha256"] == result.sha256

@@ -18,17 +18,21 @@ from __future__ import annotations
 import enum
 import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from voicepriv.errors import ConfigError
-from voicepriv.model import utc_now
+from voicepriv.model import LegalHold, Role, utc_now
+from voicepriv.policy.retention import hold_covers
+from voicepriv.vault.catalog import ArtifactKind, Catalog, RecordingState, ReplicaState
 
 if TYPE_CHECKING:
+    from voicepriv.audit import AuditEvent
     from voicepriv.policy.config import Policy
+    from voicepriv.policy.decision import Decision
 
 __all__ = [
     "TECHNICAL_MEASURES",
@@ -38,13 +42,17 @@ __all__ = [
     "RetentionStatus",
     "Ropa",
     "RopaActivity",
+    "StoredRecording",
     "Violation",
     "ViolationKind",
     "ViolationsReport",
     "classify_retention",
     "render_html",
     "report_json",
+    "retention_report",
     "ropa",
+    "stored_recordings",
+    "violations_scan",
 ]
 
 #: Art. 30(1)(g): the technical and organisational measures voicepriv itself applies.
@@ -262,6 +270,200 @@ class ViolationsReport:
     scanned: int
     events: int
     violations: tuple[Violation, ...]
+
+
+# --------------------------------------------------------------------------- building reports
+
+
+@attrs.frozen(kw_only=True)
+class StoredRecording:
+    """What the reports need to know about one stored (not deleted) recording.
+
+    Built from the vault catalog by :func:`stored_recordings`.
+
+    :param decision: the decision stored with it (``None``: none was stored).
+    :param deadline: the governing retention deadline in the catalog.
+    :param tracks: the tracks actually stored (an agent-only artifact has ``{AGENT}``).
+    :param purposes: purposes with a catalogued deadline.
+    """
+
+    recording: str
+    stored_at: datetime
+    decision: Decision | None
+    deadline: datetime | None
+    purposes: tuple[str, ...] = ()
+    tracks: frozenset[Role] = frozenset()
+    replicas: int = 0
+    tags: frozenset[str] = frozenset()
+    subject_hashes: frozenset[str] = frozenset()
+
+
+_TRACKS: Final = {
+    ArtifactKind.AGENT_AUDIO: frozenset({Role.AGENT}),
+    ArtifactKind.FULL_AUDIO: frozenset({Role.AGENT, Role.CUSTOMER}),
+}
+
+
+def stored_recordings(
+    catalog: Catalog, *, decisions: Callable[[str], Decision | None] | None = None
+) -> Iterator[StoredRecording]:
+    """Every live recording of *catalog* as a :class:`StoredRecording`.
+
+    :param decisions: gives the stored decision of a recording id (the vault unseals it);
+        without it, ``decision`` is ``None`` and only the catalogued deadlines are used.
+    """
+    # Subject-scoped holds: which recordings each named subject hash indexes.
+    held_subjects: dict[str, set[str]] = {}
+    for hold in catalog.holds():
+        for subject in hold.scope.subjects:
+            for recording in catalog.recordings_for_subject(subject):
+                held_subjects.setdefault(recording, set()).add(subject)
+    for recording_id in catalog.recording_ids(state=RecordingState.ACTIVE):
+        entry = catalog.recording(recording_id)
+        artifacts = [a for a in catalog.artifacts(recording_id) if a.deleted_at is None]
+        tracks = frozenset(role for a in artifacts for role in _TRACKS.get(a.kind, ()))
+        replicas = sum(
+            1
+            for a in artifacts
+            for r in catalog.replicas(a.id)
+            if r.state is not ReplicaState.DELETED
+        )
+        yield StoredRecording(
+            recording=recording_id,
+            stored_at=entry.created_at,
+            decision=None if decisions is None else decisions(recording_id),
+            deadline=entry.delete_after,
+            purposes=tuple(sorted(catalog.deadlines(recording_id))),
+            tracks=tracks,
+            replicas=replicas,
+            tags=entry.tags,
+            subject_hashes=frozenset(held_subjects.get(recording_id, ())),
+        )
+
+
+def _holds_for(row: StoredRecording, holds: Sequence[LegalHold], at: datetime) -> list[HoldNote]:
+    return [
+        HoldNote(id=hold.id, reason=hold.reason, until=hold.lifted_at)
+        for hold in holds
+        if hold_covers(hold, row.recording, tags=row.tags, subject_hashes=row.subject_hashes, at=at)
+    ]
+
+
+def retention_report(
+    rows: Iterable[StoredRecording],
+    holds: Sequence[LegalHold],
+    *,
+    at: datetime | None = None,
+    due_within: timedelta = timedelta(days=30),
+) -> RetentionReport:
+    """Classify every stored recording: overdue, due within *due_within*, held, or kept."""
+    when = at or utc_now()
+    entries = []
+    for row in rows:
+        notes = _holds_for(row, holds, when)
+        purposes = row.purposes
+        if not purposes and row.decision is not None:
+            purposes = tuple(sorted(row.decision.purposes()))
+        entries.append(
+            RetentionEntry(
+                recording=row.recording,
+                stored_at=row.stored_at,
+                deadline=row.deadline,
+                purposes=purposes,
+                status=classify_retention(row.deadline, notes, at=when, due_within=due_within),
+                holds=tuple(notes),
+                replicas=row.replicas,
+            )
+        )
+    return RetentionReport(at=when, due_within=due_within, entries=tuple(entries))
+
+
+def violations_scan(
+    rows: Iterable[StoredRecording],
+    holds: Sequence[LegalHold],
+    events: Iterable[AuditEvent],
+    policy: Policy,
+    *,
+    at: datetime | None = None,
+) -> ViolationsReport:
+    """Find recordings kept without a valid basis, past their deadline, keeping a customer
+    track that should have been destroyed, or opened for a purpose not allowed.
+
+    *events* are audit events; every ``access_granted`` is checked against the policy's role
+    permissions (``role`` and ``purpose`` in its data) and the recording's decision.
+    """
+    when = at or utc_now()
+    found: list[Violation] = []
+    decisions: dict[str, Decision | None] = {}
+    scanned = 0
+    for row in rows:
+        scanned += 1
+        decision = row.decision
+        decisions[row.recording] = decision
+        if decision is None or not decision.keep:
+            found.append(
+                Violation(
+                    recording=row.recording,
+                    kind=ViolationKind.NO_VALID_BASIS,
+                    detail="stored, but its decision keeps nothing"
+                    if decision is not None
+                    else "stored without a recorded decision (no purpose, no legal basis)",
+                )
+            )
+        else:
+            unknown = sorted(p for p in decision.purposes() if p not in policy.purposes)
+            if unknown and len(unknown) == len(decision.purposes()):
+                found.append(
+                    Violation(
+                        recording=row.recording,
+                        kind=ViolationKind.NO_VALID_BASIS,
+                        detail=f"kept only for purposes the policy no longer declares: "
+                        f"{', '.join(unknown)}",
+                    )
+                )
+        if decision is not None and Role.CUSTOMER in row.tracks and not decision.customer.keep:
+            found.append(
+                Violation(
+                    recording=row.recording,
+                    kind=ViolationKind.CUSTOMER_TRACK_KEPT,
+                    detail="the customer's voice is stored but the decision says to destroy it",
+                )
+            )
+        if (row.deadline is None or row.deadline <= when) and not _holds_for(row, holds, when):
+            detail = (
+                "no retention deadline recorded"
+                if row.deadline is None
+                else f"deadline {row.deadline.isoformat()} passed "
+                f"{(when - row.deadline).days} day(s) ago and no legal hold applies"
+            )
+            found.append(
+                Violation(recording=row.recording, kind=ViolationKind.PAST_DEADLINE, detail=detail)
+            )
+    count = 0
+    for event in events:
+        count += 1
+        if event.type.value != "access_granted":
+            continue
+        recording = str(event.data.get("recording", ""))
+        purpose = str(event.data.get("purpose", ""))
+        role = str(event.data.get("role", ""))
+        problems = []
+        if purpose not in policy.allowed(role):
+            problems.append(f"role {role!r} may not use recordings for {purpose!r}")
+        decision = decisions.get(recording)
+        if decision is not None and not decision.covers(purpose):
+            problems.append(f"the recording is not kept for {purpose!r}")
+        if problems:
+            found.append(
+                Violation(
+                    recording=recording,
+                    kind=ViolationKind.PURPOSE_NOT_ALLOWED,
+                    detail=f"opened by {event.data.get('principal', '?')} at {event.time}: "
+                    + "; ".join(problems),
+                    audit_seq=event.seq,
+                )
+            )
+    return ViolationsReport(at=when, scanned=scanned, events=count, violations=tuple(found))
 
 
 # --------------------------------------------------------------------------- JSON

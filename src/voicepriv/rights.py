@@ -15,10 +15,17 @@ catalog's keyed hashes, never the other way round; the audit log receives ids an
 from __future__ import annotations
 
 import enum
+import hashlib
+import io
 import json
 import os
+import sqlite3
+import uuid
+import wave
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Final
 
 import attrs
@@ -30,25 +37,37 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from voicepriv.audit import Signer
-from voicepriv.errors import ConfigError, IntegrityError
-from voicepriv.model import LegalBasis, LegalHold, Segment
+from voicepriv.audit import AuditLog, EventType, Signer
+from voicepriv.errors import AccessDenied, ConfigError, IntegrityError, LegalHoldError
+from voicepriv.model import LegalBasis, LegalHold, Recording, Segment, SubjectRef, utc_now
+from voicepriv.policy.access import Denial, Grant, Principal, authorize
 from voicepriv.policy.config import Policy
-from voicepriv.policy.decision import Decision, KeptPurpose, Reason, TrackDecision
+from voicepriv.policy.decision import (
+    Decision,
+    KeptPurpose,
+    Reason,
+    TrackDecision,
+    decision_from_dict,
+)
 from voicepriv.policy.retention import hold_covers
-from voicepriv.vault.catalog import Catalog
+from voicepriv.vault.catalog import ArtifactEntry, ArtifactKind, Catalog
+from voicepriv.vault.vault import Vault
 
 __all__ = [
     "LEGAL_CLAIM_PURPOSES",
+    "AccessGrant",
     "ErasureCandidate",
     "ErasureCertificate",
     "ErasurePlan",
+    "ExportResult",
     "MandatoryPurpose",
     "PasswordRecipient",
     "PublicKeyRecipient",
     "Recipient",
+    "RestrictionResult",
     "RetainedBy",
     "Retention",
+    "Rights",
     "erasure_candidates",
     "object_to_processing",
     "open_archive",
@@ -542,3 +561,701 @@ def open_archive(
         raise IntegrityError(
             "export archive: cannot decrypt (wrong password or key, or the file was altered)"
         ) from None
+
+
+# --------------------------------------------------------------------------- the rights service
+
+
+class _RightsState:
+    """Restrictions and objections per recording, in ``rights.db`` beside the vault.
+
+    The vault keeps what is stored; this small database keeps what the data subjects asked
+    for (Art. 18 restriction, Art. 21 objection), by recording id and keyed subject hash.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS restrictions (recording_id TEXT NOT NULL,"
+            " subject_hash TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,"
+            " placed_at TEXT NOT NULL, lifted_at TEXT,"
+            " PRIMARY KEY (recording_id, subject_hash, kind, placed_at))"
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def add(self, recording: str, subject: str, kind: str, detail: str, at: datetime) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO restrictions VALUES (?, ?, ?, ?, ?, NULL)",
+            (recording, subject, kind, detail, at.isoformat()),
+        )
+
+    def lift(self, recording: str, subject: str, kind: str, at: datetime) -> int:
+        cursor = self._db.execute(
+            "UPDATE restrictions SET lifted_at = ? WHERE recording_id = ? AND subject_hash = ?"
+            " AND kind = ? AND lifted_at IS NULL",
+            (at.isoformat(), recording, subject, kind),
+        )
+        return int(cursor.rowcount)
+
+    def active(self, recording: str, kind: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT detail FROM restrictions WHERE recording_id = ? AND kind = ?"
+            " AND lifted_at IS NULL",
+            (recording, kind),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+
+@attrs.frozen(kw_only=True)
+class AccessGrant:
+    """Permission to read one recording's artifacts for one purpose until *expires_at*.
+
+    Returned by :meth:`Rights.open`; :meth:`Rights.read` refuses it once expired.
+    """
+
+    principal: str
+    role: str
+    recording: str
+    purpose: str
+    expires_at: datetime
+    artifacts: tuple[str, ...]
+    audit_seq: int
+
+
+@attrs.frozen(kw_only=True)
+class ExportResult:
+    """What an access export (Art. 15) wrote.
+
+    :param sha256: digest of the encrypted archive (also in the audit log).
+    """
+
+    request: str
+    path: Path
+    recordings: tuple[str, ...]
+    files: tuple[str, ...]
+    sha256: str
+    audit_seq: int
+
+
+@attrs.frozen(kw_only=True)
+class RestrictionResult:
+    """Recordings marked (or unmarked) by a restriction or objection request.
+
+    :param removed_purposes: per recording, the purposes an objection removed.
+    :param deleted: recordings an objection left with no purpose at all, hence deleted.
+    """
+
+    request: str
+    kind: str
+    recordings: tuple[str, ...]
+    removed_purposes: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    deleted: tuple[str, ...] = ()
+    audit_seq: int = -1
+
+
+_RESTRICTION: Final = "restriction"
+_OBJECTION: Final = "objection"
+
+
+def _denial_code(principal: Principal, decision: Decision, purpose: str, policy: Policy) -> str:
+    """A short code for the audit log saying why :func:`authorize` denied (no free text)."""
+    if principal.role not in policy.roles:
+        return "unknown_role"
+    if purpose not in policy.allowed(principal.role):
+        return "purpose_not_allowed_for_role"
+    if not decision.covers(purpose):
+        return "not_kept_for_purpose"
+    return "retention_ended"
+
+
+def _request_id() -> str:
+    return "req-" + uuid.uuid4().hex
+
+
+class Rights:
+    """Purpose-bound access and data-subject requests over one vault, one policy, one log.
+
+    :param vault: the vault holding the recordings.
+    :param policy: the organisation's policy (roles, purposes, legal bases).
+    :param audit: the audit log every grant, denial and request is written to.
+    :param state_path: the restrictions database (default ``rights.db`` in the vault folder).
+    """
+
+    def __init__(
+        self,
+        vault: Vault,
+        policy: Policy,
+        audit: AuditLog,
+        *,
+        state_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.vault = vault
+        self.policy = policy
+        self.audit = audit
+        path = Path(state_path) if state_path is not None else vault.config.root / "rights.db"
+        self._state = _RightsState(path)
+
+    def close(self) -> None:
+        """Close the restrictions database (the vault and the log belong to the caller)."""
+        self._state.close()
+
+    def __enter__(self) -> Rights:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def decision(self, recording_id: str) -> Decision | None:
+        """The decision stored (sealed) with a recording, or ``None`` when none was stored."""
+        text = self.vault.metadata(recording_id).decision
+        if not text:
+            return None
+        return decision_from_dict(json.loads(text))
+
+    def subject_hashes(self, subjects: Iterable[SubjectRef]) -> list[str]:
+        """Keyed hashes of *subjects*, as the catalog indexes them."""
+        hashes = sorted({self.vault.subject_hash(s) for s in subjects})
+        if not hashes:
+            raise ConfigError("data-subject request: expected at least one subject identifier")
+        return hashes
+
+    def _recordings(self, hashes: Sequence[str]) -> dict[str, set[str]]:
+        """Live recording ids indexed under *hashes*, with the hashes that matched each."""
+        found: dict[str, set[str]] = {}
+        for subject in hashes:
+            for recording in self.vault.catalog.recordings_for_subject(subject):
+                found.setdefault(recording, set()).add(subject)
+        return found
+
+    # ------------------------------------------------------------------ access
+
+    def open(
+        self,
+        recording_id: str,
+        *,
+        principal: Principal,
+        purpose: str,
+        now: datetime | None = None,
+    ) -> AccessGrant:
+        """Grant *principal* access to a recording for *purpose*, or raise; audited either way.
+
+        Needs a role and purpose the policy allows, a stored decision keeping the recording
+        for that purpose before its deadline, no objection to that purpose, and — for a
+        restricted recording — a legal-claims purpose (:data:`LEGAL_CLAIM_PURPOSES`). The
+        grant expires after the policy's ``access_grant_hours`` or at the deadline.
+
+        :raises AccessDenied: with the reason (after the denial is logged).
+        """
+        when = now or utc_now()
+        base = {"recording": recording_id, "principal": principal.id, "role": principal.role}
+        decision = self.decision(recording_id)
+        code: str | None = None
+        message = ""
+        answer: Grant | Denial | None = None
+        if decision is None:
+            code, message = "no_decision", "no decision is stored with it"
+        elif self._state.active(recording_id, _RESTRICTION) and (
+            purpose not in LEGAL_CLAIM_PURPOSES
+        ):
+            code = "restricted"
+            message = (
+                "processing is restricted (GDPR Art. 18); it may only be opened for "
+                + ", ".join(sorted(LEGAL_CLAIM_PURPOSES))
+            )
+        elif purpose in self._state.active(recording_id, _OBJECTION):
+            code = "objected"
+            message = f"the data subject objected to {purpose!r} (GDPR Art. 21)"
+        else:
+            answer = authorize(principal, decision, purpose, self.policy, when)
+            if isinstance(answer, Denial):
+                code, message = (
+                    _denial_code(principal, decision, purpose, self.policy),
+                    answer.reason,
+                )
+        if not isinstance(answer, Grant):
+            self.audit.append(
+                EventType.ACCESS_DENIED, {**base, "purpose": purpose, "reason": code}, at=when
+            )
+            raise AccessDenied(f"{principal.id} may not open {recording_id}: {message}")
+        artifacts = tuple(
+            a.id
+            for a in self.vault.catalog.artifacts(recording_id)
+            if a.deleted_at is None and a.kind is not ArtifactKind.EXPORT
+        )
+        event = self.audit.append(
+            EventType.ACCESS_GRANTED,
+            {**base, "purpose": purpose, "expires_at": answer.expires_at},
+            at=when,
+        )
+        return AccessGrant(
+            principal=principal.id,
+            role=principal.role,
+            recording=recording_id,
+            purpose=purpose,
+            expires_at=answer.expires_at,
+            artifacts=artifacts,
+            audit_seq=event.seq,
+        )
+
+    def read(self, grant: AccessGrant, artifact_id: str, *, now: datetime | None = None) -> bytes:
+        """The plaintext of one artifact under *grant*.
+
+        :raises AccessDenied: the grant expired, or the artifact is not the grant's recording
+            (logged as ``access_denied``).
+        """
+        when = now or utc_now()
+        code = None
+        if when >= grant.expires_at:
+            code = "grant_expired"
+        elif artifact_id not in grant.artifacts:
+            code = "artifact_not_in_grant"
+        if code is not None:
+            self.audit.append(
+                EventType.ACCESS_DENIED,
+                {
+                    "recording": grant.recording,
+                    "artifact": artifact_id,
+                    "principal": grant.principal,
+                    "role": grant.role,
+                    "purpose": grant.purpose,
+                    "reason": code,
+                },
+                at=when,
+            )
+            raise AccessDenied(
+                f"{grant.principal}: grant for {grant.recording} does not allow reading "
+                f"{artifact_id} ({code.replace('_', ' ')})"
+            )
+        return self.vault.read(artifact_id)
+
+    # ------------------------------------------------------------------ erasure
+
+    def plan_erasure(
+        self, subjects: Iterable[SubjectRef], *, now: datetime | None = None
+    ) -> ErasurePlan:
+        """What :meth:`erase` would do, without changing anything."""
+        when = now or utc_now()
+        hashes = self.subject_hashes(subjects)
+        candidates, holds = erasure_candidates(
+            self.vault.catalog, hashes, at=when, policy=self.policy
+        )
+        candidates = [attrs.evolve(c, decision=self.decision(c.recording)) for c in candidates]
+        return plan_erasure(candidates, holds, subject_hashes=hashes, at=when)
+
+    def erase(
+        self, subjects: Iterable[SubjectRef], *, now: datetime | None = None
+    ) -> ErasureCertificate:
+        """Erase every recording where the subject is a party (GDPR Art. 17).
+
+        Deletable recordings are crypto-shredded and every replica deleted; recordings a legal
+        hold or a legal obligation retains are kept, restricted to that reason, and listed in
+        the certificate with until when. Every deletion and the request are audited; the
+        certificate is signed with the key provider's Ed25519 key.
+        """
+        when = now or utc_now()
+        request = _request_id()
+        plan = self.plan_erasure(subjects, now=when)
+        retained = list(plan.retain)
+        erased: list[str] = []
+        replicas = 0
+        for recording in plan.delete:
+            try:
+                receipt = self.vault.delete(recording, "erasure_request", now=when)
+            except LegalHoldError:
+                # A hold placed after planning: keep it, say so.
+                retained.extend(
+                    Retention(
+                        recording=recording,
+                        by=RetainedBy.LEGAL_HOLD,
+                        ref=h.hold_id,
+                        reason=h.reason,
+                        until=None,
+                    )
+                    for h in self.vault.catalog.holds_covering(recording, when)
+                )
+                continue
+            erased.append(recording)
+            replicas += len(receipt.replicas)
+            self.audit.append(
+                EventType.DELETION,
+                {
+                    "recording": recording,
+                    "reason": "erasure_request",
+                    "request": request,
+                    "key_destroyed": receipt.key_destroyed,
+                    "replicas_deleted": len(receipt.replicas),
+                },
+                at=when,
+            )
+        for recording in sorted({r.recording for r in retained}):
+            for subject in plan.subjects:
+                self._state.add(recording, subject, _RESTRICTION, "erasure_retained", when)
+        event = self.audit.append(
+            EventType.ERASURE,
+            {
+                "request": request,
+                "subjects": list(plan.subjects),
+                "erased": erased,
+                "retained": [
+                    {"recording": r.recording, "by": r.by, "ref": r.ref, "until": r.until}
+                    for r in retained
+                ],
+                "replicas_deleted": replicas,
+            },
+            at=when,
+        )
+        return ErasureCertificate.issue(
+            signer=self.vault.provider,
+            request=request,
+            issued_at=when,
+            subjects=plan.subjects,
+            erased=erased,
+            replicas_deleted=replicas,
+            retained=sorted(retained, key=lambda r: (r.recording, r.by.value, r.ref)),
+            audit_seq=event.seq,
+        )
+
+    # ------------------------------------------------------------------ export
+
+    def export(
+        self,
+        subjects: Iterable[SubjectRef],
+        destination: str | os.PathLike[str],
+        recipient: Recipient,
+        *,
+        now: datetime | None = None,
+    ) -> ExportResult:
+        """Write one encrypted archive with everything kept about the subject (GDPR Art. 15).
+
+        The archive (a ZIP, sealed with :func:`seal_archive`) holds ``summary.txt`` (plain
+        language), ``manifest.json`` (per recording: date, duration, the subject's role,
+        purposes, legal bases, deadlines, consent history), and the decrypted audio and
+        transcripts of the subject's own calls only. Identifiers of other parties (agent ids,
+        other subjects) are left out. The export is audited with the archive's SHA-256.
+        """
+        when = now or utc_now()
+        request = _request_id()
+        refs = list(subjects)
+        hashes = self.subject_hashes(refs)
+        canonical = {ref.canonical for ref in refs}
+        found = self._recordings(hashes)
+        manifest: list[dict[str, Any]] = []
+        buffer = io.BytesIO()
+        files: list[str] = []
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for recording_id in sorted(found):
+                metadata = self.vault.metadata(recording_id)
+                recording = metadata.recording
+                decision = (
+                    decision_from_dict(json.loads(metadata.decision)) if metadata.decision else None
+                )
+                roles = sorted(
+                    {
+                        party.role.value
+                        for party in recording.parties
+                        if any(s.canonical in canonical for s in party.subjects)
+                    }
+                )
+                entry = _manifest_entry(recording, decision, roles, self.vault, recording_id)
+                for artifact in self.vault.catalog.artifacts(recording_id):
+                    if artifact.deleted_at is not None:
+                        continue
+                    name = _export_file(archive, self.vault, recording_id, artifact)
+                    if name is not None:
+                        files.append(name)
+                        entry["files"].append(name)
+                manifest.append(entry)
+            summary = _summary(manifest, self.policy, when)
+            archive.writestr("summary.txt", summary)
+            archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+            files = ["summary.txt", "manifest.json", *files]
+        sealed = seal_archive(buffer.getvalue(), recipient)
+        target = Path(destination)
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_bytes(sealed)
+        temporary.replace(target)
+        digest = hashlib.sha256(sealed).hexdigest()
+        event = self.audit.append(
+            EventType.EXPORT,
+            {
+                "request": request,
+                "subjects": hashes,
+                "recordings": sorted(found),
+                "archive_sha256": digest,
+                "encryption": "password" if isinstance(recipient, PasswordRecipient) else "x25519",
+            },
+            at=when,
+        )
+        return ExportResult(
+            request=request,
+            path=target,
+            recordings=tuple(sorted(found)),
+            files=tuple(files),
+            sha256=digest,
+            audit_seq=event.seq,
+        )
+
+    # ------------------------------------------------------------------ restriction / objection
+
+    def restrict(
+        self, subjects: Iterable[SubjectRef], *, now: datetime | None = None, lift: bool = False
+    ) -> RestrictionResult:
+        """Restrict processing of the subject's recordings (GDPR Art. 18), or lift it.
+
+        Restricted recordings are kept, and :meth:`open` refuses every purpose but legal
+        claims (:data:`LEGAL_CLAIM_PURPOSES`). Retention deletion is not suspended.
+        """
+        when = now or utc_now()
+        request = _request_id()
+        hashes = self.subject_hashes(subjects)
+        found = self._recordings(hashes)
+        for recording, matched in sorted(found.items()):
+            for subject in sorted(matched):
+                if lift:
+                    self._state.lift(recording, subject, _RESTRICTION, when)
+                else:
+                    self._state.add(recording, subject, _RESTRICTION, _RESTRICTION, when)
+        event = self.audit.append(
+            EventType.RESTRICTION,
+            {
+                "request": request,
+                "subjects": hashes,
+                "recordings": sorted(found),
+                "action": "lift" if lift else "restrict",
+            },
+            at=when,
+        )
+        return RestrictionResult(
+            request=request,
+            kind="lift" if lift else _RESTRICTION,
+            recordings=tuple(sorted(found)),
+            audit_seq=event.seq,
+        )
+
+    def object(
+        self, subjects: Iterable[SubjectRef], *, now: datetime | None = None
+    ) -> RestrictionResult:
+        """Record an objection (GDPR Art. 21): legitimate-interest purposes stop.
+
+        For each of the subject's recordings, the purposes its decision bases on legitimate
+        interests are refused from now on; a recording left with no purpose at all is deleted
+        (unless a legal hold or obligation keeps it).
+        """
+        when = now or utc_now()
+        request = _request_id()
+        hashes = self.subject_hashes(subjects)
+        found = self._recordings(hashes)
+        removed: dict[str, tuple[str, ...]] = {}
+        emptied: list[str] = []
+        for recording in sorted(found):
+            decision = self.decision(recording)
+            if decision is None:
+                continue
+            after, purposes = object_to_processing(decision)
+            if not purposes:
+                continue
+            removed[recording] = tuple(sorted(purposes))
+            for subject in sorted(found[recording]):
+                for purpose in purposes:
+                    self._state.add(recording, subject, _OBJECTION, purpose, when)
+            if not after.keep:
+                emptied.append(recording)
+        deleted: list[str] = []
+        if emptied:
+            candidates, holds = erasure_candidates(
+                self.vault.catalog, hashes, at=when, policy=self.policy
+            )
+            plan = plan_erasure(
+                [c for c in candidates if c.recording in emptied],
+                holds,
+                subject_hashes=hashes,
+                at=when,
+            )
+            for recording in plan.delete:
+                receipt = self.vault.delete(recording, "objection", now=when)
+                deleted.append(recording)
+                self.audit.append(
+                    EventType.DELETION,
+                    {
+                        "recording": recording,
+                        "reason": "objection",
+                        "request": request,
+                        "key_destroyed": receipt.key_destroyed,
+                        "replicas_deleted": len(receipt.replicas),
+                    },
+                    at=when,
+                )
+        event = self.audit.append(
+            EventType.OBJECTION,
+            {
+                "request": request,
+                "subjects": hashes,
+                "removed": [{"recording": r, "purposes": list(p)} for r, p in removed.items()],
+                "deleted": deleted,
+            },
+            at=when,
+        )
+        return RestrictionResult(
+            request=request,
+            kind=_OBJECTION,
+            recordings=tuple(sorted(found)),
+            removed_purposes=removed,
+            deleted=tuple(deleted),
+            audit_seq=event.seq,
+        )
+
+
+# --------------------------------------------------------------------------- export helpers
+
+
+def _manifest_entry(
+    recording: Recording,
+    decision: Decision | None,
+    roles: Sequence[str],
+    vault: Vault,
+    recording_id: str,
+) -> dict[str, Any]:
+    purposes: list[dict[str, Any]] = []
+    if decision is not None:
+        seen: set[str] = set()
+        for track in decision.tracks:
+            for kept in track.purposes:
+                if kept.purpose in seen:
+                    continue
+                seen.add(kept.purpose)
+                purposes.append(
+                    {
+                        "purpose": kept.purpose,
+                        "legal_basis": kept.basis.article,
+                        "basis_name": kept.basis.name.lower().replace("_", " "),
+                        "reference": kept.reference,
+                        "kept_until": kept.deadline.isoformat(),
+                        "tracks": sorted(
+                            t.role.value for t in decision.tracks if t.covers(kept.purpose)
+                        ),
+                    }
+                )
+    consents = [
+        {
+            "role": event.role.value,
+            "purpose": event.purpose,
+            "state": event.state.value,
+            "method": event.method.value,
+            "offset_s": None if event.offset is None else event.offset.total_seconds(),
+            "at": None if event.at is None else event.at.isoformat(),
+        }
+        for event in recording.consents
+        if event.role.value in roles
+    ]
+    entry = vault.catalog.recording(recording_id)
+    return {
+        "recording": recording_id,
+        "started_at": recording.started_at.isoformat(),
+        "duration_s": recording.duration.total_seconds(),
+        "direction": recording.direction.value,
+        "your_role": list(roles),
+        "purposes": purposes,
+        "delete_after": None if entry.delete_after is None else entry.delete_after.isoformat(),
+        "consents": consents,
+        "files": [],
+    }
+
+
+def _export_file(
+    archive: zipfile.ZipFile, vault: Vault, recording_id: str, artifact: ArtifactEntry
+) -> str | None:
+    """Write one decrypted artifact into the archive; return its name (``None``: not exported).
+
+    Voiceprints are the agent's biometric data and earlier exports are not the subject's
+    recording: neither is exported.
+    """
+    if artifact.kind in {ArtifactKind.VOICEPRINT, ArtifactKind.EXPORT}:
+        return None
+    media = dict(artifact.media or {})
+    if artifact.kind in {ArtifactKind.AGENT_AUDIO, ArtifactKind.FULL_AUDIO}:
+        if media.get("format") == "pcm_s16le":
+            name = f"recordings/{recording_id}/{artifact.kind.value}.wav"
+            buffer = io.BytesIO()
+            with wave.open(buffer, "wb") as wav:
+                wav.setnchannels(int(media.get("channels", 1)))
+                wav.setsampwidth(2)
+                wav.setframerate(int(media.get("sample_rate", 8000)))
+                wav.writeframes(vault.read(artifact.id))
+            archive.writestr(name, buffer.getvalue())
+            return name
+        suffix = str(media.get("format", "bin"))
+        name = f"recordings/{recording_id}/{artifact.kind.value}.{suffix}"
+    else:
+        name = f"transcripts/{recording_id}/{artifact.kind.value}.txt"
+    with archive.open(name, "w") as out, vault.open_artifact(artifact.id) as reader:
+        for block in iter(lambda: reader.read(1 << 20), b""):
+            out.write(block)
+    return name
+
+
+def _summary(manifest: Sequence[Mapping[str, Any]], policy: Policy, at: datetime) -> str:
+    """The plain-language summary at the top of an export."""
+    org = policy.organisation.name
+    lines = [
+        f"What {org} keeps about you",
+        "=" * (len(org) + 20),
+        "",
+        f"This archive was prepared on {at:%d %B %Y} in answer to your request for access to "
+        "your personal data (GDPR Article 15).",
+        "",
+    ]
+    if not manifest:
+        lines.append("We found no recordings of calls in which you took part.")
+    else:
+        lines.append(
+            f"We keep {len(manifest)} recording(s) of calls in which you took part. For each "
+            "call, this is what we keep, why, on which legal basis and until when:"
+        )
+        for entry in manifest:
+            started = datetime.fromisoformat(entry["started_at"])
+            minutes = max(1, round(entry["duration_s"] / 60))
+            lines += [
+                "",
+                f"- Call on {started:%d %B %Y at %H:%M} UTC (about {minutes} minute(s), "
+                f"{entry['direction']}), reference {entry['recording']}.",
+            ]
+            for purpose in entry["purposes"]:
+                label = policy.purposes.get(purpose["purpose"])
+                name = (label.label if label is not None and label.label else "") or purpose[
+                    "purpose"
+                ].replace("_", " ")
+                tracks = " and ".join(
+                    "your voice" if t == "customer" else "the agent's voice"
+                    for t in purpose["tracks"]
+                )
+                until = datetime.fromisoformat(purpose["kept_until"])
+                lines.append(
+                    f"  * {name}: we keep {tracks} on the basis of {purpose['basis_name']} "
+                    f"({purpose['legal_basis']}) until {until:%d %B %Y}."
+                )
+            if not entry["purposes"]:
+                lines.append("  * No purpose is recorded for this call.")
+            if entry["consents"]:
+                answers = ", ".join(
+                    f"{c['state']} for {c['purpose'].replace('_', ' ')} ({c['method']})"
+                    for c in entry["consents"]
+                )
+                lines.append(f"  * What you told us during the call: {answers}.")
+            if entry["files"]:
+                lines.append(f"  * Included in this archive: {', '.join(entry['files'])}.")
+    lines += [
+        "",
+        "You may ask us to correct or erase this data, to restrict its use, or object to its "
+        "use for our legitimate interests (GDPR Articles 16-18 and 21). Some recordings must be "
+        "kept by law until the date shown; we can then only keep them for that reason. You "
+        "may also complain to your data-protection supervisory authority.",
+        "",
+        "manifest.json holds the same information in machine-readable form.",
+    ]
+    return "\n".join(lines) + "\n"
