@@ -304,3 +304,14 @@ def test_canceller_models_any_echo_path_up_to_128_ms(delay_ms: float, rate: int,
     error, _ = EchoCanceller(rate).process(reference, echo)
     last = slice(error.size - rate, error.size)
     assert 10 * np.log10(np.sum(echo[last] ** 2) / np.sum(error[last] ** 2)) >= 30.0
+
+
+@pytest.mark.parametrize(("delay_ms", "erl_db"), [(60.0, 12.0), (120.0, 6.0)])
+def test_agent_speech_survives_double_talk(
+    shared_data: Path, delay_ms: float, erl_db: float
+) -> None:
+    # Failing closed must not mean dropping the agent whenever the customer talks too.
+    call = Call(shared_data, delay_ms=delay_ms, erl_db=erl_db)
+    output, _ = run(call)
+    talk = call.double_talk
+    assert si_sdr_db(output[talk], call.agent[talk]) >= 12.0
