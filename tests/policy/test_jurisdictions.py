@@ -172,3 +172,12 @@ def test_parse_rules_reports_lines() -> None:
     message = str(info.value)
     assert "pack.toml line 3: entry 'XB'" in message
     assert "pack.toml line 4: entry 'XC' has unknown parent 'QQ'" in message
+
+
+def test_docs_table_lists_every_entry_with_its_citation() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "consent-law.md").read_text("utf-8")
+    for rule in TABLE.values():
+        assert f"| {rule.code} | {rule.name} | {rule.interception.label} |" in doc, rule.code
+        assert rule.cite in doc, rule.code
