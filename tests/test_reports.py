@@ -11,8 +11,30 @@ from pathlib import Path
 
 import pytest
 
+from voicepriv.audit import AuditLog, EventType, read_events
+from voicepriv.cli import main
 from voicepriv.errors import ConfigError
+from voicepriv.model import (
+    Direction,
+    HoldScope,
+    LegalBasis,
+    LegalHold,
+    Party,
+    Recording,
+    RetentionRule,
+    Role,
+    Segment,
+    utc_now,
+)
 from voicepriv.policy.config import parse_policy
+from voicepriv.policy.decision import (
+    Decision,
+    KeptPurpose,
+    TrackDecision,
+    decision_from_dict,
+    decision_to_dict,
+)
+from voicepriv.policy.jurisdictions import DataProtection, Interception
 from voicepriv.reports import (
     HoldNote,
     RetentionEntry,
@@ -24,8 +46,13 @@ from voicepriv.reports import (
     classify_retention,
     render_html,
     report_json,
+    retention_report,
     ropa,
+    stored_recordings,
+    violations_scan,
 )
+from voicepriv.vault.catalog import ArtifactKind
+from voicepriv.vault.vault import Vault
 
 CHROMIUM = Path("/usr/bin/chromium")
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -221,3 +248,141 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert int(laid_out.group(1)) == len(retention.entries)
     assert "Records of processing activities" in dom
     assert dom.count("<tr>") >= len(retention.entries) + len(policy.purposes)
+
+
+# --------------------------------------------------------------------------- from a real vault
+
+
+def _kept(purpose: str, basis: LegalBasis, deadline: datetime) -> KeptPurpose:
+    return KeptPurpose(
+        purpose=purpose,
+        basis=basis,
+        segments=(Segment(start=0, end=10),),
+        retention=RetentionRule(purpose=purpose, keep_for=30 * DAY),
+        deadline=deadline,
+    )
+
+
+def _decision(recording: str, *purposes: KeptPurpose, customer: bool = False) -> Decision:
+    def track(role: Role, keep: bool) -> TrackDecision:
+        if not keep or not purposes:
+            return TrackDecision(role=role, keep=False)
+        last = max(purposes, key=lambda k: k.deadline)
+        return TrackDecision(
+            role=role,
+            keep=True,
+            purposes=purposes,
+            deadline=last.deadline,
+            governing_purpose=last.purpose,
+        )
+
+    return Decision(
+        recording_id=recording,
+        agent=track(Role.AGENT, True),
+        customer=track(Role.CUSTOMER, customer),
+        obligations=(),
+        reasons=(),
+        interception=Interception.ALL_PARTY,
+        data_protection=(DataProtection.GDPR,),
+        jurisdictions=("DE",),
+    )
+
+
+def _vault_with_findings(folder: Path) -> tuple[Vault, Path]:
+    vault = Vault.create(folder / "vault")
+    now = utc_now()
+
+    def put(recording_id: str, made: Decision | None, kind: ArtifactKind) -> None:
+        recording = Recording(
+            id=recording_id,
+            started_at=now - 40 * DAY,
+            duration=60,
+            direction=Direction.INBOUND,
+            parties=(Party(role=Role.AGENT, id="agent-1"), Party(role=Role.CUSTOMER)),
+        )
+        vault.put(
+            recording,
+            {kind: b"pcm" * 10},
+            delete_after=None if made is None else made.deadline,
+            deadlines={}
+            if made is None
+            else {k.purpose: k.deadline for t in made.tracks for k in t.purposes},
+            decision=None if made is None else json.dumps(decision_to_dict(made)),
+        )
+
+    qa_future = _kept("quality_assurance", LegalBasis.CONSENT, now + 20 * DAY)
+    qa_past = _kept("quality_assurance", LegalBasis.CONSENT, now - 3 * DAY)
+    put("ok", _decision("ok", qa_future), ArtifactKind.AGENT_AUDIO)
+    put("overdue", _decision("overdue", qa_past), ArtifactKind.AGENT_AUDIO)
+    put("held", _decision("held", qa_past), ArtifactKind.AGENT_AUDIO)
+    put("full", _decision("full", qa_future), ArtifactKind.FULL_AUDIO)
+    put("no-basis", None, ArtifactKind.AGENT_AUDIO)
+    vault.place_hold(
+        LegalHold(
+            id="H-1",
+            scope=HoldScope(recordings=frozenset({"held"})),
+            reason="litigation",
+            placed_at=now - DAY,
+        )
+    )
+    log = AuditLog(vault.config.root / "audit.jsonl", signer=vault.provider, sinks=[])
+    log.append(
+        EventType.ACCESS_GRANTED,
+        {"recording": "ok", "principal": "qa-3", "role": "qa_lead", "purpose": "quality_assurance"},
+    )
+    log.append(
+        EventType.ACCESS_GRANTED,
+        {"recording": "ok", "principal": "qa-3", "role": "qa_lead", "purpose": "legal_compliance"},
+    )
+    return vault, log.path
+
+
+def test_retention_and_violations_from_a_vault(tmp_path: Path) -> None:
+    vault, log = _vault_with_findings(tmp_path)
+    policy = parse_policy(POLICY_TOML, "policy.toml")
+    with vault:
+
+        def decision(recording_id: str) -> Decision | None:
+            text = vault.metadata(recording_id).decision
+            return decision_from_dict(json.loads(text)) if text else None
+
+        rows = list(stored_recordings(vault.catalog, decisions=decision))
+        retention = retention_report(rows, vault.catalog.holds())
+        found = violations_scan(rows, vault.catalog.holds(), read_events(log), policy)
+    status = {e.recording: e.status for e in retention.entries}
+    assert status == {
+        "ok": RetentionStatus.DUE,
+        "overdue": RetentionStatus.OVERDUE,
+        "held": RetentionStatus.HELD,
+        "full": RetentionStatus.DUE,
+        "no-basis": RetentionStatus.OVERDUE,
+    }
+    assert {e.recording: e.replicas for e in retention.entries}["ok"] == 1
+    kinds = sorted((v.recording, v.kind.value) for v in found.violations)
+    assert kinds == [
+        ("full", "customer_track_kept"),
+        ("no-basis", "no_valid_basis"),
+        ("no-basis", "past_deadline"),
+        ("ok", "purpose_not_allowed"),
+        ("overdue", "past_deadline"),
+    ]
+    opened = next(v for v in found.violations if v.kind is ViolationKind.PURPOSE_NOT_ALLOWED)
+    assert opened.audit_seq == 1
+    assert (found.scanned, found.events) == (5, 2)
+
+
+def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    vault, _ = _vault_with_findings(tmp_path)
+    vault.close()
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY_TOML, encoding="utf-8")
+    assert main(["report", "ropa", "--policy", str(policy)]) == 0
+    assert json.loads(capsys.readouterr().out)["controller"] == "Acme Contact GmbH"
+    page = tmp_path / "retention.html"
+    root = str(tmp_path / "vault")
+    assert main(["report", "retention", "--vault", root, "--format", "html", "-o", str(page)]) == 0
+    assert page.read_text().count('class="bar ') == 5
+    capsys.readouterr()
+    code = main(["report", "violations", "--vault", root, "--policy", str(policy)])
+    assert code == 1
+    assert len(json.loads(capsys.readouterr().out)["violations"]) == 5

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicepriv.audit import AuditLog
+from voicepriv.cli import main
 from voicepriv.errors import AccessDenied, ConfigError, IntegrityError, KeyDestroyedError
 from voicepriv.model import (
     ConsentEvent,
@@ -666,3 +667,49 @@ def test_export_holds_exactly_the_subjects_data(setup: Setup, tmp_path: Path) ->
     assert "We keep 2 recording(s)" in summary and "Acme Contact GmbH" in summary
     event = list(setup.audit.events())[-1]
     assert event.type.value == "export" and event.data["archive_sha256"] == result.sha256
+
+
+def test_rights_cli(
+    setup: Setup,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup.add("free", (PHONE,), QA)
+    setup.add("mifid", (PHONE,), QA, MIFID)
+    setup.add("other", (STRANGER,), QA)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY_TOML, encoding="utf-8")
+    common = [
+        "--vault",
+        str(setup.vault.config.root),
+        "--policy",
+        str(policy),
+        "--audit",
+        str(setup.audit.path),
+        "--phone",
+        "+4512345678",
+    ]
+    assert main(["rights", "restrict", *common]) == 0
+    assert "restricted 2 recording(s): free, mifid" in capsys.readouterr().out
+    monkeypatch.setenv("EXPORT_PW", "correct horse battery")
+    archive = tmp_path / "out.vpx"
+    assert (
+        main(["rights", "export", *common, "-o", str(archive), "--password-env", "EXPORT_PW"]) == 0
+    )
+    assert "2 recording(s)" in capsys.readouterr().out
+    assert main(["rights", "erase", *common, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would erase 1 recording(s): free" in out and "would keep mifid" in out
+    certificate = tmp_path / "certificate.json"
+    assert main(["rights", "erase", *common, "--certificate", str(certificate)]) == 0
+    written = json.loads(certificate.read_text())
+    assert written["erased"] == ["free"] and written["retained"][0]["recording"] == "mifid"
+    assert (
+        main(["rights", "erase", "--vault", str(setup.vault.config.root), "--policy", str(policy)])
+        == 2
+    )
+    assert "--phone, --email or --customer-id" in capsys.readouterr().err
+    types = [e.type.value for e in setup.audit.events()]
+    assert types == ["restriction", "export", "deletion", "erasure"]
+    assert setup.audit.verify().count == 4

@@ -1,0 +1,182 @@
+"""``voicepriv rights erase|export|restrict|object``: data-subject requests against a vault.
+
+Subjects are named with ``--phone``, ``--email`` and ``--customer-id`` (repeatable). Every
+request is written to the audit log (default ``audit.jsonl`` in the vault folder), signed with
+the vault's key provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from pathlib import Path
+from typing import Any
+
+from voicepriv.audit import AuditLog
+from voicepriv.errors import ConfigError
+from voicepriv.model import SubjectKind, SubjectRef
+from voicepriv.policy.config import load_policy
+from voicepriv.rights import PasswordRecipient, PublicKeyRecipient, Recipient, Rights
+from voicepriv.vault.vault import Vault
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the ``rights`` command group."""
+    parser = subparsers.add_parser(
+        "rights", help="data-subject requests: erasure, access export, restriction, objection"
+    )
+    commands = parser.add_subparsers(dest="rights_command", metavar="ACTION", required=True)
+
+    erase = commands.add_parser(
+        "erase", help="erase the subject's recordings (Art. 17); print the signed certificate"
+    )
+    _common(erase)
+    erase.add_argument("--certificate", type=Path, help="also write the certificate JSON here")
+    erase.add_argument(
+        "--dry-run", action="store_true", help="show the plan (what would be erased or kept)"
+    )
+    erase.set_defaults(handler=run_erase)
+
+    export = commands.add_parser(
+        "export", help="write the subject's data as one encrypted archive (Art. 15)"
+    )
+    _common(export)
+    export.add_argument("--output", "-o", type=Path, required=True, help="the archive to write")
+    secret = export.add_mutually_exclusive_group(required=True)
+    secret.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="encrypt with the password in this environment variable",
+    )
+    secret.add_argument(
+        "--password-prompt", action="store_true", help="ask for the password on the terminal"
+    )
+    secret.add_argument(
+        "--public-key", help="encrypt to this X25519 public key: 64 hex digits or a file of them"
+    )
+    export.set_defaults(handler=run_export)
+
+    restrict = commands.add_parser(
+        "restrict", help="restrict processing of the subject's recordings (Art. 18)"
+    )
+    _common(restrict)
+    restrict.add_argument("--lift", action="store_true", help="lift the restriction instead")
+    restrict.set_defaults(handler=run_restrict)
+
+    objection = commands.add_parser(
+        "object", help="record an objection (Art. 21): legitimate-interest purposes stop"
+    )
+    _common(objection)
+    objection.set_defaults(handler=run_object)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vault", type=Path, required=True, help="the vault folder")
+    parser.add_argument("--policy", type=Path, required=True, help="the organisation policy")
+    parser.add_argument(
+        "--audit", type=Path, help="the audit log (default: audit.jsonl in the vault folder)"
+    )
+    parser.add_argument("--phone", action="append", default=[], help="a phone number (E.164)")
+    parser.add_argument("--email", action="append", default=[], help="an e-mail address")
+    parser.add_argument("--customer-id", action="append", default=[], help="a customer id")
+
+
+def subjects(args: argparse.Namespace) -> list[SubjectRef]:
+    """The subject identifiers named on the command line (at least one)."""
+    refs = [SubjectRef(kind=SubjectKind.PHONE, value=v) for v in args.phone]
+    refs += [SubjectRef(kind=SubjectKind.EMAIL, value=v) for v in args.email]
+    refs += [SubjectRef(kind=SubjectKind.CUSTOMER_ID, value=v) for v in args.customer_id]
+    if not refs:
+        raise ConfigError("name the data subject with --phone, --email or --customer-id")
+    return refs
+
+
+def _service(args: argparse.Namespace) -> tuple[Vault, Rights]:
+    vault = Vault.open(args.vault)
+    try:
+        policy = load_policy(args.policy)
+        log_path = args.audit or vault.config.root / "audit.jsonl"
+        return vault, Rights(vault, policy, AuditLog(log_path, signer=vault.provider))
+    except BaseException:
+        vault.close()
+        raise
+
+
+def run_erase(args: argparse.Namespace) -> int:
+    """Erase (or, with ``--dry-run``, plan erasing) the subject's recordings."""
+    refs = subjects(args)
+    vault, rights = _service(args)
+    with vault, rights:
+        if args.dry_run:
+            plan = rights.plan_erasure(refs)
+            print(f"would erase {len(plan.delete)} recording(s): {', '.join(plan.delete) or '-'}")
+            for kept in plan.retain:
+                until = kept.until.isoformat() if kept.until else "the hold is lifted"
+                print(f"would keep {kept.recording}: {kept.by.value} {kept.ref} until {until}")
+            return 0
+        certificate = rights.erase(refs)
+    text = certificate.as_json()
+    if args.certificate is not None:
+        args.certificate.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+def _recipient(args: argparse.Namespace) -> Recipient:
+    if args.public_key is not None:
+        text = args.public_key.strip()
+        if Path(text).is_file():
+            text = Path(text).read_text(encoding="ascii").strip()
+        try:
+            return PublicKeyRecipient(public_key=bytes.fromhex(text))
+        except ValueError:
+            raise ConfigError(
+                f"--public-key {args.public_key!r}: expected 64 hex digits or a file of them"
+            ) from None
+    if args.password_env is not None:
+        password = os.environ.get(args.password_env)
+        if not password:
+            raise ConfigError(f"--password-env {args.password_env}: the variable is not set")
+        return PasswordRecipient(password=password)
+    return PasswordRecipient(password=getpass.getpass("export password: "))
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Write the encrypted access export."""
+    refs = subjects(args)
+    recipient = _recipient(args)
+    vault, rights = _service(args)
+    with vault, rights:
+        result = rights.export(refs, args.output, recipient)
+    print(
+        f"wrote {result.path} ({len(result.recordings)} recording(s), {len(result.files)} "
+        f"file(s)); sha256 {result.sha256}; audit event {result.audit_seq}"
+    )
+    return 0
+
+
+def run_restrict(args: argparse.Namespace) -> int:
+    """Restrict (or lift the restriction of) the subject's recordings."""
+    refs = subjects(args)
+    vault, rights = _service(args)
+    with vault, rights:
+        result = rights.restrict(refs, lift=args.lift)
+    verb = "lifted the restriction of" if args.lift else "restricted"
+    print(f"{verb} {len(result.recordings)} recording(s): {', '.join(result.recordings) or '-'}")
+    return 0
+
+
+def run_object(args: argparse.Namespace) -> int:
+    """Record an objection to legitimate-interest processing."""
+    refs = subjects(args)
+    vault, rights = _service(args)
+    with vault, rights:
+        result = rights.object(refs)
+    for recording, purposes in sorted(result.removed_purposes.items()):
+        print(f"{recording}: no longer used for {', '.join(purposes)}")
+    if result.deleted:
+        print(f"deleted (no purpose left): {', '.join(result.deleted)}")
+    if not result.removed_purposes:
+        print("no recording of this subject is kept on legitimate interests")
+    return 0
