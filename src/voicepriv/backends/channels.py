@@ -10,15 +10,19 @@ canceller and then dropped. Three stages run over streaming chunks with bounded 
    background's error energy has been clearly lower for several blocks, and the background is
    reset to the foreground when it diverges. Near-end (agent) speech during double talk
    therefore cannot drag the foreground filter away, while a changed echo path (transfer,
-   headset change) is re-learnt by the background and copied over within a second or two.
+   headset change) is re-learnt by the background and copied over once it is better. The
+   whole call is at hand, so the filter first learns on the call's opening seconds in a
+   separate pass (``prime_s``) and the output pass starts converged.
 2. **Residual echo suppression**: a per-bin gain from the residual echo power, estimated as
    the echo estimate's power times a tracked residual ratio (minimum statistics of
    error-to-echo-estimate power, which double talk cannot lower).
-3. **Fail-closed leakage detection**: for every short frame, the fraction of the remaining
-   energy explained by the customer channel (estimated residual echo power over output power).
-   Frames above a threshold are silenced (label ``"leakage"``); frames with customer speech
-   before the canceller has converged, or while it does not reach the required attenuation,
-   are silenced too (label ``"not_converged"``).
+3. **Fail-closed gate**, frame by frame. ``"leakage"``: the share of the remaining energy
+   explained by the customer (estimated residual echo over output power) is above a threshold,
+   or the output's band envelopes follow the customer's (which needs no converged filter and
+   also catches echo a linear filter cannot model). ``"not_converged"``: customer-active frames
+   before the canceller has proven the required attenuation on echo-only speech, and frames
+   where echo-only speech keeps failing it (non-linear distortion, a lagging filter).
+   Such frames are silenced and reported; nothing uncertain is kept.
 
 Only numpy and scipy are used; one block loop in Python, everything inside a block vectorised.
 """
