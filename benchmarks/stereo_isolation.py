@@ -252,7 +252,8 @@ def _si_sdr(estimate: Array, reference: Array) -> float:
     try:
         from voicepriv.bench import metrics  # the separation bench's metrics, when present
 
-        value = metrics.si_sdr(estimate, reference)  # type: ignore[attr-defined]
+        # Keywords only: SI-SDR is not symmetric, a positional mix-up would go unnoticed.
+        value = metrics.si_sdr(estimate=estimate, reference=reference)  # type: ignore[attr-defined]
         return float(value)
     except (ImportError, AttributeError, TypeError):
         pass
