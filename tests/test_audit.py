@@ -415,3 +415,20 @@ def test_unreadable_head_is_an_audit_error(tmp_path: Path) -> None:
     head_path(path).write_text("not json")
     with pytest.raises(AuditError, match="not JSON"):
         verify_log(path, KEY)
+
+
+def test_signed_by_the_local_key_provider(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voicepriv.backends.keys import LocalKeyProvider
+
+    key_file = tmp_path / "master.key"
+    provider = LocalKeyProvider(key_file, create=True)
+    log = AuditLog(tmp_path / "a.jsonl", signer=provider, sinks=[])
+    log.append(EventType.KEY_ROTATED, {"key": provider.rotate()})
+    assert verify_log(log.path, provider.verify_key()).count == 1
+    args = ["audit", "verify", str(log.path), "--key-provider", "local"]
+    assert main([*args, "--key-option", f"path={key_file}"]) == 0
+    assert "OK: 1 events" in capsys.readouterr().out
+    assert main([*args, "--key-option", "nonsense"]) == 2
+    assert "expected NAME=VALUE" in capsys.readouterr().err

@@ -713,3 +713,19 @@ def test_rights_cli(
     types = [e.type.value for e in setup.audit.events()]
     assert types == ["restriction", "export", "deletion", "erasure"]
     assert setup.audit.verify().count == 4
+
+
+def test_holds_and_key_rotation_are_audited(setup: Setup) -> None:
+    setup.add("call-1", (PHONE,), QA)
+    subject = setup.vault.subject_hash(PHONE)
+    placed = setup.rights.place_hold(hold("H-9", subjects=frozenset({subject})))
+    assert setup.vault.catalog.holds_covering("call-1", AT)[0].hold_id == "H-9"
+    lifted = setup.rights.lift_hold("H-9", now=AT)
+    assert not setup.vault.catalog.holds_covering("call-1", AT + DAY)
+    key = setup.rights.rotate_key(now=AT)
+    events = list(setup.audit.events())
+    assert [e.type.value for e in events] == ["hold_placed", "hold_lifted", "key_rotated"]
+    assert (placed, lifted) == (0, 1)
+    assert events[0].data["subjects"] == [subject]
+    assert "litigation" not in setup.audit.path.read_text()
+    assert events[2].data["key"] == key == setup.vault.provider.current_key_id()

@@ -834,6 +834,37 @@ class Rights:
             )
         return self.vault.read(artifact_id)
 
+    # ------------------------------------------------------------------ holds and keys
+
+    def place_hold(self, hold: LegalHold) -> int:
+        """Place a legal hold in the vault and log ``hold_placed`` (id and scope, not the reason
+        text, which may name people); return the audit event's position."""
+        self.vault.place_hold(hold)
+        event = self.audit.append(
+            EventType.HOLD_PLACED,
+            {
+                "hold": hold.id,
+                "recordings": sorted(hold.scope.recordings),
+                "tags": sorted(hold.scope.tags),
+                "subjects": sorted(hold.scope.subjects),
+                "placed_at": hold.placed_at,
+            },
+            at=hold.placed_at,
+        )
+        return event.seq
+
+    def lift_hold(self, hold_id: str, *, now: datetime | None = None) -> int:
+        """Lift a legal hold and log ``hold_lifted``; return the audit event's position."""
+        when = now or utc_now()
+        self.vault.lift_hold(hold_id, when)
+        return self.audit.append(EventType.HOLD_LIFTED, {"hold": hold_id}, at=when).seq
+
+    def rotate_key(self, *, now: datetime | None = None) -> str:
+        """Rotate the vault's master key and log ``key_rotated``; return the new key id."""
+        key_id = self.vault.rotate_key()
+        self.audit.append(EventType.KEY_ROTATED, {"key": key_id}, at=now or utc_now())
+        return key_id
+
     # ------------------------------------------------------------------ erasure
 
     def plan_erasure(
