@@ -128,9 +128,12 @@ class PurposePolicy:
     special_category_condition: str | None = None
     #: Whether the basis needs a contract or statute reference (b, c, d, e).
     referenced: bool = attrs.field(init=False)
+    #: The basis's citation, e.g. ``"GDPR Art. 6(1)(a)"``.
+    article: str = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "referenced", self.basis in REFERENCED_BASES)
+        object.__setattr__(self, "article", self.basis.article)
 
 
 @attrs.frozen(kw_only=True)

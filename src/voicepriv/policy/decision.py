@@ -77,7 +77,8 @@ DECISION_SCHEMA: Final = 1
 SENSITIVE_TAGS: Final = frozenset({"health", "special_category", "national_id"})
 _PAYMENT_TAGS: Final = frozenset({"payment", "card_payment"})
 _VENDOR_TAGS: Final = frozenset({"vendor", "ai_transcription"})
-_ACTS: Final = frozenset({ConsentMethod.DTMF, ConsentMethod.VERBAL, ConsentMethod.WRITTEN})
+_NOTICE_SLOTS: Final = (0, 1)
+_ALL_SLOTS: Final = (0, 1, 2, 3)
 
 
 class Obligation(enum.Enum):
@@ -547,6 +548,8 @@ def _scan(
     customer = Role.CUSTOMER
     granted = ConsentState.GRANTED
     notice_only = ConsentMethod.NOTICE_ONLY
+    dtmf, verbal, written = ConsentMethod.DTMF, ConsentMethod.VERBAL, ConsentMethod.WRITTEN
+    slots: tuple[int, ...]
     started_at = recording.started_at
     for event in recording.consents:
         if event.role is not customer:
@@ -570,11 +573,15 @@ def _scan(
             continue
         method = event.method
         if method is notice_only:
-            slots: tuple[int, ...] = (0, 1)
-            kind = "notice"
-        elif method in _ACTS and not event.conditional_service:
-            slots = (0, 1, 2, 3)
-            kind = f"{method.value} consent"
+            slots, kind = _NOTICE_SLOTS, "notice"
+        elif event.conditional_service:
+            continue
+        elif method is dtmf:
+            slots, kind = _ALL_SLOTS, "dtmf consent"
+        elif method is verbal:
+            slots, kind = _ALL_SLOTS, "verbal consent"
+        elif method is written:
+            slots, kind = _ALL_SLOTS, "written consent"
         else:
             continue
         for slot in slots:
@@ -616,8 +623,24 @@ def _notice_for(
     return None
 
 
+_DESTROYED_AGENT: Final = TrackDecision(role=Role.AGENT, keep=False)
+_DESTROYED_CUSTOMER: Final = TrackDecision(role=Role.CUSTOMER, keep=False)
+
+
 class _Builder:
     """Mutable scratch state of one decision."""
+
+    __slots__ = (
+        "duration",
+        "ended_at",
+        "has_customer",
+        "law",
+        "obligations",
+        "policy",
+        "reasons",
+        "recording",
+        "segment_memo",
+    )
 
     def __init__(
         self, recording: Recording, policy: Policy, law: Law, reasons: Sequence[Reason]
@@ -648,7 +671,7 @@ class _Builder:
 
     def track(self, role: Role, kept: Sequence[KeptPurpose]) -> TrackDecision:
         if not kept:
-            return TrackDecision(role=role, keep=False)
+            return _DESTROYED_AGENT if role is Role.AGENT else _DESTROYED_CUSTOMER
         governing = kept[0]
         for item in kept[1:]:
             if item.deadline > governing.deadline:
@@ -956,10 +979,11 @@ def _purpose_intervals(
     duration = b.duration
     events = index.get(pid, ())
     if sensitive and pp.special_category_condition is None:
-        b.why(
-            f"Purpose {pid!r}: the call holds special-category or identity data and the policy "
+        b.because(
+            "Purpose {!r}: the call holds special-category or identity data and the policy "
             "names no Art. 9(2) condition: not kept",
             "GDPR Art. 9; Datatilsynet guidance (DK)",
+            pid,
         )
         return []
     if pp.basis is LegalBasis.CONSENT:
@@ -1010,44 +1034,46 @@ def _purpose_intervals(
             )
         return intervals
     if pp.referenced and pp.reference is None:
-        b.why(
-            f"Purpose {pid!r}: {pp.basis.article} but the policy maps it to no contract or "
-            "statute: not kept",
-            f"{pp.basis.article}; GDPR Art. 5(2)",
+        b.because(
+            "Purpose {!r}: {} but the policy maps it to no contract or statute: not kept",
+            pp.article + "; GDPR Art. 5(2)",
+            pid,
+            pp.article,
         )
         return []
     if pp.basis is LegalBasis.LEGITIMATE_INTERESTS:
         if pp.balancing_test is None:
-            b.why(
-                f"Purpose {pid!r}: legitimate interests without a documented balancing test: "
-                "not kept",
+            b.because(
+                "Purpose {!r}: legitimate interests without a documented balancing test: not kept",
                 "GDPR Art. 6(1)(f), 5(2)",
+                pid,
             )
             return []
         if law.li_purposes is not None and pid not in law.li_purposes:
-            b.why(
-                f"Purpose {pid!r}: legitimate interests are not accepted for it here: not kept",
+            b.because(
+                "Purpose {!r}: legitimate interests are not accepted for it here: not kept",
                 law.li_rule,
+                pid,
             )
             return []
     start = t0
     if law.regimes:
         if art13_at is None:
-            b.why(
-                f"Purpose {pid!r}: no notice was played to the customer: not kept",
-                "GDPR Art. 13"
-                if law.lawful_basis_needed
-                else "; ".join(r.value for r in law.regimes),
+            b.because(
+                "Purpose {!r}: no notice was played to the customer: not kept",
+                "GDPR Art. 13" if law.lawful_basis_needed else "PIPEDA; DPDP Act 2023",
+                pid,
             )
             return []
         start = max(start, art13_at)
     if law.purpose_notice:
         at = _notice_for(events, b.policy.notice_versions.get(pid, frozenset()))
         if at is None:
-            b.why(
-                f"Purpose {pid!r}: the law here needs this purpose announced; no notice for it: "
+            b.because(
+                "Purpose {!r}: the law here needs this purpose announced; no notice for it: "
                 "not kept",
                 "PIPEDA Principle 4.2; OPC guidance; DPDP Act 2023 s. 5",
+                pid,
             )
             return []
         start = max(start, at)
@@ -1071,9 +1097,9 @@ def _purpose_intervals(
         return []
     b.because(
         "Purpose {!r}: kept on {} ({})",
-        pp.basis.article,
+        pp.article,
         pid,
-        pp.basis.article,
+        pp.article,
         pp.reference or pp.balancing_test,
     )
     return [(start, end)]
