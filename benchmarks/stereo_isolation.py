@@ -1,8 +1,10 @@
 """Stereo (dual-channel) agent isolation: echo removal, double-talk quality, speed.
 
 Test calls are built from real LibriSpeech speech (``../shared/data``, two different speakers
-per call) with simulated telephone echo paths: bulk delay 5-120 ms, echo return loss 6-30 dB,
-a saturating non-linearity, a path change mid-call, 8 kHz G.711 mu-law and 16 kHz linear PCM.
+per call) with the separation bench's telephone channel (``voicepriv.bench.telephone``: echo
+paths, bit-exact G.711) and its SI-SDR (``voicepriv.bench.metrics``). Echo paths: bulk delay
+5-120 ms, echo return loss 6-30 dB, a saturating non-linearity, a path change mid-call; 8 kHz
+G.711 mu-law and 16 kHz linear PCM.
 Every call alternates customer-only, agent-only and double-talk turns.
 
 Systems, all measured in the same run on the same calls:
@@ -45,9 +47,9 @@ import numpy.typing as npt
 import soundfile as sf
 from scipy import signal
 
-from voicepriv import audio as audio_io
 from voicepriv.audio import Audio
 from voicepriv.backends.channels import ChannelsSeparator, EchoCanceller
+from voicepriv.bench import metrics, telephone
 from voicepriv.interfaces import IsolationRequest
 from voicepriv.model import ChannelLayout
 
@@ -100,24 +102,6 @@ def _speech(speaker: str, rate: int, samples: int) -> Array:
     return 0.05 * out / np.sqrt(np.mean(out**2))
 
 
-def _echo_path(rate: int, delay_ms: float, seed: int) -> Array:
-    rng = np.random.default_rng(seed)
-    delay = round(delay_ms * rate / 1000)
-    tail = round(0.06 * rate)
-    decay = np.exp(-np.arange(tail) / (0.012 * rate))
-    response = np.concatenate([np.zeros(delay), rng.standard_normal(tail) * decay])
-    return response / np.sqrt(np.sum(response**2))
-
-
-def _g711(samples: Array, rate: int) -> Array:
-    """Round-trip through 8-bit mu-law, as a G.711 trunk would."""
-    encoded = audio_io.to_bytes(
-        Audio(samples=samples.astype(np.float32), sample_rate=rate), format="wav", encoding="ulaw"
-    )
-    decoded, _ = sf.read(__import__("io").BytesIO(encoded), dtype="float64")
-    return np.asarray(decoded)
-
-
 def build_call(condition: Condition, seconds: float) -> Call:
     """The call of *condition*: the agent channel holds agent speech plus customer echo."""
     rate = condition.rate
@@ -133,20 +117,25 @@ def build_call(condition: Condition, seconds: float) -> Call:
     agent_speaker, customer_speaker = PAIRS[condition.pair % len(PAIRS)]
     agent = _speech(agent_speaker, rate, n) * agent_gate
     customer = _speech(customer_speaker, rate, n) * customer_gate
-    source = customer
-    if condition.nonlinear:
-        # A saturating loudspeaker / hybrid: tanh soft clipping at about a third of the peak.
-        peak = float(np.max(np.abs(customer)))
-        source = np.tanh(3.0 * customer / peak) * peak / 3.0
-    echo = signal.fftconvolve(source, _echo_path(rate, condition.delay_ms, seed=1))[:n]
-    if condition.path_change:
-        changed = signal.fftconvolve(source, _echo_path(rate, condition.delay_ms * 0.5 + 10, 2))
-        echo[n // 2 :] = changed[n // 2 : n]
-    echo *= 10 ** (-condition.erl_db / 20)
+    echo = telephone.apply_echo(
+        customer,
+        rate,
+        telephone.EchoConfig(
+            delay_s=condition.delay_ms / 1000,
+            erl_db=condition.erl_db,
+            tail_s=0.06,
+            # Loudspeaker / hybrid overdrive: tanh(g x)/g saturates the louder half of speech.
+            nonlinearity=6.0 if condition.nonlinear else 0.0,
+            change_at_s=seconds / 2 if condition.path_change else None,
+            changed_delay_s=(condition.delay_ms / 2 + 10) / 1000 if condition.path_change else None,
+        ),
+        np.random.default_rng(1),
+    )
     mic = agent + echo + np.random.default_rng(5).standard_normal(n) * 3e-5
     reference = customer
     if condition.g711:
-        mic, reference = _g711(mic, rate), _g711(reference, rate)
+        mic = telephone.codec_roundtrip(mic, "mulaw")
+        reference = telephone.codec_roundtrip(reference, "mulaw")
     return Call(
         mic=mic,
         reference=reference,
@@ -249,18 +238,7 @@ def _speex() -> Callable[[Call], Array] | None:
 
 
 def _si_sdr(estimate: Array, reference: Array) -> float:
-    try:
-        from voicepriv.bench import metrics  # the separation bench's metrics, when present
-
-        # Keywords only: SI-SDR is not symmetric, a positional mix-up would go unnoticed.
-        value = metrics.si_sdr(estimate=estimate, reference=reference)  # type: ignore[attr-defined]
-        return float(value)
-    except (ImportError, AttributeError, TypeError):
-        pass
-    scale = float(estimate @ reference) / float(reference @ reference)
-    target = scale * reference
-    noise = estimate - target
-    return float(10 * np.log10(float(target @ target) / (float(noise @ noise) + 1e-20)))
+    return metrics.si_sdr(estimate, reference)
 
 
 def score(call: Call, output: Array, seconds: float) -> dict[str, float]:
