@@ -198,7 +198,7 @@ class Call:
     :param events: other annotated spans: ``"hold"``, ``"silence"`` (long pauses) and
         ``"backchannel"``.
     :param enrollment: held-out utterances of the agent (not in the call) for voiceprints,
-        at the call's rate; empty unless :func:`make_calls` reserved some.
+        sent through the same telephone line; empty unless :func:`make_calls` reserved some.
     :param echo: the echo path actually used for the agent channel (per-call draws applied).
     """
 
@@ -652,7 +652,7 @@ def _render(
         rttm.from_activity(timeline.active[0, :total_frames], AGENT, hop_s=HOP_S)
         + rttm.from_activity(timeline.active[1, :total_frames], CUSTOMER, hop_s=HOP_S)
     )
-    enrolled = tuple(a if a.sample_rate == out_rate else a.resampled(out_rate) for a in enrollment)
+    enrolled = _enrollment(enrollment, config, seed)
 
     def audio(x: FloatArray) -> Audio:
         return Audio(samples=x.astype(np.float32), sample_rate=out_rate)
@@ -675,6 +675,20 @@ def _render(
         echo=echo_config,
         config=config,
     )
+
+
+def _enrollment(utterances: Sequence[Audio], config: CallConfig, seed: int) -> tuple[Audio, ...]:
+    """Held-out agent speech through the same line (own generator: the call's bytes do not
+    depend on it)."""
+    rng = np.random.default_rng([seed, 1])
+    out_rate = config.output_rate
+    enrolled = []
+    for audio in utterances:
+        x = _to_rate(audio.mono().astype(np.float64), audio.sample_rate, out_rate)
+        if config.channel is not None:
+            x = apply_channel(x, config.channel, rng)
+        enrolled.append(Audio(samples=x.astype(np.float32), sample_rate=out_rate))
+    return tuple(enrolled)
 
 
 def make_calls(
