@@ -1,0 +1,361 @@
+"""End-to-end ingest on real speech: keep both, agent-only (stereo and mono), refusal, failures."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from voicepriv import audio as audio_io
+from voicepriv.audio import Audio
+from voicepriv.audit import AuditLog, EventType, read_events, verify_log
+from voicepriv.batch import Outcome
+from voicepriv.demo import DEMO_POLICY
+from voicepriv.errors import KeyDestroyedError, PipelineError, StorageError
+from voicepriv.interfaces import IvrInput
+from voicepriv.model import ChannelLayout, Party, Recording
+from voicepriv.pipeline import ingest
+from voicepriv.plugins import backend, get_plugin_manager
+from voicepriv.policy import Policy, parse_policy
+from voicepriv.vault import RecordingState, Vault
+
+RATE = 8000
+PHONE = "+4532123456"
+
+
+def _speaker(shared_data: Path, speaker: str, count: int) -> list[np.ndarray]:
+    files = sorted((shared_data / "librispeech-test-other" / speaker).glob("*.flac"))[:count]
+    return [audio_io.load(f, sample_rate=RATE).mono() for f in files]
+
+
+def _conversation(agent: list[np.ndarray], customer: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Alternating turns: (agent source, customer source), same length, 0.3 s gaps."""
+    gap = np.zeros(int(0.3 * RATE), np.float32)
+    a_parts: list[np.ndarray] = []
+    c_parts: list[np.ndarray] = []
+    for mine, theirs in zip(agent, customer, strict=True):
+        a_parts += [mine, gap, np.zeros_like(theirs), gap]
+        c_parts += [np.zeros_like(mine), gap, theirs, gap]
+    return np.concatenate(a_parts), np.concatenate(c_parts)
+
+
+def _echo(signal: np.ndarray, gain: float = 0.08) -> np.ndarray:
+    path = np.zeros(120, np.float32)
+    path[[30, 70, 119]] = [gain, -gain / 2, gain / 4]
+    return np.convolve(signal, path)[: len(signal)].astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def sources(shared_data: Path) -> dict[str, np.ndarray]:
+    """Agent (reader 3080) and customer (reader 1688) turns, plus enrollment clips."""
+    agent, customer = _conversation(
+        _speaker(shared_data, "3080", 3)[1:], _speaker(shared_data, "1688", 2)
+    )
+    return {"agent": agent, "customer": customer}
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return parse_policy(DEMO_POLICY, source="demo-policy.toml")
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Iterator[Vault]:
+    with Vault.create(tmp_path / "vault") as opened:
+        yield opened
+
+
+@pytest.fixture
+def log(vault: Vault) -> AuditLog:
+    return AuditLog(vault.config.root / "audit.jsonl", signer=vault.provider, sinks=[])
+
+
+def _recording(rid: str, direction: str, seconds: float, layout: ChannelLayout) -> Recording:
+    return Recording(
+        id=rid,
+        started_at=datetime(2026, 3, 2, 9, 15, tzinfo=UTC),
+        duration=seconds,
+        direction=direction,
+        parties=[
+            Party(role="agent", id="agent-7", jurisdiction="DK"),
+            Party(role="customer", jurisdiction="DK", subjects=[{"kind": "phone", "value": PHONE}]),
+        ],
+        layout=layout,
+    )
+
+
+def _stereo_file(tmp_path: Path, sources: Mapping[str, np.ndarray]) -> tuple[Path, np.ndarray]:
+    """Agent channel with the customer's bleed, customer channel with the agent's echo."""
+    agent, customer = sources["agent"], sources["customer"]
+    stereo = np.stack([agent + _echo(customer), customer + _echo(agent)], axis=1)
+    path = tmp_path / "call.wav"
+    audio_io.save(Audio(samples=stereo, sample_rate=RATE), path, encoding="float")
+    return path, stereo
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    denominator = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return 0.0 if denominator == 0 else float(abs(a @ b) / denominator)
+
+
+def _events(vault: Vault) -> list[Any]:
+    return list(read_events(vault.config.root / "audit.jsonl"))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_stereo_inbound_with_consent_keeps_both(
+    tmp_path: Path, sources: dict[str, np.ndarray], policy: Policy, vault: Vault, log: AuditLog
+) -> None:
+    path, stereo = _stereo_file(tmp_path, sources)
+    before = _sha(path)
+    seconds = len(stereo) / RATE
+    ivr = [
+        IvrInput(prompt="qa", digit="1", offset_s=0.0),
+        IvrInput(prompt="training", digit="2", offset_s=0.0),
+    ]
+    result = ingest(
+        path,
+        _recording("in-1", "inbound", seconds, ChannelLayout.stereo()),
+        policy,
+        vault,
+        ivr=ivr,
+        audit=log,
+    )
+    assert result.outcome is Outcome.KEPT
+    assert result.decision.covers("quality_assurance")
+    assert not result.decision.covers("training")
+    (artifact,) = result.artifacts
+    kept = vault.read_audio(artifact.artifact_id)
+    assert kept.channels == 2
+    # both tracks stored as recorded (16-bit PCM), nothing silenced: consent came at 0 s
+    assert np.max(np.abs(kept.samples - np.clip(stereo, -1, 1))) < 1e-3
+    meta = vault.metadata("in-1")
+    assert {c.purpose for c in meta.recording.consents} >= {"quality_assurance", "training"}
+    kinds = [e.type for e in _events(vault)]
+    assert kinds == [EventType.CONSENT_CAPTURED, EventType.DECISION_MADE, EventType.ARTIFACT_STORED]
+    assert _sha(path) == before  # the input is untouched
+    verify_log(vault.config.root / "audit.jsonl", vault.provider.verify_key())
+
+
+def test_stereo_outbound_agent_only_keeps_no_customer_sample(
+    tmp_path: Path, sources: dict[str, np.ndarray], policy: Policy, vault: Vault, log: AuditLog
+) -> None:
+    path, stereo = _stereo_file(tmp_path, sources)
+    before = _sha(path)
+    files_before = {p for p in tmp_path.rglob("*") if p.is_file()}
+    seconds = len(stereo) / RATE
+    result = ingest(
+        path,
+        _recording("out-1", "outbound", seconds, ChannelLayout.stereo()),
+        policy,
+        vault,
+        audit=log,
+    )
+    assert result.outcome is Outcome.AGENT_ONLY
+    assert result.destroyed == ("customer track",)
+    assert result.isolation is not None and result.isolation.agent_channel == 0
+    # Every stored artifact, decrypted, against the customer's input channel and its bleed.
+    customer_channel = stereo[:, 1]
+    bleed = _echo(sources["customer"])
+    for entry in vault.catalog.artifacts("out-1"):
+        kept = vault.read_audio(entry.id).mono()
+        assert len(kept) == len(customer_channel)
+        assert _corr(kept, customer_channel) < 0.02
+        assert _corr(kept, sources["customer"]) < 0.02
+        assert _corr(kept, bleed) < 0.05
+        assert _corr(kept, sources["agent"]) > 0.3  # the separator silences what it doubts
+    # Nothing but the vault's own files was written, and no file holds the customer's PCM.
+    created = {p for p in tmp_path.rglob("*") if p.is_file()} - files_before
+    assert all(p.is_relative_to(vault.config.root) for p in created)
+    pcm = np.clip(np.rint(sources["customer"] * 32767), -32768, 32767).astype("<i2").tobytes()
+    start = int(np.argmax(np.abs(sources["customer"]) > 0.05)) * 2
+    probe = pcm[start : start + 64]
+    assert all(probe not in p.read_bytes() for p in created)
+    assert _sha(path) == before
+
+
+@pytest.mark.slow
+def test_mono_agent_only_via_enrollment(
+    tmp_path: Path,
+    shared_data: Path,
+    sources: dict[str, np.ndarray],
+    policy: Policy,
+    vault: Vault,
+    log: AuditLog,
+) -> None:
+    agent, customer = sources["agent"], sources["customer"]
+    mono = agent + customer
+    path = tmp_path / "mono.wav"
+    audio_io.save(Audio(samples=mono, sample_rate=RATE), path, encoding="float")
+    enrollment_module = pytest.importorskip("voicepriv.enrollment")
+    embedder = backend(get_plugin_manager(), "embedder", "mfcc")
+    enrollment = [Audio(samples=x, sample_rate=RATE) for x in _speaker(shared_data, "3080", 6)[3:]]
+    voiceprint = enrollment_module.enroll_clips("agent-7", enrollment, embedder)
+    result = ingest(
+        path,
+        _recording("mono-1", "outbound", len(mono) / RATE, ChannelLayout.mono()),
+        policy,
+        vault,
+        audit=log,
+        voiceprint=voiceprint,
+    )
+    assert result.outcome is Outcome.AGENT_ONLY
+    assert result.destroyed == ("customer speech",)
+    (entry,) = vault.catalog.artifacts("mono-1")
+    kept = vault.read_audio(entry.id).mono()
+    # whatever the separator kept is agent speech: the customer-only spans are silent
+    customer_only = (np.abs(customer) > 0) & (agent == 0)
+    assert float(np.sum(kept[customer_only] ** 2)) <= 0.01 * float(
+        np.sum(customer[customer_only] ** 2)
+    )
+    assert _corr(kept, customer) < 0.1
+
+
+def test_refusal_keeps_nothing_and_audits_the_decision(
+    tmp_path: Path, policy: Policy, vault: Vault, log: AuditLog
+) -> None:
+    missing = tmp_path / "never-read.wav"  # the audio of a refused call is not even opened
+    ivr = [
+        IvrInput(prompt="qa", digit="2", offset_s=0.5),
+        IvrInput(prompt="training", digit="2", offset_s=1.0),
+    ]
+    result = ingest(
+        missing,
+        _recording("no-1", "inbound", 20.0, ChannelLayout.stereo()),
+        policy,
+        vault,
+        ivr=ivr,
+        audit=log,
+    )
+    assert result.outcome is Outcome.DESTROYED
+    assert result.artifacts == ()
+    assert vault.catalog.recording_ids() == []
+    assert list(vault.storages["local"].keys()) == []
+    events = _events(vault)
+    assert [e.type for e in events] == [EventType.CONSENT_CAPTURED, EventType.DECISION_MADE]
+    assert events[1].data["outcome"] == "destroyed"
+    assert events[1].data["recording_id"] == "no-1"
+    assert "no purpose may be kept" in result.summary().reason
+
+
+class _BrokenSink:
+    def emit(self, event: Mapping[str, Any]) -> None:
+        if event["type"] == "artifact_stored":
+            raise OSError("SIEM unreachable")
+
+
+@pytest.mark.parametrize("where", ["store", "audit"])
+def test_failure_mid_pipeline_leaves_nothing_stored(
+    tmp_path: Path,
+    sources: dict[str, np.ndarray],
+    policy: Policy,
+    vault: Vault,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+) -> None:
+    path, stereo = _stereo_file(tmp_path, sources)
+    before = _sha(path)
+    log = AuditLog(
+        vault.config.root / "audit.jsonl",
+        signer=vault.provider,
+        sinks=[_BrokenSink()] if where == "audit" else [],
+    )
+    if where == "store":
+        real = vault.put_audio
+
+        def put_then_fail(*args: Any, **kwargs: Any) -> Any:
+            real(*args, **kwargs)  # the artifact is fully written ...
+            raise StorageError("disk full")  # ... then the step fails
+
+        monkeypatch.setattr(vault, "put_audio", put_then_fail)
+    with pytest.raises(PipelineError) as info:
+        ingest(
+            path,
+            _recording("f-1", "outbound", len(stereo) / RATE, ChannelLayout.stereo()),
+            policy,
+            vault,
+            audit=log,
+            remove_source=True,
+        )
+    assert info.value.step == where
+    assert where in str(info.value)
+    assert list(vault.storages["local"].keys()) == []  # no object left on any replica
+    assert vault.catalog.recording("f-1").state is RecordingState.DELETED
+    with pytest.raises(KeyDestroyedError):
+        vault.metadata("f-1")
+    assert _sha(path) == before  # remove_source only applies after success
+
+
+def test_remove_source_after_success(
+    tmp_path: Path, sources: dict[str, np.ndarray], policy: Policy, vault: Vault, log: AuditLog
+) -> None:
+    path, stereo = _stereo_file(tmp_path, sources)
+    ingest(
+        path,
+        _recording("rm-1", "outbound", len(stereo) / RATE, ChannelLayout.stereo()),
+        policy,
+        vault,
+        audit=log,
+        remove_source=True,
+    )
+    assert not path.exists()
+
+
+def test_cli_ingest_folder_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`voicepriv ingest DIR --policy P --vault V`: summary table, then a re-run skips all."""
+    import json
+
+    from voicepriv.cli import main
+    from voicepriv.demo import build_call
+
+    stereo, _, _ = build_call()
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    audio_io.save(stereo, calls / "call.wav")
+    records = [
+        {
+            "call_id": f"cli-{direction}",
+            "started_at": "2026-03-02T09:15:00+01:00",
+            "duration_s": stereo.duration,
+            "direction": direction,
+            "channels": ["agent", "customer"],
+            "audio": "call.wav",
+            "parties": [
+                {"role": "agent", "id": "a1", "jurisdiction": "DK"},
+                {"role": "customer", "jurisdiction": "DK", "phone": PHONE},
+            ],
+            "ivr": [{"prompt": "qa", "digit": "1", "offset_s": 0.1}],
+        }
+        for direction in ("inbound", "outbound")
+    ]
+    (calls / "calls.json").write_text(json.dumps(records))
+    (tmp_path / "policy.toml").write_text(DEMO_POLICY)
+    argv = [
+        "ingest",
+        str(calls),
+        "--policy",
+        str(tmp_path / "policy.toml"),
+        "--vault",
+        str(tmp_path / "vault"),
+        "--init",
+        "--workers",
+        "2",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert "kept (agent + customer)         1" in out.out
+    assert "agent-only                      1" in out.out
+    assert "2/2 calls" in out.err
+    assert main(argv) == 0
+    assert "skipped (done earlier)          2" in capsys.readouterr().out
+    with Vault.open(tmp_path / "vault") as vault:
+        assert vault.catalog.recording_ids() == ["cli-inbound", "cli-outbound"]
