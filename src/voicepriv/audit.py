@@ -23,6 +23,7 @@ Appends from several threads or processes are serialised by an exclusive ``flock
 
 from __future__ import annotations
 
+import collections
 import enum
 import fcntl
 import hashlib
@@ -532,12 +533,7 @@ class AuditLog:
         """The last *count* events."""
         if count <= 0:
             return []
-        window: list[AuditEvent] = []
-        for event in read_events(self.path):
-            window.append(event)
-            if len(window) > count:
-                window.pop(0)
-        return window
+        return list(collections.deque(read_events(self.path), maxlen=count))
 
     def verify(self, *, checkpoint: Checkpoint | None = None) -> VerifyReport:
         """Verify the whole log with this log's own public key (see :func:`verify_log`)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 from pathlib import Path
 from typing import Any
@@ -116,11 +117,6 @@ def run_tail(args: argparse.Namespace) -> int:
     """Print the last ``-n`` events, one JSON object per line."""
     if args.lines < 0:
         raise ConfigError(f"--lines {args.lines}: expected a number >= 0")
-    window: list[str] = []
-    for event in read_events(args.log):
-        window.append(event.line().decode("ascii"))
-        if len(window) > args.lines:
-            window.pop(0)
-    for line in window:
-        print(line)
+    for event in collections.deque(read_events(args.log), maxlen=args.lines):
+        print(event.line().decode("ascii"))
     return 0
