@@ -40,11 +40,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert sorted(decisions) == ["agent_only", "destroyed", "kept"]
 
 
-def test_demo_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
-    run_demo(tmp_path, say=lambda _line: None)
-    with pytest.raises(ConfigError, match="previous demo"):
-        run_demo(tmp_path, say=lambda _line: None)
-    assert main(["demo", "--dir", str(tmp_path), "--overwrite"]) == 0
+def test_demo_reruns_but_never_replaces_foreign_files(tmp_path: Path) -> None:
+    run_demo(tmp_path / "a", say=lambda _line: None)
+    assert main(["demo", "--dir", str(tmp_path / "a")]) == 0  # its own earlier run: replaced
+    foreign = tmp_path / "b"
+    foreign.mkdir()
+    (foreign / "policy.toml").write_text("# someone's real policy\n")
+    with pytest.raises(ConfigError, match="no earlier demo"):
+        run_demo(foreign, say=lambda _line: None)
+    assert (foreign / "policy.toml").read_text() == "# someone's real policy\n"
+    assert main(["demo", "--dir", str(foreign), "--overwrite"]) == 0
 
 
 def test_demo_call_is_real_two_party_stereo() -> None:

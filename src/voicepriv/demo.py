@@ -116,6 +116,8 @@ purposes = ["dispute_resolution"]
 _AGENT_CLIPS: Final = ("agent-3080-5032-0000.flac", "agent-3080-5032-0003.flac")
 _CUSTOMER_CLIPS: Final = ("customer-1688-142285-0004.flac", "customer-1688-142285-0003.flac")
 _GAP_S: Final = 0.3
+#: Marks a folder as the demo's own: a re-run may replace what an earlier run made.
+_MARKER: Final = ".voicepriv-demo"
 
 READ_NEXT: Final = """\
 What to read next:
@@ -215,20 +217,26 @@ def run_demo(
 ) -> DemoReport:
     """Run the demo in *folder*; *say* prints each line.
 
-    :param overwrite: remove a previous demo in *folder* first (only what the demo made).
-    :raises ConfigError: *folder* holds a previous demo and *overwrite* is false.
+    :param overwrite: replace ``policy.toml``, ``calls/`` and ``vault/`` in *folder* even when no
+        earlier demo made them (a folder an earlier demo made is always replaced).
+    :raises ConfigError: *folder* holds such files from something else and *overwrite* is
+        false.
     """
     root = Path(folder).resolve()
-    made = [root / n for n in ("policy.toml", "calls", "vault")]
+    made = [root / n for n in ("policy.toml", "calls", "vault", _MARKER)]
     if any(p.exists() for p in made):
-        if not overwrite:
-            raise ConfigError(f"{root}: a previous demo is there; pass --overwrite or --dir")
+        if not (overwrite or (root / _MARKER).exists()):
+            raise ConfigError(
+                f"{root}: holds files the demo would replace (policy.toml, calls/, vault/) "
+                "but no earlier demo; pass --overwrite or choose another --dir"
+            )
         for path in made:
             if path.is_dir():
                 shutil.rmtree(path)
             elif path.exists():
                 path.unlink()
     root.mkdir(parents=True, exist_ok=True)
+    (root / _MARKER).write_text("made by voicepriv demo; re-running replaces this folder's demo\n")
 
     say(f"voicepriv demo in {root}")
     say("")
