@@ -27,7 +27,16 @@ import attrs
 
 from voicepriv.audio import Audio, info, load, save
 from voicepriv.bench import rttm
-from voicepriv.bench.mixer import AGENT, CUSTOMER, HOP_S, Call, CallConfig, speech_activity
+from voicepriv.bench.mixer import (
+    AGENT,
+    CUSTOMER,
+    HOP_S,
+    Call,
+    CallConfig,
+    make_call_at,
+    speech_activity,
+)
+from voicepriv.bench.speakers import SpeakerCorpus
 from voicepriv.errors import AudioError, BenchError
 from voicepriv.model import ChannelLayout, LayoutKind, Segment
 
@@ -37,6 +46,7 @@ __all__ = [
     "DatasetCard",
     "Entry",
     "Item",
+    "generate",
     "items_of_call",
     "open_dataset",
     "read_generated",
@@ -201,6 +211,51 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------- generated sets
+
+
+def generate(
+    corpus: SpeakerCorpus,
+    n: int,
+    config: CallConfig | None = None,
+    seed: int = 0,
+    *,
+    layouts: Sequence[str] = ("mono", "stereo"),
+    name: str = "generated",
+) -> Dataset:
+    """A dataset of *n* mixer calls made in memory, never written to disk.
+
+    Each call is generated once to describe it (card), then again when its items are loaded
+    (generation is seeded, so both are identical); memory holds one call at a time.
+    """
+    config = config or CallConfig()
+    width = max(4, len(str(n - 1)))
+    entries = []
+    for index in range(n):
+        call = make_call_at(corpus, index, config, seed, id_width=width)
+
+        def loader(index: int = index) -> list[Item]:
+            again = make_call_at(corpus, index, config, seed, id_width=width)
+            return items_of_call(again, layouts)
+
+        entries.append(
+            Entry(
+                entry_id=call.call_id,
+                duration_s=call.duration,
+                sample_rate=call.sample_rate,
+                overlap_ratio=call.overlap_ratio,
+                speakers=(call.agent_speaker, call.customer_speaker),
+                loader=loader,
+            )
+        )
+    licenses = tuple(f"{k}: {v}" for k, v in sorted(corpus.licenses.items()))
+    return Dataset(
+        name=name,
+        kind="generated",
+        root=corpus.root,
+        entries=tuple(entries),
+        layouts=tuple(layouts),
+        licenses=licenses,
+    )
 
 
 def _config_json(config: CallConfig) -> dict[str, Any]:

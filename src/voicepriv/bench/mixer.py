@@ -57,6 +57,7 @@ __all__ = [
     "CallConfig",
     "hold_music",
     "make_call",
+    "make_call_at",
     "make_calls",
     "speech_activity",
 ]
@@ -691,18 +692,19 @@ def _enrollment(utterances: Sequence[Audio], config: CallConfig, seed: int) -> t
     return tuple(enrolled)
 
 
-def make_calls(
+def make_call_at(
     corpus: SpeakerCorpus,
-    n: int,
+    index: int,
     config: CallConfig | None = None,
     seed: int = 0,
     *,
     enrollment_utts: int = 2,
-) -> Iterator[Call]:
-    """Generate *n* calls from a speaker corpus, each between two different random speakers.
+    id_width: int = 4,
+) -> Call:
+    """Call number *index* of the set :func:`make_calls` makes with *seed* (random access).
 
-    Call ``i`` uses seed ``SeedSequence([seed, i])``, so call ``i`` is the same whatever *n*.
-    The first *enrollment_utts* utterances (in a seeded order) of the agent are held out of
+    The call's seed is ``SeedSequence([seed, index])``; two different speakers are drawn with
+    it, and *enrollment_utts* of the agent's utterances (in a seeded order) are held out of
     the call and given in :attr:`Call.enrollment`.
 
     :raises BenchError: the corpus has fewer than two speakers with enough utterances.
@@ -714,23 +716,43 @@ def make_calls(
             f"make_calls: {corpus.root} has {len(speakers)} speaker(s) with more than "
             f"{enrollment_utts} utterances; two are needed"
         )
+    call_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+    rng = np.random.default_rng(call_seed)
+    pick = rng.choice(len(speakers), size=2, replace=False)
+    agent_id, customer_id = speakers[int(pick[0])], speakers[int(pick[1])]
+    agent_all = corpus.load(agent_id, config.sample_rate)
+    order = rng.permutation(len(agent_all))
+    held = [agent_all[int(i)] for i in order[:enrollment_utts]]
+    agent_utts = [agent_all[int(i)] for i in order[enrollment_utts:]]
+    return make_call(
+        agent_utts,
+        corpus.load(customer_id, config.sample_rate),
+        config,
+        call_seed,
+        call_id=f"call-{index:0{id_width}d}",
+        agent_speaker=agent_id,
+        customer_speaker=customer_id,
+        enrollment=held,
+    )
+
+
+def make_calls(
+    corpus: SpeakerCorpus,
+    n: int,
+    config: CallConfig | None = None,
+    seed: int = 0,
+    *,
+    enrollment_utts: int = 2,
+) -> Iterator[Call]:
+    """Generate *n* calls from a speaker corpus, each between two different random speakers.
+
+    Call ``i`` is :func:`make_call_at` ``(corpus, i, config, seed)``, so it is the same
+    whatever *n*.
+
+    :raises BenchError: the corpus has fewer than two speakers with enough utterances.
+    """
     width = max(4, len(str(n - 1)))
     for index in range(n):
-        call_seed = int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-        rng = np.random.default_rng(call_seed)
-        pick = rng.choice(len(speakers), size=2, replace=False)
-        agent_id, customer_id = speakers[int(pick[0])], speakers[int(pick[1])]
-        agent_all = corpus.load(agent_id, config.sample_rate)
-        order = rng.permutation(len(agent_all))
-        held = [agent_all[int(i)] for i in order[:enrollment_utts]]
-        agent_utts = [agent_all[int(i)] for i in order[enrollment_utts:]]
-        yield make_call(
-            agent_utts,
-            corpus.load(customer_id, config.sample_rate),
-            config,
-            call_seed,
-            call_id=f"call-{index:0{width}d}",
-            agent_speaker=agent_id,
-            customer_speaker=customer_id,
-            enrollment=held,
+        yield make_call_at(
+            corpus, index, config, seed, enrollment_utts=enrollment_utts, id_width=width
         )
