@@ -499,7 +499,10 @@ def _segments(
     key = tuple(intervals)
     found = memo.get(key)
     if found is None:
-        found = tuple(Segment(start=a, end=b) for a, b in key)
+        if len(key) == 1:
+            found = (Segment(start=key[0][0], end=key[0][1]),)
+        else:
+            found = tuple([Segment(start=a, end=b) for a, b in key])
         memo[key] = found
     return found
 
@@ -633,7 +636,6 @@ class _Builder:
     __slots__ = (
         "duration",
         "ended_at",
-        "has_customer",
         "law",
         "obligations",
         "policy",
@@ -653,10 +655,6 @@ class _Builder:
         self.duration = recording.duration.total_seconds()
         self.ended_at = recording.started_at + recording.duration
         self.segment_memo: dict[tuple[tuple[float, float], ...], tuple[Segment, ...]] = {}
-        self.has_customer = False
-        for party in recording.parties:
-            if party.role is Role.CUSTOMER:
-                self.has_customer = True
 
     def oblige(self, obligation: Obligation) -> None:
         if obligation not in self.obligations:
@@ -694,7 +692,9 @@ class _Builder:
     def finish(self, agent: Sequence[KeptPurpose], customer: Sequence[KeptPurpose]) -> Decision:
         agent_track = self.track(Role.AGENT, agent)
         customer_track = self.track(Role.CUSTOMER, customer)
-        if not customer_track.keep and self.has_customer:
+        if not customer_track.keep and any(
+            party.role is Role.CUSTOMER for party in self.recording.parties
+        ):
             self.oblige(Obligation.DESTROY_CUSTOMER_TRACK)
             if agent_track.keep:
                 layout = self.recording.layout
