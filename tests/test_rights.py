@@ -729,3 +729,23 @@ def test_holds_and_key_rotation_are_audited(setup: Setup) -> None:
     assert events[0].data["subjects"] == [subject]
     assert "litigation" not in setup.audit.path.read_text()
     assert events[2].data["key"] == key == setup.vault.provider.current_key_id()
+
+
+def test_erasure_resumes_an_interrupted_deletion(setup: Setup) -> None:
+    setup.add("call-1", (PHONE,), QA)
+    setup.add("call-2", (PHONE,), QA)
+
+    def crash(step: str) -> None:
+        if step == "key_destroyed":
+            raise RuntimeError("power cut")
+
+    setup.vault._after_step = crash
+    with pytest.raises(RuntimeError, match="power cut"):
+        setup.rights.erase([PHONE], now=AT)
+    setup.vault._after_step = None
+    # Requests skip the half-deleted recording; a second erasure finishes both.
+    assert setup.rights.restrict([PHONE], now=AT).recordings == ("call-2",)
+    certificate = setup.rights.erase([PHONE], now=AT)
+    assert certificate.erased == ("call-1", "call-2")
+    assert all(setup.objects()[name] == set() for name in ("a", "b"))
+    assert setup.audit.verify().count == 4  # restriction, 2 deletions, erasure

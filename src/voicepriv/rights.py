@@ -38,7 +38,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from voicepriv.audit import AuditLog, EventType, Signer
-from voicepriv.errors import AccessDenied, ConfigError, IntegrityError, LegalHoldError
+from voicepriv.errors import (
+    AccessDenied,
+    ConfigError,
+    IntegrityError,
+    KeyDestroyedError,
+    LegalHoldError,
+)
 from voicepriv.model import LegalBasis, LegalHold, Recording, Segment, SubjectRef, utc_now
 from voicepriv.policy.access import Denial, Grant, Principal, authorize
 from voicepriv.policy.config import Policy
@@ -50,7 +56,7 @@ from voicepriv.policy.decision import (
     decision_from_dict,
 )
 from voicepriv.policy.retention import hold_covers
-from voicepriv.vault.catalog import ArtifactEntry, ArtifactKind, Catalog
+from voicepriv.vault.catalog import ArtifactEntry, ArtifactKind, Catalog, RecordingState
 from voicepriv.vault.vault import Vault
 
 __all__ = [
@@ -726,11 +732,13 @@ class Rights:
         return hashes
 
     def _recordings(self, hashes: Sequence[str]) -> dict[str, set[str]]:
-        """Live recording ids indexed under *hashes*, with the hashes that matched each."""
+        """Active recording ids indexed under *hashes*, with the hashes that matched each
+        (a recording whose deletion was interrupted is no longer exported or restricted)."""
         found: dict[str, set[str]] = {}
         for subject in hashes:
             for recording in self.vault.catalog.recordings_for_subject(subject):
-                found.setdefault(recording, set()).add(subject)
+                if self.vault.catalog.recording(recording).state is RecordingState.ACTIVE:
+                    found.setdefault(recording, set()).add(subject)
         return found
 
     # ------------------------------------------------------------------ access
@@ -876,8 +884,17 @@ class Rights:
         candidates, holds = erasure_candidates(
             self.vault.catalog, hashes, at=when, policy=self.policy
         )
-        candidates = [attrs.evolve(c, decision=self.decision(c.recording)) for c in candidates]
+        candidates = [
+            attrs.evolve(c, decision=self._decision_or_none(c.recording)) for c in candidates
+        ]
         return plan_erasure(candidates, holds, subject_hashes=hashes, at=when)
+
+    def _decision_or_none(self, recording_id: str) -> Decision | None:
+        """The stored decision, or ``None`` when an interrupted deletion already shredded it."""
+        try:
+            return self.decision(recording_id)
+        except KeyDestroyedError:
+            return None
 
     def erase(
         self, subjects: Iterable[SubjectRef], *, now: datetime | None = None
