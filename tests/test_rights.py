@@ -578,6 +578,11 @@ def test_erasure_deletes_every_replica_keeps_held_and_certifies(setup: Setup) ->
             setup.vault.metadata(recording)
     for recording in ("held", "mifid", "stranger"):
         assert setup.vault.metadata(recording).recording.id == recording
+    qa = Principal(id="qa-3", role="qa_lead")
+    with pytest.raises(AccessDenied, match="it was erased"):
+        setup.rights.open("free", principal=qa, purpose="quality_assurance", now=AT)
+    with pytest.raises(AccessDenied, match="no such recording"):
+        setup.rights.open("never-was", principal=qa, purpose="quality_assurance", now=AT)
     # Retained recordings are restricted to the reason that keeps them.
     with pytest.raises(AccessDenied, match="restricted"):
         setup.rights.open(
@@ -588,7 +593,10 @@ def test_erasure_deletes_every_replica_keeps_held_and_certifies(setup: Setup) ->
         )
     report = setup.audit.verify()
     types = [e.type.value for e in setup.audit.events()]
-    assert types.count("deletion") == 2 and types[-2:] == ["erasure", "access_denied"]
+    assert types.count("deletion") == 2
+    assert types[-4:] == ["erasure", "access_denied", "access_denied", "access_denied"]
+    reasons = [e.data.get("reason") for e in setup.audit.events()][-3:]
+    assert reasons == ["erased", "not_found", "restricted"]
     erasure = next(e for e in setup.audit.events() if e.type.value == "erasure")
     assert certificate.audit_seq == erasure.seq < report.count
     log = setup.audit.path.read_text()

@@ -44,6 +44,7 @@ from voicepriv.errors import (
     IntegrityError,
     KeyDestroyedError,
     LegalHoldError,
+    NotFoundError,
 )
 from voicepriv.model import LegalBasis, LegalHold, Recording, Segment, SubjectRef, utc_now
 from voicepriv.policy.access import Denial, Grant, Principal, authorize
@@ -762,30 +763,22 @@ class Rights:
         """
         when = now or utc_now()
         base = {"recording": recording_id, "principal": principal.id, "role": principal.role}
-        decision = self.decision(recording_id)
-        code: str | None = None
-        message = ""
         answer: Grant | Denial | None = None
-        if decision is None:
-            code, message = "no_decision", "no decision is stored with it"
-        elif self._state.active(recording_id, _RESTRICTION) and (
-            purpose not in LEGAL_CLAIM_PURPOSES
-        ):
-            code = "restricted"
-            message = (
-                "processing is restricted (GDPR Art. 18); it may only be opened for "
-                + ", ".join(sorted(LEGAL_CLAIM_PURPOSES))
-            )
-        elif purpose in self._state.active(recording_id, _OBJECTION):
-            code = "objected"
-            message = f"the data subject objected to {purpose!r} (GDPR Art. 21)"
+        decision: Decision | None = None
+        code: str | None
+        try:
+            decision = self.decision(recording_id)
+        except KeyDestroyedError:
+            code, message = "erased", "it was erased"
+        except NotFoundError:
+            code, message = "not_found", "no such recording in the vault"
         else:
+            code, message = self._refusal(recording_id, decision, purpose)
+        if code is None and decision is not None:
             answer = authorize(principal, decision, purpose, self.policy, when)
             if isinstance(answer, Denial):
-                code, message = (
-                    _denial_code(principal, decision, purpose, self.policy),
-                    answer.reason,
-                )
+                code = _denial_code(principal, decision, purpose, self.policy)
+                message = answer.reason
         if not isinstance(answer, Grant):
             self.audit.append(
                 EventType.ACCESS_DENIED, {**base, "purpose": purpose, "reason": code}, at=when
@@ -810,6 +803,21 @@ class Rights:
             artifacts=artifacts,
             audit_seq=event.seq,
         )
+
+    def _refusal(
+        self, recording_id: str, decision: Decision | None, purpose: str
+    ) -> tuple[str | None, str]:
+        """Why a request must be refused before the policy is asked (code, sentence)."""
+        if decision is None:
+            return "no_decision", "no decision is stored with it"
+        if self._state.active(recording_id, _RESTRICTION) and purpose not in LEGAL_CLAIM_PURPOSES:
+            return "restricted", (
+                "processing is restricted (GDPR Art. 18); it may only be opened for "
+                + ", ".join(sorted(LEGAL_CLAIM_PURPOSES))
+            )
+        if purpose in self._state.active(recording_id, _OBJECTION):
+            return "objected", f"the data subject objected to {purpose!r} (GDPR Art. 21)"
+        return None, ""
 
     def read(self, grant: AccessGrant, artifact_id: str, *, now: datetime | None = None) -> bytes:
         """The plaintext of one artifact under *grant*.
