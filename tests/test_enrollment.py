@@ -1,0 +1,160 @@
+"""Tests of agent enrollment: voiceprints from clips and calls, bytes, and the vault helpers."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given
+from hypothesis import strategies as st
+
+from voicepriv.audio import Audio
+from voicepriv.backends.embedders import MfccEmbedder
+from voicepriv.enrollment import (
+    ARTIFACT_KIND,
+    delete_voiceprint,
+    enroll,
+    enroll_clips,
+    enroll_from_calls,
+    load_voiceprint,
+    voiceprint_from_bytes,
+    voiceprint_to_bytes,
+)
+from voicepriv.errors import AudioError, ModelError, NotFoundError
+from voicepriv.interfaces import Voiceprint
+from voicepriv.model import ChannelLayout, Role
+
+
+def _clips(shared_data: Path, speaker: str, count: int = 2) -> list[Audio]:
+    files = sorted((shared_data / "librispeech-test-other" / speaker).glob("*.flac"))[:count]
+    return [Audio(samples=sf.read(f, dtype="float32")[0], sample_rate=16000) for f in files]
+
+
+def test_enroll_clips_makes_a_unit_vector_named_by_the_embedder(shared_data: Path) -> None:
+    clips = _clips(shared_data, "1688")
+    voiceprint = enroll_clips("agent-7", clips, MfccEmbedder())
+    assert voiceprint.agent_id == "agent-7"
+    assert voiceprint.embedder == "mfcc"
+    assert voiceprint.vector.shape == (38,)
+    assert np.linalg.norm(voiceprint.vector) == pytest.approx(1.0, abs=1e-5)
+    assert voiceprint.seconds > 3.0
+
+
+def test_enroll_clips_refuses_too_little_speech() -> None:
+    silence = Audio(samples=np.zeros(16000 * 5, np.float32), sample_rate=16000)
+    with pytest.raises(AudioError, match=r"agent 'a1': 0\.0 s of speech"):
+        enroll_clips("a1", [silence], MfccEmbedder())
+    with pytest.raises(AudioError, match="at least"):
+        enroll_clips("a1", [], MfccEmbedder())
+
+
+def test_enroll_from_calls_reads_only_the_agent_channel(shared_data: Path) -> None:
+    agent = _clips(shared_data, "1688", 1)[0].samples[:, 0]
+    customer = _clips(shared_data, "3080", 1)[0].samples[:, 0]
+    n = min(agent.size, customer.size)
+    call = Audio(samples=np.stack([customer[:n], agent[:n]], axis=1), sample_rate=16000)
+    layout = ChannelLayout.stereo(Role.CUSTOMER, Role.AGENT)
+    embedder = MfccEmbedder()
+    from_call = enroll_from_calls("a1", [(call, layout)], embedder)
+    direct = enroll_clips("a1", [Audio(samples=agent[:n], sample_rate=16000)], embedder)
+    assert float(from_call.vector @ direct.vector) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ModelError, match="mono layout"):
+        enroll_from_calls("a1", [(call, ChannelLayout.mono())], embedder)
+    with pytest.raises(AudioError, match="1 channel"):
+        enroll_from_calls("a1", [(call.channel(0), layout)], embedder)
+
+
+vectors = st.lists(
+    st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, width=32), min_size=1, max_size=64
+).filter(lambda v: float(np.linalg.norm(np.asarray(v, np.float64))) > 1e-3)
+
+
+@given(
+    vector=vectors,
+    seconds=st.floats(0, 1e5),
+    agent=st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True),
+)
+def test_bytes_round_trip(vector: list[float], seconds: float, agent: str) -> None:
+    array = np.asarray(vector, np.float32)
+    original = Voiceprint(
+        agent_id=agent, embedder="onnx", vector=array / np.linalg.norm(array), seconds=seconds
+    )
+    back = voiceprint_from_bytes(voiceprint_to_bytes(original))
+    assert back.agent_id == original.agent_id
+    assert back.embedder == original.embedder
+    assert back.seconds == pytest.approx(original.seconds)
+    assert np.allclose(back.vector, original.vector, atol=1e-6)
+
+
+def test_bad_bytes_name_every_problem() -> None:
+    with pytest.raises(ModelError, match=r"vp\.json: not a voiceprint"):
+        voiceprint_from_bytes(b"\xff", source="vp.json")
+    bad = json.dumps({"agent_id": "", "embedder": 3, "vector": [0, 0], "seconds": -1}).encode()
+    with pytest.raises(ModelError) as info:
+        voiceprint_from_bytes(bad)
+    message = str(info.value)
+    for field in ("agent_id", "embedder", "seconds", "vector"):
+        assert field in message
+    mismatch = json.dumps({"agent_id": "a", "embedder": "e", "vector": [1, 2], "dim": 3}).encode()
+    with pytest.raises(ModelError, match="dim"):
+        voiceprint_from_bytes(mismatch)
+    # the plain shape 'voicepriv isolate --agent-voiceprint' documents is accepted
+    plain = json.dumps({"agent_id": "a", "embedder": "mfcc", "vector": [3, 4], "seconds": 2})
+    assert voiceprint_from_bytes(plain.encode()).vector.tolist() == pytest.approx([0.6, 0.8])
+
+
+def _voiceprint(agent: str = "agent-7", value: float = 1.0) -> Voiceprint:
+    vector = np.full(8, value, np.float32)
+    return Voiceprint(
+        agent_id=agent, embedder="mfcc", vector=vector / np.linalg.norm(vector), seconds=12.5
+    )
+
+
+def test_vault_enroll_load_replace_and_delete(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        with pytest.raises(NotFoundError, match="agent-7"):
+            load_voiceprint(vault, "agent-7")
+        first = enroll(vault, _voiceprint(), keep_for=timedelta(days=30))
+        assert first.kind.value == ARTIFACT_KIND
+        loaded = load_voiceprint(vault, "agent-7")
+        assert np.allclose(loaded.vector, _voiceprint().vector)
+        # re-enrollment replaces the old voiceprint (crypto-shredded)
+        changed = _voiceprint(value=-1.0)
+        enroll(vault, changed)
+        assert np.allclose(load_voiceprint(vault, "agent-7").vector, changed.vector)
+        other = enroll(vault, _voiceprint("agent-8"))
+        receipts = delete_voiceprint(vault, "agent-7")
+        assert len(receipts) == 1
+        with pytest.raises(NotFoundError):
+            load_voiceprint(vault, "agent-7")
+        assert load_voiceprint(vault, "agent-8").agent_id == "agent-8"
+        assert other.kind.value == "voiceprint"
+        # the stored bytes are encrypted: the vector is not in any object in clear
+        clear = voiceprint_to_bytes(_voiceprint("agent-8"))
+        for path in (tmp_path / "vault").rglob("*.vpv"):
+            assert clear[:40] not in path.read_bytes()
+
+
+def test_vault_voiceprint_expires_with_the_retention_sweep(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.model import utc_now
+
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        enroll(vault, _voiceprint(), keep_for=timedelta(days=1))
+        vault.sweep(now=utc_now() + timedelta(days=2))
+        with pytest.raises(NotFoundError):
+            load_voiceprint(vault, "agent-7")
+
+
+def test_bad_agent_ids_and_retention_are_refused(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        with pytest.raises(ModelError, match="agent id"):
+            enroll(vault, _voiceprint(agent="../x"))
+        with pytest.raises(ModelError, match="retention"):
+            enroll(vault, _voiceprint(), keep_for=timedelta(0))
