@@ -158,3 +158,63 @@ def test_bad_agent_ids_and_retention_are_refused(tmp_path: Path) -> None:
             enroll(vault, _voiceprint(agent="../x"))
         with pytest.raises(ModelError, match="retention"):
             enroll(vault, _voiceprint(), keep_for=timedelta(0))
+
+
+def test_cli_enroll_into_vault_and_file_then_delete(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.cli import main
+
+    vault_module.Vault.create(tmp_path / "vault").close()
+    files = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[:2]
+    out = tmp_path / "vp.json"
+    code = main(
+        [
+            "enroll",
+            "agent-7",
+            *map(str, files),
+            "--vault",
+            str(tmp_path / "vault"),
+            "--embedder",
+            "mfcc",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert "agent agent-7: voiceprint from" in capsys.readouterr().out
+    from_file = voiceprint_from_bytes(out.read_bytes())
+    with vault_module.Vault.open(tmp_path / "vault") as vault:
+        stored = load_voiceprint(vault, "agent-7")
+    assert np.allclose(stored.vector, from_file.vector)
+    assert main(["enroll", "agent-7", "--vault", str(tmp_path / "vault"), "--delete"]) == 0
+    with vault_module.Vault.open(tmp_path / "vault") as vault, pytest.raises(NotFoundError):
+        load_voiceprint(vault, "agent-7")
+
+
+def test_cli_enroll_refuses_without_destination(
+    shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voicepriv.cli import main
+
+    clip = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[0]
+    assert main(["enroll", "agent-7", str(clip), "--embedder", "mfcc"]) == 2
+    assert "--vault DIR" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "enroll",
+                "agent-7",
+                str(clip),
+                "--agent-side",
+                "left",
+                "--out",
+                "x.json",
+                "--embedder",
+                "mfcc",
+            ]
+        )
+        == 2
+    )
+    assert "--agent-side given, but the file has 1 channel" in capsys.readouterr().err
