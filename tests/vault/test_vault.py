@@ -350,3 +350,16 @@ def test_any_recording_round_trips_its_metadata(
         assert vault.metadata(rec.id).recording == rec
         for subject in rec.subjects:
             assert rec.id in vault.find_subject(subject)
+
+
+def test_a_failing_source_keeps_nothing_on_any_replica(two_replicas: Vault, tmp_path: Path) -> None:
+    def broken() -> Iterator[bytes]:
+        yield b"a" * 1000
+        raise RuntimeError("caller failed")
+
+    two_replicas.add_recording(recording(), delete_after=None)
+    with pytest.raises(RuntimeError, match="caller failed"):
+        two_replicas.put_artifact("call-1", "export", broken())
+    for folder in ("rep-a", "rep-b"):
+        assert [p for p in (tmp_path / folder).rglob("*") if p.is_file()] == []
+    assert two_replicas.verify().checks == ()
