@@ -384,7 +384,7 @@ def _dask(task: CallTask, records: Sequence[IntakeRecord], scheduler: str) -> It
             pure=False,
             key=[f"voicepriv-ingest-{r.recording.id}-{os.urandom(4).hex()}" for r in records],
         )
-        for future in as_completed(futures):
+        for future in as_completed(futures, loop=client.loop):
             yield future.result()
 
 

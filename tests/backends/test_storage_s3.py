@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from s3_server import new_bucket, s3_options, s3_server
 from voicepriv import plugins
 from voicepriv.interfaces import Storage
 
@@ -43,51 +42,17 @@ _CONTRACT = _contract_tests()
 globals().update(_CONTRACT)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """A moto S3 server on loopback for this module."""
-    pytest.importorskip("s3fs")
-    server_module = pytest.importorskip("moto.server")
-    port = _free_port()
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-def s3_options(endpoint: str) -> dict[str, Any]:
-    """storage_options for s3fs against the local server (dummy credentials)."""
-    return {
-        "key": "testing",
-        "secret": "testing",
-        "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        "skip_instance_cache": True,
-    }
+    with s3_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
 def storage(s3_endpoint: str) -> Storage:
     """A storage rooted in a fresh bucket of the local S3 server."""
-    boto3 = pytest.importorskip("boto3")
-
-    bucket = f"vpv-{uuid.uuid4().hex[:12]}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_bucket(Bucket=bucket)
+    bucket = new_bucket(s3_endpoint)
     store = plugins.backend(
         plugins.get_plugin_manager(), "storage", f"s3://{bucket}/root", s3_options(s3_endpoint)
     )
