@@ -467,6 +467,19 @@ class Catalog:
                 ),
             )
 
+    def set_artifact_size(self, artifact_id: str, *, size: int, stored_size: int) -> None:
+        """Record an artifact's sizes once all of it is written (``-1`` while being written)."""
+        self.db.execute(
+            "UPDATE artifacts SET size = ?, stored_size = ? WHERE id = ?",
+            (size, stored_size, artifact_id),
+        )
+
+    def abandon_artifact(self, artifact_id: str, at: datetime) -> None:
+        """Mark an artifact whose write failed as gone (its replicas were removed)."""
+        self.db.execute(
+            "UPDATE artifacts SET deleted_at = ? WHERE id = ?", (format_time(at), artifact_id)
+        )
+
     def _artifact(self, row: Sequence[Any]) -> ArtifactEntry:
         return ArtifactEntry(
             id=row[0],

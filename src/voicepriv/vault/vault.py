@@ -56,9 +56,14 @@ from voicepriv.vault.catalog import (
     NewRecording,
     RecordingState,
     ReplicaState,
-    format_time,
 )
-from voicepriv.vault.crypto import DEFAULT_CHUNK_SIZE, DecryptingReader, encrypt_stream, new_header
+from voicepriv.vault.crypto import (
+    DEFAULT_CHUNK_SIZE,
+    DecryptingReader,
+    encrypt_stream,
+    encrypted_size,
+    new_header,
+)
 from voicepriv.vault.keys import KeyHierarchy, KeyStore
 
 __all__ = [
@@ -626,10 +631,8 @@ class Vault:
             self._abandon(artifact_id, object_key)
             details = "; ".join(f"{name}: {error}" for name, error in errors.items())
             raise StorageError(f"vault: no replica of {kind.value} could be written ({details})")
-        stored = header.size + source.count + max(1, math.ceil(source.count / self.chunk_size)) * 16
-        self.catalog.db.execute(
-            "UPDATE artifacts SET size = ?, stored_size = ? WHERE id = ?",
-            (source.count, stored, artifact_id),
+        self.catalog.set_artifact_size(
+            artifact_id, size=source.count, stored_size=encrypted_size(source.count, header)
         )
         for name, error in errors.items():
             self.catalog.set_replica(
@@ -746,10 +749,7 @@ class Vault:
             with contextlib.suppress(VoiceprivError):
                 storage.delete(object_key)
             self.catalog.set_replica_state(artifact_id, name, ReplicaState.DELETED)
-        self.catalog.db.execute(
-            "UPDATE artifacts SET deleted_at = ? WHERE id = ?",
-            (format_time(utc_now()), artifact_id),
-        )
+        self.catalog.abandon_artifact(artifact_id, utc_now())
 
     # ------------------------------------------------------------------ read
 
