@@ -359,3 +359,58 @@ def test_cli_ingest_folder_resumes(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "skipped (done earlier)          2" in capsys.readouterr().out
     with Vault.open(tmp_path / "vault") as vault:
         assert vault.catalog.recording_ids() == ["cli-inbound", "cli-outbound"]
+
+
+class _ClockTranscriber:
+    """Test double: one word per second of audio (the real ones are plugins with models)."""
+
+    name = "clock"
+
+    def transcribe(self, audio: Audio) -> tuple[Any, ...]:
+        from voicepriv.interfaces import Word
+
+        return tuple(
+            Word(text=f"w{i}", start=float(i), end=float(i) + 0.9)
+            for i in range(int(audio.duration))
+        )
+
+
+class _CardRecogniser:
+    """Test double: words 2 and 3 are a card number."""
+
+    name = "cards"
+
+    def recognise(self, words: Any) -> tuple[Any, ...]:
+        from voicepriv.interfaces import PiiSpan
+
+        return (
+            PiiSpan(kind="card_number", first=2, last=3, start=words[2].start, end=words[3].end),
+        )
+
+
+def test_transcript_redaction_silences_audio_and_text(
+    tmp_path: Path, sources: dict[str, np.ndarray], policy: Policy, vault: Vault, log: AuditLog
+) -> None:
+    import json
+
+    path, stereo = _stereo_file(tmp_path, sources)
+    ivr = [IvrInput(prompt="qa", digit="1", offset_s=0.0)]
+    result = ingest(
+        path,
+        _recording("tx-1", "inbound", len(stereo) / RATE, ChannelLayout.stereo()),
+        policy,
+        vault,
+        ivr=ivr,
+        audit=log,
+        transcriber=_ClockTranscriber(),
+        recogniser=_CardRecogniser(),
+    )
+    assert [a.kind.value for a in result.artifacts] == ["full_audio", "transcript"]
+    kept = vault.read_audio(result.artifacts[0].artifact_id).samples
+    assert np.all(kept[2 * RATE : int(3.9 * RATE)] == 0)  # the span is silenced on both channels
+    assert np.any(kept[int(4.0 * RATE) : 5 * RATE] != 0)
+    transcript = json.loads(vault.read(result.artifacts[1].artifact_id))
+    texts = [w["text"] for w in transcript["words"]]
+    assert texts[:5] == ["w0", "w1", "[card_number]", "[card_number]", "w4"]
+    stored = [e for e in _events(vault) if e.type is EventType.ARTIFACT_STORED]
+    assert stored[0].data["pii_spans_silenced"] == 1
