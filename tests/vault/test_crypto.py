@@ -142,3 +142,38 @@ def test_one_gib_streams_through_a_file(tmp_path: Path) -> None:
     assert got.digest() == expected.digest()
     block_100 = next(b for i, b in enumerate(_blocks(101, block)) if i == 100)
     assert middle == block_100[5:21]
+
+
+@given(st.data())
+def test_any_truncation_or_extension_is_detected(data: st.DataObject) -> None:
+    plaintext = data.draw(st.binary(min_size=0, max_size=400))
+    _header, sealed = _seal(plaintext)
+    cut = data.draw(st.integers(0, len(sealed) - 1))
+    with pytest.raises(IntegrityError):
+        _open(sealed[:cut]).read()
+    extra = data.draw(st.binary(min_size=1, max_size=100))
+    with pytest.raises(IntegrityError):
+        _open(sealed + extra).read()
+
+
+class _CountingStream(io.BytesIO):
+    """Counts the bytes a reader pulls from the stored object."""
+
+    pulled = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.pulled += len(chunk)
+        return chunk
+
+
+def test_seeking_near_the_end_reads_only_the_covering_chunks() -> None:
+    chunk = 4096
+    data = os.urandom(200 * chunk)
+    header, sealed = _seal(data, chunk_size=chunk)
+    stream = _CountingStream(sealed)
+    reader = crypto.DecryptingReader(stream, lambda _h: KEY)
+    offset = 150 * chunk + 4000
+    assert reader.read_range(offset, 200) == data[offset : offset + 200]
+    # the header plus the two chunks the range straddles, nothing before them
+    assert stream.pulled <= header.size + 2 * (chunk + crypto.TAG_SIZE)
