@@ -363,3 +363,22 @@ def test_a_failing_source_keeps_nothing_on_any_replica(two_replicas: Vault, tmp_
     for folder in ("rep-a", "rep-b"):
         assert [p for p in (tmp_path / folder).rglob("*") if p.is_file()] == []
     assert two_replicas.verify().checks == ()
+
+
+def test_a_memory_replica_beside_a_folder(tmp_path: Path, memory_fs: None) -> None:
+    replicas = (
+        ReplicaConfig(name="disk", url=str(tmp_path / "disk")),
+        ReplicaConfig(name="mem", url="memory://vpv-vault/replica"),
+    )
+    with Vault.create(tmp_path / "v", replicas=replicas, chunk_size=128) as vault:
+        data = os.urandom(5000)
+        (result,) = vault.put(recording(), {"agent_audio": data}, delete_after=None)
+        assert result.complete
+        assert len(list(vault.storages["mem"].keys())) == 1
+        vault.storages["disk"].delete(vault.catalog.replicas(result.artifact_id)[0].object_key)
+        assert vault.read(result.artifact_id) == data  # served from memory://
+        assert [(p.location, p.status) for p in vault.verify().problems] == [("disk", "missing")]
+        assert vault.repair().repaired == ((result.artifact_id, "disk"),)
+        receipt = vault.delete("call-1", "retention")
+        assert {r.location for r in receipt.replicas} == {"disk", "mem"}
+        assert list(vault.storages["mem"].keys()) == []
