@@ -183,18 +183,20 @@ def test_json_model_rule_violations_are_reported(manager: Any) -> None:
 
 def test_json_wrong_format_and_not_json(manager: Any) -> None:
     adapter = _adapter(manager, "generic-json")
-    with pytest.raises(ModelError, match="a.json field format"):
+    with pytest.raises(ModelError, match=r"a\.json field format"):
         adapter.parse(json.dumps({"format": "other/9", "calls": []}).encode(), source="a.json")
-    with pytest.raises(ModelError, match="b.json: not JSON"):
+    with pytest.raises(ModelError, match=r"b\.json: not JSON"):
         adapter.parse(b"{nope", source="b.json")
 
 
 def test_csv_errors(manager: Any) -> None:
     adapter = _adapter(manager, "generic-csv")
-    with pytest.raises(ModelError, match="h.csv header: missing column"):
+    with pytest.raises(ModelError, match=r"h\.csv header: missing column"):
         adapter.parse(b"call_id,audio\nx,y\n", source="h.csv")
-    with pytest.raises(ModelError, match="h.csv header: unknown column"):
-        adapter.parse(CSV_TEXT.replace("consents\n", "consents,extra\n", 1).encode(), source="h.csv")
+    with pytest.raises(ModelError, match=r"h\.csv header: unknown column"):
+        adapter.parse(
+            CSV_TEXT.replace("consents\n", "consents,extra\n", 1).encode(), source="h.csv"
+        )
     broken = CSV_TEXT.replace("recording_consent:1@6.5", "recording_consent-1")
     with pytest.raises(ModelError, match=r"r.csv record 0 \(call 'c-1001'\) field ivr:"):
         adapter.parse(broken.encode(), source="r.csv")
