@@ -461,8 +461,8 @@ def _rollback(
                 "key_destroyed": receipt.key_destroyed,
             },
         )
-    except VoiceprivError as exc:
-        cause.add_note(f"rollback of {recording_id} also failed: {exc}")
+    except Exception as exc:  # the original error must stay the one raised
+        cause.add_note(f"rollback of {recording_id} also failed: {type(exc).__name__}: {exc}")
 
 
 # --------------------------------------------------------------------------- batch task
