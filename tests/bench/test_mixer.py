@@ -12,7 +12,7 @@ from voicepriv.audio import Audio
 from voicepriv.bench import rttm
 from voicepriv.bench.mixer import HOP_S, CallConfig, make_call, make_calls
 from voicepriv.bench.speakers import scan
-from voicepriv.bench.telephone import EchoConfig
+from voicepriv.bench.telephone import ChannelConfig, EchoConfig
 from voicepriv.errors import BenchError
 
 Utts = tuple[list[Audio], list[Audio]]
@@ -105,6 +105,27 @@ def test_channel_output_is_8khz_band_limited(utterances: Utts) -> None:
     freqs, power = signal.welch(call.mix.samples[:, 0], fs=8000, nperseg=512)
     db = 10 * np.log10(power + 1e-20)
     assert db[np.argmin(np.abs(freqs - 60))] < db[(freqs > 300) & (freqs < 3400)].max() - 30
+
+
+def test_line_echo_and_packet_loss(utterances: Utts) -> None:
+    agent, customer = utterances
+    config = CallConfig(
+        duration_s=15.0,
+        overlap_ratio=0.0,
+        backchannel_prob=0.0,
+        hold_prob=0.0,
+        channel=ChannelConfig(packet_loss=0.2),  # line noise: silence is not exact zeros
+        customer_echo=EchoConfig(delay_s=0.01, erl_db=10.0),
+    )
+    call = make_call(agent, customer, config, seed=4)
+    # 20 ms packets lost: runs of exact zeros in every rendering
+    zeros = call.mix.samples[:, 0] == 0
+    assert 0.1 < zeros.mean() < 0.3
+    # the customer channel carries an echo of the agent during agent-only speech
+    span = next(s for s in call.segments if s.label == "agent" and s.duration > 1)
+    right = call.stereo.slice(span.start, span.end).samples[:, 1]
+    source = call.agent.slice(span.start, span.end).samples[:, 0]
+    assert -25 < 10 * np.log10(np.sum(right**2) / np.sum(source**2)) < -3
 
 
 def test_make_call_rejects_silence() -> None:

@@ -215,6 +215,12 @@ def test_cli_make_calls_run_report(
     )
     manifest = json.loads((calls / "manifest.json").read_text())
     assert [c["id"] for c in manifest["calls"]] == ["call-0000", "call-0001"]
+    again = tmp_path / "again"
+    assert main(["bench", "make-calls", "--speakers", str(shared_data), "--out", str(again),
+                 "--n", "1", "--seed", "1", "--duration", "12"]) == 0  # fmt: skip
+    for name in ("mix.flac", "stereo.flac", "agent.flac", "reference.rttm"):
+        first = (calls / "call-0000" / name).read_bytes()
+        assert first == (again / "call-0000" / name).read_bytes()
     assert (
         main(
             [

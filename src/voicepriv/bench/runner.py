@@ -88,7 +88,8 @@ def _gate(audio: Audio, keep: npt.NDArray[np.bool_], hop_s: float = _HOP_S) -> A
     gain = np.repeat(keep.astype(np.float64), hop)[: audio.frames]
     gain = np.pad(gain, (0, audio.frames - gain.size))
     ramp = max(1, round(0.005 * rate))
-    gain = np.convolve(gain, np.ones(ramp) / ramp, mode="same")
+    padded = np.pad(gain, (ramp // 2, ramp - 1 - ramp // 2), mode="edge")
+    gain = np.convolve(padded, np.ones(ramp) / ramp, mode="valid")
     return Audio(samples=(audio.mono() * gain).astype(np.float32), sample_rate=rate)
 
 
