@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 
@@ -218,6 +219,31 @@ def test_mono_agent_only_via_enrollment(
         np.sum(customer[customer_only] ** 2)
     )
     assert _corr(kept, customer) < 0.1
+
+    # The same call through the batch task: the voiceprint is picked by the agent's id.
+    from voicepriv.batch import run_batch
+    from voicepriv.interfaces import IntakeRecord
+    from voicepriv.pipeline import IngestTask
+
+    (tmp_path / "policy.toml").write_text(DEMO_POLICY)
+    task = IngestTask(
+        policy=str(tmp_path / "policy.toml"),
+        vault=str(vault.config.root),
+        voiceprints=(voiceprint,),
+    )
+    record = IntakeRecord(
+        recording=_recording("mono-2", "outbound", len(mono) / RATE, ChannelLayout.mono()),
+        audio=str(path),
+    )
+    assert task.voiceprint_for(record.recording) is voiceprint
+    (outcome,) = run_batch(task, [record]).outcomes
+    assert outcome.outcome is Outcome.AGENT_ONLY, outcome.reason
+    without = run_batch(
+        attrs.evolve(task, voiceprints=()),
+        [attrs.evolve(record, recording=attrs.evolve(record.recording, id="mono-3"))],
+    )
+    (failed,) = without.failed
+    assert failed.step == "isolate"
 
 
 def test_refusal_keeps_nothing_and_audits_the_decision(

@@ -500,12 +500,23 @@ class IngestTask:
     :param vault: path of the vault folder.
     :param separator: separator backend name for agent-only calls (default by layout).
     :param remove_source: overwrite and remove each input file after it is ingested.
+    :param voiceprints: enrolled agents' voiceprints; a call uses the one whose
+        ``agent_id`` is its agent party's id (mono agent-only calls need one).
     """
 
     policy: str
     vault: str
     separator: str | None = None
     remove_source: bool = False
+    voiceprints: tuple[Voiceprint, ...] = attrs.field(default=(), converter=tuple, repr=False)
+
+    def voiceprint_for(self, recording: Recording) -> Voiceprint | None:
+        """The voiceprint of the call's agent, if enrolled."""
+        agents = {p.id for p in recording.parties_with(Role.AGENT) if p.id}
+        for voiceprint in self.voiceprints:
+            if voiceprint.agent_id in agents:
+                return voiceprint
+        return None
 
     def __call__(self, record: IntakeRecord) -> CallOutcome:
         """Ingest one call; a failure becomes a failed outcome naming the step."""
@@ -521,6 +532,7 @@ class IngestTask:
                 vault,
                 ivr=record.ivr,
                 audit=log,
+                voiceprint=self.voiceprint_for(record.recording),
                 separator=self.separator,
                 remove_source=self.remove_source,
             )
