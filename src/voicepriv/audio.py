@@ -23,7 +23,6 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-from scipy import signal
 
 from voicepriv.errors import AudioError
 
@@ -352,6 +351,8 @@ def resample(audio: Audio, sample_rate: int) -> Audio:
     _check_sample_rate(sample_rate, "sample_rate")
     if sample_rate == audio.sample_rate:
         return audio
+    from scipy import signal  # imported here: scipy.signal costs ~100 MiB and ~1 s to import
+
     divisor = math.gcd(sample_rate, audio.sample_rate)
     up, down = sample_rate // divisor, audio.sample_rate // divisor
     out = signal.resample_poly(audio.samples, up, down, axis=0).astype(np.float32)
