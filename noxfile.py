@@ -87,7 +87,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Every benchmark in --quick mode (pass --full to run them at full size)."""
-    _install(session, LIGHT_EXTRAS, "test")
+    _install(session, LIGHT_EXTRAS, "test", "bench")
     full = "--full" in session.posargs
     out = Path("bench-results")
     out.mkdir(exist_ok=True)
