@@ -440,3 +440,35 @@ def test_transcript_redaction_silences_audio_and_text(
     assert texts[:5] == ["w0", "w1", "[card_number]", "[card_number]", "w4"]
     stored = [e for e in _events(vault) if e.type is EventType.ARTIFACT_STORED]
     assert stored[0].data["pii_spans_silenced"] == 1
+
+
+def test_audio_from_an_fsspec_url(
+    tmp_path: Path,
+    sources: dict[str, np.ndarray],
+    policy: Policy,
+    vault: Vault,
+    log: AuditLog,
+    memory_fs: None,
+) -> None:
+    import fsspec
+
+    path, stereo = _stereo_file(tmp_path, sources)
+    with fsspec.open("memory://incoming/call.wav", "wb") as handle:
+        handle.write(path.read_bytes())
+    recording = _recording("url-1", "outbound", len(stereo) / RATE, ChannelLayout.stereo())
+    with pytest.raises(PipelineError, match="only a local file") as info:
+        ingest(
+            "memory://incoming/call.wav", recording, policy, vault, audit=log, remove_source=True
+        )
+    assert info.value.step == "intake"
+    result = ingest("memory://incoming/call.wav", recording, policy, vault, audit=log)
+    assert result.outcome is Outcome.AGENT_ONLY
+    uri = ingest(
+        path.as_uri(),
+        attrs.evolve(recording, id="url-2"),
+        policy,
+        vault,
+        audit=log,
+        remove_source=True,
+    )
+    assert uri.outcome is Outcome.AGENT_ONLY and not path.exists()

@@ -200,6 +200,18 @@ def _redact(audio: Audio, words: Sequence[Word], spans: Sequence[PiiSpan]) -> tu
     return cleaned, json.dumps(transcript, sort_keys=True)
 
 
+def _removable(source: audio_io.Source) -> Path:
+    """The local file ``remove_source`` would remove; anything else is refused up front."""
+    if isinstance(source, str) and source.startswith("file://"):
+        return Path(_local_path(source))
+    if (isinstance(source, str) and "://" in source) or not isinstance(source, str | os.PathLike):
+        raise PipelineError(
+            f"remove_source: only a local file can be securely removed, got {source!r}",
+            step="intake",
+        )
+    return Path(source)
+
+
 def _remove_securely(path: Path) -> None:
     """Overwrite *path* with zeros, flush it to disk, then unlink it."""
     size = path.stat().st_size
@@ -258,6 +270,9 @@ def ingest(
     """
     clock = _Clock()
     log = audit if audit is not None else audit_log_for(vault)
+    removable: Path | None = None
+    if remove_source:
+        removable = _removable(audio_source)
     with clock.step("intake"):
         extra = consents_from_ivr(policy, ivr) if ivr else ()
         if extra:
@@ -274,7 +289,7 @@ def ingest(
         with clock.step("load"):
             layout = recording.layout
             channels = layout.channels if layout is not None else 2
-            call = audio_io.load(audio_source, max_channels=channels)
+            call = _load(audio_source, channels)
         stereo = call.channels == 2
         if decision.customer.keep:
             outcome = Outcome.KEPT
@@ -351,9 +366,9 @@ def ingest(
     except BaseException as exc:
         _rollback(vault, log, recording.id, cataloged, exc)
         raise
-    if remove_source and isinstance(audio_source, str | os.PathLike):
+    if removable is not None:
         with clock.step("cleanup"):
-            _remove_securely(Path(audio_source))
+            _remove_securely(removable)
     return IngestResult(
         recording=recording,
         decision=decision,
@@ -365,6 +380,25 @@ def ingest(
         steps_s=dict(clock.steps),
         audit_seqs=tuple(seqs),
     )
+
+
+def _load(source: audio_io.Source, channels: int) -> Audio:
+    """Read the call: a local path or file object, or an fsspec URL (``s3://...``)."""
+    if isinstance(source, str) and "://" in source and not source.startswith("file://"):
+        import fsspec
+
+        with fsspec.open(source, "rb") as handle:
+            return audio_io.load(handle, max_channels=channels)
+    if isinstance(source, str) and source.startswith("file://"):
+        source = _local_path(source)
+    return audio_io.load(source, max_channels=channels)
+
+
+def _local_path(url: str) -> str:
+    """The local path of a ``file://`` URL."""
+    from urllib.parse import unquote, urlsplit
+
+    return unquote(urlsplit(url).path)
 
 
 def _keep_both(call: Audio, recording: Recording, decision: Decision) -> Audio:
