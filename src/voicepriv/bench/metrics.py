@@ -219,7 +219,7 @@ def _mapping(r: BoolArray, h: BoolArray, duration: FloatArray) -> dict[int, int]
         return {}
     cooccurrence = (r[:, None, :] & h[None, :, :]).astype(np.float64) @ duration
     rows, cols = optimize.linear_sum_assignment(-cooccurrence)
-    return {int(c): int(r_) for r_, c in zip(rows, cols, strict=True) if cooccurrence[r_, c] > 0}
+    return {int(c): int(r_) for r_, c in zip(rows, cols, strict=True) if cooccurrence[r_, c] > 1e-6}
 
 
 def der(
@@ -272,8 +272,9 @@ def jer(
     _, duration, r, h, ref_labels, _ = _scored_intervals(
         reference, hypothesis, collar, skip_overlap, uem
     )
-    # speakers with no scored time (e.g. only inside collars) are not counted, as in pyannote
-    present = [i for i in range(len(ref_labels)) if float(r[i] @ duration) > 0]
+    # speakers with no scored time (e.g. only inside collars) are not counted; like pyannote,
+    # spans under a microsecond (floating-point slivers) count as nothing
+    present = [i for i in range(len(ref_labels)) if float(r[i] @ duration) > 1e-6]
     if not present:
         return 1.0
     mapping = {ref_index: hyp_index for hyp_index, ref_index in _mapping(r, h, duration).items()}
