@@ -244,6 +244,13 @@ def test_mono_agent_only_via_enrollment(
     )
     (failed,) = without.failed
     assert failed.step == "isolate"
+    # Once the agent is enrolled in the vault (`voicepriv enroll`), the pipeline finds it.
+    enrollment_module.enroll(vault, voiceprint)
+    again = run_batch(
+        attrs.evolve(task, voiceprints=()),
+        [attrs.evolve(record, recording=attrs.evolve(record.recording, id="mono-3"))],
+    )
+    assert [o.outcome for o in again.outcomes] == [Outcome.AGENT_ONLY]
 
 
 def test_refusal_keeps_nothing_and_audits_the_decision(

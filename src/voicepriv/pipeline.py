@@ -257,7 +257,8 @@ def ingest(
     :param vault: where kept artifacts go.
     :param ivr: IVR keypresses, mapped to consent events by the policy.
     :param audit: the audit log (default: :func:`audit_log_for` the vault).
-    :param voiceprint: the agent's voiceprint (needed for mono agent-only calls).
+    :param voiceprint: the agent's voiceprint (needed for mono agent-only calls); by default
+        the one ``voicepriv enroll`` stored in the vault for the call's agent party id.
     :param separator: separator (or backend name) for agent-only isolation.
     :param separator_options: options for a separator named by *separator*.
     :param transcriber: when given, the kept audio is transcribed and the transcript stored.
@@ -299,6 +300,8 @@ def ingest(
             outcome = Outcome.AGENT_ONLY
             destroyed.append("customer track" if stereo else "customer speech")
             with clock.step("isolate"):
+                if voiceprint is None and call.channels == 1:
+                    voiceprint = _enrolled_voiceprint(vault, recording)
                 isolation_report = isolate(
                     call,
                     recording.layout,
@@ -380,6 +383,21 @@ def ingest(
         steps_s=dict(clock.steps),
         audit_seqs=tuple(seqs),
     )
+
+
+def _enrolled_voiceprint(vault: Vault, recording: Recording) -> Voiceprint | None:
+    """The voiceprint ``voicepriv enroll`` stored in *vault* for the call's agent, if any."""
+    from voicepriv.enrollment import load_voiceprint
+    from voicepriv.errors import ModelError, NotFoundError
+
+    for party in recording.parties_with(Role.AGENT):
+        if party.id is None:
+            continue
+        try:
+            return load_voiceprint(vault, party.id)
+        except (NotFoundError, ModelError):
+            continue
+    return None
 
 
 def _load(source: audio_io.Source, channels: int) -> Audio:
