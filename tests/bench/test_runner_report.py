@@ -184,7 +184,9 @@ def test_librimix_and_rttm_readers(tmp_path: Path, utterances: Utts) -> None:
     assert dataset.kind == "rttm"
     item = next(dataset.items())
     assert [(s.label, s.end) for s in item.segments] == [("agent", 2.0), ("customer", 3.0)]
-    results = _flat_results(dataset)
+    pieces = runner.reference_enrollment(item)
+    assert sum(p.duration for p in pieces) == pytest.approx(2.0, abs=0.02)
+    results = _flat_results(dataset, oracle_enrollment=True)
     oracle = next(r for r in results if r.system == "oracle")
     assert oracle.si_sdr_db is None and oracle.der_pct == pytest.approx(0.0, abs=1e-6)
 

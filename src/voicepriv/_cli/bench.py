@@ -51,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--limit", type=int, default=None, help="at most this many recordings")
     run.add_argument("--layouts", default=None, help="comma-separated: mono,stereo")
     run.add_argument("--embedder", default="mfcc", help="embedder for agent voiceprints")
+    run.add_argument(
+        "--oracle-enrollment",
+        action="store_true",
+        help="enroll agents without held-out speech from their reference stretches (optimistic)",
+    )
     run.add_argument("--no-plots", action="store_true", help="skip the plots")
     run.set_defaults(handler=_run)
 
@@ -110,6 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         embedder=args.embedder,
         limit=args.limit,
         progress=progress,
+        oracle_enrollment=args.oracle_enrollment,
     ):
         results.append(result)
     elapsed = time.perf_counter() - started
@@ -122,6 +128,7 @@ def _run(args: argparse.Namespace) -> int:
                 "algorithms": [s.name for s in competitors],
                 "embedder": args.embedder,
                 "limit": args.limit,
+                "oracle_enrollment": args.oracle_enrollment,
                 "seconds": round(elapsed, 2),
                 "card": attrs.asdict(card),
             },

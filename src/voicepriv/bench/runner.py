@@ -50,6 +50,7 @@ __all__ = [
     "System",
     "enroll",
     "evaluate",
+    "reference_enrollment",
     "run",
     "systems",
 ]
@@ -324,6 +325,27 @@ class Result:
     curve: tuple[tuple[float, float, float], ...] = ()
 
 
+def reference_enrollment(item: Item, *, seconds: float = 20.0) -> tuple[Audio, ...]:
+    """Agent-only stretches of the item's own input (from the reference), up to *seconds*.
+
+    Oracle enrollment for datasets without held-out agent speech (LibriMix, RTTM recordings):
+    optimistic, since the voiceprint comes from the very call it is scored on.
+    """
+    source = item.mixture
+    frames = _frames(source)
+    agent = rttm.activity(item.segments, AGENT, hop_s=_HOP_S, frames=frames)
+    customer = rttm.activity(item.segments, CUSTOMER, hop_s=_HOP_S, frames=frames)
+    pieces, total = [], 0.0
+    for span in rttm.from_activity(agent & ~customer, AGENT, hop_s=_HOP_S):
+        if span.duration < 0.5:
+            continue
+        pieces.append(source.slice(span.start, span.end))
+        total += span.duration
+        if total >= seconds:
+            break
+    return tuple(pieces)
+
+
 def enroll(item: Item, embedder_name: str, manager: pluggy.PluginManager) -> Voiceprint | None:
     """A voiceprint of the item's held-out agent speech with *embedder_name*, or ``None``
     when the item has no enrollment audio or the embedder's extra is missing."""
@@ -424,6 +446,7 @@ def run(
     limit: int | None = None,
     manager: pluggy.PluginManager | None = None,
     progress: Callable[[Result], None] | None = None,
+    oracle_enrollment: bool = False,
 ) -> Iterator[Result]:
     """Run every system on every item of *dataset*; yield results as they are made.
 
@@ -432,6 +455,8 @@ def run(
         speech; items without enrollment get no voiceprint).
     :param limit: at most this many recordings.
     :param progress: called with every result.
+    :param oracle_enrollment: items without held-out agent speech are enrolled from their
+        own agent-only reference stretches (:func:`reference_enrollment`; optimistic).
     """
     manager = manager or get_plugin_manager()
     chosen = list(competitors)
@@ -441,6 +466,8 @@ def run(
         layout = item.layout.kind.value
         if layout not in wanted:
             continue
+        if oracle_enrollment and not item.enrollment:
+            item = attrs.evolve(item, enrollment=reference_enrollment(item))
         voiceprint = enroll(item, embedder, manager)
         request = IsolationRequest(layout=item.layout, voiceprint=voiceprint)
         for system in chosen:
