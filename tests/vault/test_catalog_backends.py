@@ -6,7 +6,7 @@ Each check runs on both; the PostgreSQL run uses a fresh schema on the server na
 
 from __future__ import annotations
 
-import threading
+import multiprocessing
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,9 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import catalog_writer
 from pg_schema import postgres_url
 from voicepriv.errors import CatalogError, NotFoundError
 from voicepriv.model import ConsentEvent, HoldScope, LegalHold
+from voicepriv.vault._db import connect
 from voicepriv.vault.catalog import (
     ArtifactKind,
     Catalog,
@@ -186,30 +188,27 @@ def test_reopening_keeps_data_and_schema(catalog_url: str) -> None:
         second.close()
 
 
-def test_concurrent_writers(catalog_url: str) -> None:
-    """Two connections adding recordings at once: every row lands, none twice."""
+def test_four_processes_writing_at_once_lose_nothing(catalog_url: str) -> None:
     Catalog(catalog_url).close()
-    errors: list[BaseException] = []
-
-    def writer(prefix: str) -> None:
-        cat = Catalog(catalog_url)
-        try:
-            for i in range(15):
-                cat.add_recording(_recording(f"{prefix}{i}"))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            cat.close()
-
-    threads = [threading.Thread(target=writer, args=(p,)) for p in ("x", "y")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [
+        context.Process(target=catalog_writer.write, args=(catalog_url, w, start)) for w in range(4)
+    ]
+    for process in workers:
+        process.start()
+    start.set()
+    for process in workers:
+        process.join(timeout=240)
+        assert process.exitcode == 0
+    per = catalog_writer.PER_PROCESS
+    expected = {f"w{w}-{i}" for w in range(4) for i in range(per)}
+    expected |= {f"w{w}-{i}-b" for w in range(4) for i in range(0, per, 3)}
     check = Catalog(catalog_url)
     try:
-        assert len(check.recording_ids()) == 30
+        ids = check.recording_ids()
+        assert set(ids) == expected and len(ids) == len(expected)
+        assert len(check.recordings_for_subject("ab" * 16)) == len(expected)
     finally:
         check.close()
 
@@ -230,3 +229,22 @@ def test_due_order_matches_python(catalog: Catalog, offsets: list[int]) -> None:
     due = [rid for rid in catalog.due_for_deletion(now) if rid in ids]
     expected = sorted(ids, key=lambda rid: (offsets[ids.index(rid)], rid))
     assert due == expected
+
+
+def test_a_recording_being_deleted_is_no_longer_due(catalog: Catalog) -> None:
+    catalog.add_recordings([_recording("a", due=T0), _recording("b", due=T0)])
+    catalog.begin_deletion("a", "retention", T0)
+    assert catalog.due_for_deletion(T0 + timedelta(days=1)) == ["b"]
+    assert catalog.recording("a").state is RecordingState.DELETING
+    assert catalog.unfinished_deletions() == ["a"]
+
+
+def test_a_newer_schema_is_refused(catalog_url: str) -> None:
+    Catalog(catalog_url).close()
+    db = connect(catalog_url)
+    try:
+        db.execute("INSERT INTO catalog_version (version, applied_at) VALUES (99, 'x')")
+    finally:
+        db.close()
+    with pytest.raises(CatalogError, match="newer than this voicepriv"):
+        Catalog(catalog_url)

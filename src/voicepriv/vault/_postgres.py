@@ -25,6 +25,7 @@ password).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
@@ -150,6 +151,12 @@ class _Connection:
 
     def close(self) -> None:
         self._connection.close()
+
+    def __del__(self) -> None:
+        # A caller that drops the Database without closing it (e.g. a failed migration in a
+        # constructor) must not leave a server connection open until the driver's finaliser.
+        with contextlib.suppress(Exception):
+            self._connection.close()
 
 
 def connect(url: str) -> Database:
