@@ -479,3 +479,31 @@ def test_audio_from_an_fsspec_url(
         remove_source=True,
     )
     assert uri.outcome is Outcome.AGENT_ONLY and not path.exists()
+
+
+def test_installed_jurisdiction_packs_reach_the_decision(policy: Policy) -> None:
+    """A vendor pack overriding DK changes what the batch task decides."""
+    from voicepriv.pipeline import installed_jurisdictions
+    from voicepriv.plugins import hookimpl
+    from voicepriv.policy import consents_from_ivr, decide, load_jurisdictions
+
+    builtin = load_jurisdictions()
+
+    class LenientDenmark:
+        @hookimpl
+        def voicepriv_jurisdictions(self) -> list[Any]:
+            return [attrs.evolve(builtin["DK"], li_purposes=None)]
+
+    manager = get_plugin_manager()
+    recording = _recording("j-1", "inbound", 20.0, ChannelLayout.stereo())
+    ivr = [IvrInput(prompt="qa", digit="2", offset_s=0.5)]
+    recording = attrs.evolve(recording, consents=consents_from_ivr(policy, ivr))
+    plain = decide(recording, policy, jurisdictions=installed_jurisdictions(manager))
+    assert not plain.covers("dispute_resolution")
+    plugin = LenientDenmark()
+    manager.register(plugin, name="lenient-dk")
+    try:
+        lenient = decide(recording, policy, jurisdictions=installed_jurisdictions(manager))
+    finally:
+        manager.unregister(plugin)
+    assert lenient.covers("dispute_resolution")

@@ -72,6 +72,7 @@ __all__ = [
     "IngestTask",
     "audit_log_for",
     "ingest",
+    "installed_jurisdictions",
 ]
 
 #: The pipeline's steps, in order (:attr:`PipelineError.step` is one of them).
@@ -263,7 +264,8 @@ def ingest(
     :param separator_options: options for a separator named by *separator*.
     :param transcriber: when given, the kept audio is transcribed and the transcript stored.
     :param recogniser: with a transcriber, PII it finds is silenced and replaced in the text.
-    :param jurisdictions: the consent-law table (default: built-in).
+    :param jurisdictions: the consent-law table (default: built-in; pass
+        :func:`installed_jurisdictions` to include plugin packs, as :class:`IngestTask` does).
     :param plugins: the plugin manager for isolation backends.
     :param remove_source: overwrite and remove the input file after a successful ingest.
     :raises PipelineError: a step failed; :attr:`~PipelineError.step` names it and nothing of
@@ -526,17 +528,30 @@ def _identity(path: str) -> tuple[int, int, int]:
     return (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
 
 
+def installed_jurisdictions(manager: pluggy.PluginManager | None = None) -> JurisdictionTable:
+    """The consent-law table with every installed jurisdiction pack applied (later wins)."""
+    from voicepriv.plugins import get_plugin_manager
+    from voicepriv.policy import load_jurisdictions
+
+    pm = manager if manager is not None else get_plugin_manager()
+    # pluggy calls the latest-registered plugin first: apply answers in registration order.
+    extra = [rule for answer in reversed(pm.hook.voicepriv_jurisdictions()) for rule in answer]
+    return load_jurisdictions(extra)
+
+
 @functools.lru_cache(maxsize=4)
 def _open_context(
     policy_path: str, vault_path: str, _versions: tuple[object, ...]
-) -> tuple[Policy, Vault, AuditLog]:
+) -> tuple[Policy, Vault, AuditLog, JurisdictionTable]:
     from voicepriv.policy import load_policy
 
     vault = Vault.open(vault_path)
-    return load_policy(policy_path), vault, audit_log_for(vault)
+    return load_policy(policy_path), vault, audit_log_for(vault), installed_jurisdictions()
 
 
-def _context(policy_path: str, vault_path: str) -> tuple[Policy, Vault, AuditLog]:
+def _context(
+    policy_path: str, vault_path: str
+) -> tuple[Policy, Vault, AuditLog, JurisdictionTable]:
     """Policy, vault and audit log, opened once per worker process (again when changed)."""
     versions = (_identity(policy_path), _identity(str(Path(vault_path) / "vault.toml")))
     return _open_context(policy_path, vault_path, versions)
@@ -574,7 +589,7 @@ class IngestTask:
         """Ingest one call; a failure becomes a failed outcome naming the step."""
         started = time.perf_counter()
         try:
-            policy, vault, log = _context(self.policy, self.vault)
+            policy, vault, log, table = _context(self.policy, self.vault)
             result = ingest(
                 record.audio,
                 attrs.evolve(
@@ -585,6 +600,7 @@ class IngestTask:
                 ivr=record.ivr,
                 audit=log,
                 voiceprint=self.voiceprint_for(record.recording),
+                jurisdictions=table,
                 separator=self.separator,
                 remove_source=self.remove_source,
             )
