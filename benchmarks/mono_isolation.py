@@ -1,28 +1,29 @@
 """Mono-call agent isolation: customer leakage, agent retention, DER and speed per embedder.
 
-Two-party conversations are mixed from the real LibriSpeech speech in ``../shared/data``
-(fixed seed): alternating turns of 1.5-6 s, pauses, short backchannels ("mm-hm"-length
-snippets of the other speaker inside a long turn) and interruptions, at a target overlap of
-0-20 % of speech time. Each call is rendered at 16 kHz and as an 8 kHz telephone call
-(300-3400 Hz band-pass, 8-bit mu-law, noise). The agent is enrolled from three held-out
-utterances, rendered at the call's bandwidth (8 kHz calls: telephone-rendered clips, as when
-enrolling from the agent channel of earlier calls).
+Two-party calls are generated with :func:`voicepriv.bench.mixer.make_call` from the real
+LibriSpeech speech in ``../shared/data`` (fixed seed): turns, pauses, backchannels,
+interruptions at a requested overlap of 0 / 10 / 20 % of speech time, and sometimes hold
+music. Each call is rendered at 16 kHz (no line) and as an 8 kHz telephone call (the bench's
+default :class:`~voicepriv.bench.telephone.ChannelConfig`). The agent is enrolled from three
+held-out utterances sent through the same line.
 
 Systems in the same run: ``oracle`` (keeps exactly the agent-only frames of the truth),
 ``keep-all``, ``vad-only`` (keeps every frame the energy VAD calls speech) and the
-``speaker`` separator with each embedder available (``mfcc`` always; ``onnx`` with the
-``onnx`` extra; ``resemblyzer`` with its extra).
+``speaker`` separator at its default operating point with each embedder available (``mfcc``
+always; ``onnx`` with the ``onnx`` extra; ``resemblyzer`` with its extra).
 
-Metrics (10 ms frames): ``leakage_pct`` = customer-active seconds kept / customer-active
-seconds; ``retention_pct`` = agent-active seconds kept / agent-active seconds (overlapped
-agent speech counts, so the oracle stays below 100 %); ``der_pct`` = (missed + false-alarm)
-seconds of the kept map against the agent-only truth over agent-only seconds, with a 0.25 s
-collar around truth boundaries; ``x_realtime`` = call seconds / processing seconds on one
-thread.
+Metrics (10 ms frames, truth from the mixer's segments): ``leakage_pct`` = customer-active
+seconds kept / customer-active seconds; ``retention_pct`` = agent-only seconds kept /
+agent-only seconds (what a fail-closed isolator may keep); ``retention_all_pct`` = agent
+seconds kept / all agent seconds (overlap included, so even the oracle stays below 100 %);
+``der_pct`` = diarization error rate of the kept map against the agent reference segments
+(``voicepriv.bench.metrics.der``, collar 0.25 s each side); ``x_realtime`` = call seconds /
+CPU seconds of the whole isolation (VAD, embeddings, decisions) on one thread.
 
     python benchmarks/mono_isolation.py [--quick] [--json PATH] [--embedders mfcc,onnx]
 """
 
+# ruff: noqa: E402  (thread limits must be set before numpy is imported)
 from __future__ import annotations
 
 import os
@@ -41,16 +42,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-from scipy import ndimage, signal
 
 from voicepriv.audio import Audio
 from voicepriv.backends.embedders import voicepriv_embedder
 from voicepriv.backends.speaker import SpeakerOptions, SpeakerSeparator
 from voicepriv.backends.vad import EnergyVad
+from voicepriv.bench.metrics import der
+from voicepriv.bench.mixer import Call, CallConfig, make_call
+from voicepriv.bench.telephone import ChannelConfig
 from voicepriv.enrollment import enroll_clips
 from voicepriv.errors import MissingExtraError
 from voicepriv.interfaces import Embedder, IsolationRequest
-from voicepriv.model import ChannelLayout
+from voicepriv.model import ChannelLayout, Segment
 
 NAME = "mono_isolation"
 FRAME = 0.01
@@ -60,144 +63,89 @@ Array = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
 
 
-class Call:
-    """A mixed call with its truth activity on the 10 ms grid."""
+class Case:
+    """A generated call with its truth activity on the 10 ms grid."""
 
-    def __init__(self, mix: Audio, agent: BoolArray, customer: BoolArray, enroll: list[Audio]):
-        self.mix = mix
-        self.agent = agent
-        self.customer = customer
-        self.enroll = enroll
+    def __init__(self, call: Call, frames: int) -> None:
+        self.call = call
+        self.mix = call.mix
+        self.enroll = list(call.enrollment)
+        self.agent = np.zeros(frames, bool)
+        self.customer = np.zeros(frames, bool)
+        for segment in call.segments:
+            target = self.agent if segment.label == "agent" else self.customer
+            target[round(segment.start / FRAME) : round(segment.end / FRAME)] = True
 
 
-def _speakers() -> dict[str, list[Path]]:
-    out: dict[str, list[Path]] = {}
+def _utterances() -> dict[str, list[Audio]]:
+    out: dict[str, list[Audio]] = {}
     for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
-        out[folder.name] = sorted(folder.glob("*.flac"))
+        out[folder.name] = [
+            Audio(samples=sf.read(f, dtype="float32")[0], sample_rate=16000)
+            for f in sorted(folder.glob("*.flac"))
+        ]
     return out
 
 
-def _load(path: Path) -> Array:
-    data, rate = sf.read(path, dtype="float32")
-    assert rate == 16000
-    return np.asarray(data, np.float32)
+def build_calls(count: int, seconds: float, seed: int) -> list[tuple[str, Case]]:
+    """*count* calls per condition (16 kHz clean and 8 kHz telephone), overlap 0/10/20 %.
 
-
-def activity(track: Array, rate: int) -> BoolArray:
-    """Truth activity of one clean source track: band energy within 35 dB of its peak."""
-    level = EnergyVad().band_db(track, rate)
-    active = level > float(level.max()) - 35.0
-    return ndimage.binary_closing(active, structure=np.ones(15)) & (level > -75.0)
-
-
-def make_call(
-    agent_clips: Sequence[Array],
-    customer_clips: Sequence[Array],
-    rng: np.random.Generator,
-    *,
-    seconds: float,
-    overlap: float,
-    rate: int = 16000,
-) -> tuple[Array, Array]:
-    """Two source tracks of a conversation (agent, customer) at 16 kHz."""
-    streams = [np.concatenate(agent_clips), np.concatenate(customer_clips)]
-    cursor = [0, 0]
-    total = int(seconds * rate)
-    tracks = [np.zeros(total + rate * 8, np.float32) for _ in range(2)]
-
-    def take(who: int, length: int) -> Array:
-        stream = streams[who]
-        start = cursor[who] % max(1, stream.size - length)
-        cursor[who] = start + length
-        piece = stream[start : start + length].copy()
-        return piece * np.float32(10 ** (rng.uniform(-3, 3) / 20))
-
-    t = int(rng.uniform(0.2, 0.8) * rate)
-    who = int(rng.integers(2))
-    while t < total:
-        length = int(rng.uniform(1.5, 6.0) * rate)
-        piece = take(who, length)
-        tracks[who][t : t + piece.size] += piece
-        if length > 3 * rate and rng.random() < 0.4:  # backchannel of the other party
-            back = take(1 - who, int(rng.uniform(0.3, 0.6) * rate))
-            at = t + int(rng.uniform(0.3, 0.7) * length)
-            tracks[1 - who][at : at + back.size] += back
-        if rng.random() < 2.5 * overlap:  # interruption: next turn starts early
-            gap = -int(rng.uniform(0.3, 1.2) * rate)
-        else:
-            gap = int(rng.uniform(0.1, 0.9) * rate)
-        t = max(t + length + gap, t + rate // 2)
-        who = 1 - who
-    return tracks[0][:total], tracks[1][:total]
-
-
-def telephone(mix: Array, rng: np.random.Generator) -> Audio:
-    """8 kHz narrowband rendering: band-pass 300-3400 Hz, mu-law 8 bit, 35 dB SNR noise."""
-    narrow = Audio(samples=mix, sample_rate=16000).resampled(8000).samples[:, 0]
-    sos = signal.butter(4, [300, 3400], btype="band", fs=8000, output="sos")
-    band = signal.sosfilt(sos, narrow).astype(np.float32)
-    peak = float(np.abs(band).max()) or 1.0
-    x = np.clip(band / peak * 0.7, -1, 1)
-    mu = 255.0
-    coded = np.round(np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu) * 127) / 127
-    decoded = np.sign(coded) * ((1 + mu) ** np.abs(coded) - 1) / mu
-    rms = float(np.sqrt(np.mean(decoded**2)))
-    noisy = decoded + rng.normal(0, rms * 10 ** (-35 / 20), decoded.size)
-    return Audio(samples=noisy.astype(np.float32), sample_rate=8000)
-
-
-def build_calls(count: int, seconds: float, seed: int) -> list[tuple[str, Call]]:
-    """*count* calls per condition (16 kHz and 8 kHz), overlap targets cycling 0/10/20 %."""
+    Calls come from :func:`voicepriv.bench.mixer.make_call` (turns, pauses, backchannels,
+    interruptions, hold music); the agent is enrolled from three held-out utterances sent
+    through the same line.
+    """
     rng = np.random.default_rng(seed)
-    speakers = _speakers()
+    speakers = _utterances()
     names = sorted(speakers)
-    calls: list[tuple[str, Call]] = []
+    cases: list[tuple[str, Case]] = []
     for index in range(count):
         a, c = rng.choice(len(names), size=2, replace=False)
-        agent_files = list(speakers[names[a]])
-        rng.shuffle(agent_files)
-        customer_files = [_load(p) for p in speakers[names[c]]]
-        enroll = [_load(p) for p in agent_files[:3]]
-        agent_clips = [_load(p) for p in agent_files[3:]]
+        agent_utts = list(speakers[names[a]])
+        order = rng.permutation(len(agent_utts))
+        enroll = [agent_utts[i] for i in order[:3]]
+        in_call = [agent_utts[i] for i in order[3:]]
         overlap = (0.0, 0.1, 0.2)[index % 3]
-        agent, customer = make_call(
-            agent_clips, customer_clips=customer_files, rng=rng, seconds=seconds, overlap=overlap
-        )
-        truth_a = activity(agent, 16000)
-        truth_c = activity(customer, 16000)
-        mix = agent + customer
-        mix = mix + rng.normal(0, 10 ** (-55 / 20), mix.size).astype(np.float32)
-        enroll_audio = [Audio(samples=e, sample_rate=16000) for e in enroll]
-        wide = Audio(samples=mix, sample_rate=16000)
-        calls.append((f"16k/ov{int(overlap * 100)}", Call(wide, truth_a, truth_c, enroll_audio)))
-        # narrowband calls are enrolled from narrowband audio (as from earlier calls' agent side)
-        enroll_narrow = [telephone(e, rng) for e in enroll]
-        calls.append(
-            (f"8k/ov{int(overlap * 100)}", Call(telephone(mix, rng), truth_a, truth_c, enroll_narrow))
-        )
-    return calls
+        for label, channel in (("16k", None), ("8k", ChannelConfig())):
+            config = CallConfig(
+                duration_s=seconds, overlap_ratio=overlap, channel=channel, echo=None
+            )
+            call = make_call(
+                in_call,
+                speakers[names[c]],
+                config,
+                seed=seed * 1000 + index,
+                agent_speaker=names[a],
+                customer_speaker=names[c],
+                enrollment=enroll,
+            )
+            frames = int(np.ceil(call.mix.duration / FRAME))
+            cases.append((f"{label}/ov{int(overlap * 100)}", Case(call, frames)))
+    return cases
 
 
-def score(kept: BoolArray, call: Call) -> dict[str, float]:
-    """Leakage, retention and collared DER of a kept-frame mask against the truth."""
-    n = min(kept.size, call.agent.size)
-    kept, agent, customer = kept[:n], call.agent[:n], call.customer[:n]
+def score(kept: BoolArray, case: Case) -> dict[str, float]:
+    """Leakage, retention and DER (collar 0.25 s each side) of a kept-frame mask."""
+    n = min(kept.size, case.agent.size)
+    kept, agent, customer = kept[:n], case.agent[:n], case.customer[:n]
     solo = agent & ~customer
-    boundary = np.flatnonzero(np.diff(solo.astype(np.int8)) != 0)
-    collar = np.zeros(n, bool)
-    collar[boundary] = True
-    collar = ndimage.binary_dilation(collar, structure=np.ones(51))
-    scored = ~collar
-    miss = float((solo & ~kept & scored).sum())
-    false_alarm = float((kept & ~solo & scored).sum())
-    reference = max(float((solo & scored).sum()), 1.0)
+    reference = [s for s in case.call.segments if s.label == "agent"]
+    hypothesis = [Segment(start=s * FRAME, end=e * FRAME, label="agent") for s, e in _spans(kept)]
+    diar = der(reference, hypothesis, collar=0.5, uem=(0.0, n * FRAME))
     return {
         "leakage_pct": 100.0 * float((kept & customer).sum()) / max(float(customer.sum()), 1.0),
         "leakage_s": float((kept & customer).sum()) * FRAME,
-        "retention_pct": 100.0 * float((kept & agent).sum()) / max(float(agent.sum()), 1.0),
-        "der_pct": 100.0 * (miss + false_alarm) / reference,
-        "overlap_pct": 100.0 * float((agent & customer).sum()) / max(float((agent | customer).sum()), 1.0),
+        "retention_pct": 100.0 * float((kept & solo).sum()) / max(float(solo.sum()), 1.0),
+        "retention_all_pct": 100.0 * float((kept & agent).sum()) / max(float(agent.sum()), 1.0),
+        "der_pct": 100.0 * diar.rate,
+        "overlap_pct": 100.0
+        * float((agent & customer).sum())
+        / max(float((agent | customer).sum()), 1.0),
     }
+
+
+def _spans(mask: BoolArray) -> list[tuple[int, int]]:
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def kept_mask(segments: Sequence[Any], frames: int) -> BoolArray:
@@ -210,8 +158,8 @@ def kept_mask(segments: Sequence[Any], frames: int) -> BoolArray:
 
 def run_system(
     name: str,
-    calls: Sequence[tuple[str, Call]],
-    decide: Callable[[Call], BoolArray],
+    calls: Sequence[tuple[str, Case]],
+    decide: Callable[[Case], BoolArray],
 ) -> list[dict[str, Any]]:
     """Per-condition and overall rows for one system."""
     rows: dict[str, list[dict[str, float]]] = {}
@@ -228,7 +176,7 @@ def run_system(
     for condition, items in rows.items():
         row: dict[str, Any] = {"system": name, "condition": condition, "calls": len(items)}
         total_s = sum(i["seconds"] for i in items)
-        for key in ("leakage_pct", "retention_pct", "der_pct", "overlap_pct"):
+        for key in ("leakage_pct", "retention_pct", "retention_all_pct", "der_pct", "overlap_pct"):
             row[key] = round(float(np.mean([i[key] for i in items])), 2)
         row["leakage_max_pct"] = round(max(i["leakage_pct"] for i in items), 2)
         row["leakage_s"] = round(sum(i["leakage_s"] for i in items), 2)
@@ -258,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results += run_system("keep-all", calls, lambda c: np.ones(frames_of(c), bool))
     vad = EnergyVad()
 
-    def vad_only(call: Call) -> BoolArray:
+    def vad_only(call: Case) -> BoolArray:
         probability = vad.detect(call.mix).probabilities
         return np.repeat(probability >= 0.5, round(vad.hop_s / FRAME))
 
@@ -274,33 +222,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         separator = SpeakerSeparator(SpeakerOptions(), embedder=embedder, vad=vad)
         prints: dict[int, Any] = {}
 
-        def speaker(call: Call, sep: SpeakerSeparator = separator, emb: Embedder = embedder) -> BoolArray:
-            key = id(call.enroll)
-            if key not in prints:
-                prints[key] = enroll_clips("agent", call.enroll, emb)
-            result = sep.isolate(
-                call.mix, IsolationRequest(layout=ChannelLayout.mono(), voiceprint=prints[key])
+        def speaker(
+            call: Case, sep: SpeakerSeparator = separator, known: dict[int, Any] = prints
+        ) -> BoolArray:
+            request = IsolationRequest(
+                layout=ChannelLayout.mono(), voiceprint=known[id(call.enroll)]
             )
-            return kept_mask(result.kept, frames_of(call))
+            return kept_mask(sep.isolate(call.mix, request).kept, frames_of(call))
 
         # enrollment is done once per agent, outside the timed isolation
         for _, call in calls:
             if id(call.enroll) not in prints:
                 prints[id(call.enroll)] = enroll_clips("agent", call.enroll, embedder)
         results += run_system(f"speaker/{name}", calls, speaker)
-    header = f"{'system':<20} {'cond':<5} {'calls':>5} {'leak%':>7} {'leakmax%':>8} {'retain%':>8} {'DER%':>7} {'ovl%':>6} {'xRT':>8}"
+    columns = (
+        ("system", "system", "<20", ""),
+        ("cond", "condition", "<5", ""),
+        ("calls", "calls", ">5", ""),
+        ("leak%", "leakage_pct", ">7", ".2f"),
+        ("leakmax%", "leakage_max_pct", ">8", ".2f"),
+        ("retain%", "retention_pct", ">8", ".1f"),
+        ("ret_all%", "retention_all_pct", ">8", ".1f"),
+        ("DER%", "der_pct", ">7", ".1f"),
+        ("ovl%", "overlap_pct", ">6", ".1f"),
+        ("xRT", "x_realtime", ">10", ".1f"),
+    )
+    header = " ".join(f"{title:{align}}" for title, _, align, _ in columns)
     print(header)
     print("-" * len(header))
     for row in results:
-        print(
-            f"{row['system']:<20} {row['condition']:<5} {row['calls']:>5} {row['leakage_pct']:>7.2f} "
-            f"{row['leakage_max_pct']:>8.2f} {row['retention_pct']:>8.2f} {row['der_pct']:>7.2f} "
-            f"{row['overlap_pct']:>6.1f} {row['x_realtime']:>8.1f}"
-        )
+        print(" ".join(f"{row[key]:{align}{fmt}}" for _, key, align, fmt in columns))
     if args.json:
-        params = {"quick": args.quick, "seed": args.seed, "calls_per_condition": count,
-                  "call_seconds": seconds, "options": "SpeakerOptions() defaults"}
-        args.json.write_text(json.dumps({"benchmark": NAME, "params": params, "results": results}, indent=2))
+        params = {
+            "quick": args.quick,
+            "seed": args.seed,
+            "calls_per_condition": count,
+            "call_seconds": seconds,
+            "options": "SpeakerOptions() defaults",
+        }
+        args.json.write_text(
+            json.dumps({"benchmark": NAME, "params": params, "results": results}, indent=2)
+        )
     return 0
 
 

@@ -3,26 +3,34 @@
 No customer enrollment exists, so the customer is modelled from the call itself. The steps:
 
 1. **Speech activity** with a VAD backend (default ``"energy"``), on a 10 ms frame grid.
-2. **Window embeddings** (``window_s`` long, every ``hop_s``) with the embedder that made the
-   voiceprint (looked up by the voiceprint's ``embedder`` name).
-3. **Two models from the call.** Windows scoring low against the enrolled voiceprint seed the
-   customer centroid; windows scoring high seed an in-call agent centroid, blended with the
-   voiceprint (channel adaptation). Two refinement rounds reassign speech windows to the
-   nearer model.
-4. **Window decisions.** A window is *agent* when its score against the agent model leads its
-   score against the customer model by ``margin`` and its raw cosine against the enrolled
-   voiceprint reaches ``min_score`` (an absolute floor that makes a wrong voiceprint keep
-   nothing). A window is *overlap* when its customer score rises more than ``overlap_ratio`` of
-   the way from the typical agent window's customer score to the typical customer window's
-   (a mixture of two voices scores part-way to both; the scale is calibrated per call).
-5. **Frame decisions, fail closed.** A frame is kept only when every window centred within
-   ``context_s`` of it is agent and none is overlap, and the VAD hears speech near it.
-   Kept spans shorter than ``min_keep_s`` are dropped; silent gaps shorter than ``min_gap_s``
-   between kept spans are bridged (never a gap holding customer speech or overlap).
-6. **Output.** Removed spans are silenced (10 ms ramps inside the kept spans, so no click),
+2. **Window embeddings** with the embedder that made the voiceprint (looked up by the
+   voiceprint's ``embedder`` name): short windows (``short_window_s``) every ``hop_s``, and
+   long windows (``window_s``) as the normalised mean of consecutive short ones.
+3. **Two models from the call.** The long windows with speech are split in two by cosine
+   k-means seeded with the lowest- and highest-scoring window against the voiceprint; the
+   cluster nearer the voiceprint is the agent's. If that cluster's centroid scores below
+   ``min_cluster_score`` against the voiceprint, the agent is not in the call and nothing is
+   kept (a wrong or absent agent keeps nothing). The agent model is the voiceprint blended
+   with the agent centroid (``adapt``); the other centroid models the customer.
+4. **Window decisions.** A long window is *agent* when its cosine to the agent model leads
+   the customer model by ``margin`` and its raw cosine to the enrolled voiceprint reaches
+   ``min_score``. A short window is *overlap* when its customer score exceeds a per-call
+   threshold (the ``overlap_quantile`` of agent windows' customer scores, capped at the
+   customer windows' median).
+5. **Frame-level check.** A per-call frame classifier (full-covariance Gaussians on stacked
+   cepstra, +-40 ms context) is trained on the confident agent frames against the customer
+   frames *plus synthetic overlap*: agent and customer frames mixed in the power domain at
+   -12..+6 dB. Inside agent regions a frame stays only if its smoothed log-likelihood ratio
+   reaches ``llr_threshold`` (``frame_refine``).
+6. **Fail-closed frame decisions.** Kept = agent region, not overlap, near VAD speech, frame
+   check passed, and no speech judged customer or overlap within ``guard_s`` (interruptions
+   are found a little late; the guard band absorbs that). Kept spans shorter than
+   ``min_keep_s`` are dropped; silent gaps shorter than ``min_gap_s`` are bridged (never a
+   gap holding customer speech or overlap).
+7. **Output.** Removed spans are silenced (10 ms ramps inside the kept spans, so no click),
    kept / removed segments are reported with a reason (``"customer"``, ``"overlap"``,
    ``"uncertain"``, ``"silence"``, ``"short"``), and the residual customer speech is estimated
-   from calibrated per-frame customer posteriors.
+   from per-frame customer posteriors (window score difference, temperature 0.05).
 
 Nothing is written anywhere; the customer's audio lives only in the input array.
 """
@@ -84,6 +92,8 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 _FRAME_S: Final = 0.01
+#: Frame offsets stacked into one feature vector of the frame-level agent model.
+_CONTEXT_FRAMES: Final = (-4, -2, 0, 2, 4)
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -151,6 +161,8 @@ class SpeakerOptions:
         windows' typical value towards the customer windows' before it counts as overlap.
     :param overlap_context_s: frames this close to an overlapped short window are removed.
     :param context_s: a frame is kept only if every window centred this close is agent.
+    :param guard_s: no frame within this distance of speech judged customer or overlap is
+        kept (a late-detected interruption is not kept).
     :param min_keep_s: kept spans shorter than this are dropped.
     :param min_gap_s: silent gaps shorter than this between kept spans are bridged.
     :param adapt: weight (0-1) of the in-call agent centroid blended into the voiceprint.
@@ -168,11 +180,12 @@ class SpeakerOptions:
     overlap_quantile: float = attrs.field(default=1.0, validator=_unit)
     overlap_context_s: float = attrs.field(default=0.3, validator=_nonnegative)
     context_s: float = attrs.field(default=0.0, validator=_nonnegative)
+    guard_s: float = attrs.field(default=0.5, validator=_nonnegative)
     min_keep_s: float = attrs.field(default=0.5, validator=_nonnegative)
     min_gap_s: float = attrs.field(default=0.3, validator=_nonnegative)
     adapt: float = attrs.field(default=0.5, validator=_unit)
     frame_refine: bool = True
-    llr_threshold: float = 2.0
+    llr_threshold: float = 5.0
     llr_frames: int = 25
     vad: str = attrs.field(default="energy", validator=_name)
     vad_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
@@ -256,20 +269,31 @@ def _agent_llr(bands: FloatArray, agent: BoolArray, customer: BoolArray) -> Floa
     speech looks like what it is.
     """
     rng = np.random.default_rng(0)
-    first = bands[agent]
-    second = bands[customer]
-    count = min(first.shape[0], second.shape[0], 4000)
-    gain = rng.uniform(-12.0, 6.0, (count, 1)) * np.log(10.0) / 10.0
-    mixed = np.logaddexp(
-        first[rng.integers(0, first.shape[0], count)],
-        second[rng.integers(0, second.shape[0], count)] + gain,
-    )
-    offset = _cepstra(bands).mean(axis=0)
-    features = _cepstra(bands) - offset
+    offsets = np.array(_CONTEXT_FRAMES)
+    frames = bands.shape[0]
+    cepstra = _cepstra(bands)
+    cepstra -= cepstra.mean(axis=0)
+
+    def stack(values: FloatArray, at: npt.NDArray[np.int64]) -> FloatArray:
+        index = np.clip(at[:, np.newaxis] + offsets[np.newaxis, :], 0, frames - 1)
+        result: FloatArray = values[index].reshape(at.size, -1)
+        return result
+
+    agent_at = np.flatnonzero(agent)
+    customer_at = np.flatnonzero(customer)
+    count = min(agent_at.size, customer_at.size, 4000)
+    pick_a = agent_at[rng.integers(0, agent_at.size, count)]
+    pick_c = customer_at[rng.integers(0, customer_at.size, count)]
+    gain = rng.uniform(-12.0, 6.0, (count, 1, 1)) * np.log(10.0) / 10.0
+    index_a = np.clip(pick_a[:, np.newaxis] + offsets, 0, frames - 1)
+    index_c = np.clip(pick_c[:, np.newaxis] + offsets, 0, frames - 1)
+    mixed = np.logaddexp(bands[index_a], bands[index_c] + gain)  # (count, context, bands)
+    mixed_cepstra = _cepstra(mixed.reshape(-1, bands.shape[1])) - _cepstra(bands).mean(axis=0)
+    features = stack(cepstra, np.arange(frames))
     return _gaussian_llr(
         features,
         features[agent],
-        np.concatenate([features[customer], _cepstra(mixed) - offset]),
+        np.concatenate([features[customer], mixed_cepstra.reshape(count, -1)]),
     )
 
 
@@ -530,6 +554,13 @@ class SpeakerSeparator:
         customer = window_customer[index]
         near_speech = ndimage.maximum_filter1d(speech.astype(np.uint8), size=21).astype(bool)
         keep = agent & ~overlap & near_speech
+        # guard band: no kept frame within guard_s of speech judged customer or overlap
+        guard = round(opts.guard_s / _FRAME_S)
+        if guard > 0:
+            other = (customer | overlap) & speech
+            keep &= ~ndimage.maximum_filter1d(other.astype(np.uint8), size=2 * guard + 1).astype(
+                bool
+            )
         if features is not None and opts.frame_refine:
             train_agent = keep & speech
             train_customer = (
