@@ -145,5 +145,5 @@ def test_calls_from_real_speech(shared_data: Path) -> None:
     for call in calls:
         assert call.agent_speaker != call.customer_speaker
         assert call.agent_speaker in corpus.speakers and call.enrollment
-        assert call.overlap_ratio == pytest.approx(0.15, abs=0.03)
+        assert call.overlap_ratio == pytest.approx(0.15, abs=0.05)  # short calls: few turns
         assert {s.label for s in call.segments} == {"agent", "customer"}

@@ -699,13 +699,15 @@ def make_call_at(
     seed: int = 0,
     *,
     enrollment_utts: int = 2,
+    max_utterances: int = 12,
     id_width: int = 4,
 ) -> Call:
     """Call number *index* of the set :func:`make_calls` makes with *seed* (random access).
 
     The call's seed is ``SeedSequence([seed, index])``; two different speakers are drawn with
     it, and *enrollment_utts* of the agent's utterances (in a seeded order) are held out of
-    the call and given in :attr:`Call.enrollment`.
+    the call and given in :attr:`Call.enrollment`. At most *max_utterances* random utterances
+    of each party are loaded (large corpora stay cheap).
 
     :raises BenchError: the corpus has fewer than two speakers with enough utterances.
     """
@@ -720,13 +722,14 @@ def make_call_at(
     rng = np.random.default_rng(call_seed)
     pick = rng.choice(len(speakers), size=2, replace=False)
     agent_id, customer_id = speakers[int(pick[0])], speakers[int(pick[1])]
-    agent_all = corpus.load(agent_id, config.sample_rate)
-    order = rng.permutation(len(agent_all))
-    held = [agent_all[int(i)] for i in order[:enrollment_utts]]
-    agent_utts = [agent_all[int(i)] for i in order[enrollment_utts:]]
+    order = rng.permutation(len(corpus.utterances(agent_id)))
+    held = corpus.load(agent_id, config.sample_rate, order[:enrollment_utts].tolist())
+    agent_picks = order[enrollment_utts : enrollment_utts + max_utterances].tolist()
+    customer_count = len(corpus.utterances(customer_id))
+    customer_picks = rng.permutation(customer_count)[:max_utterances].tolist()
     return make_call(
-        agent_utts,
-        corpus.load(customer_id, config.sample_rate),
+        corpus.load(agent_id, config.sample_rate, agent_picks),
+        corpus.load(customer_id, config.sample_rate, customer_picks),
         config,
         call_seed,
         call_id=f"call-{index:0{id_width}d}",

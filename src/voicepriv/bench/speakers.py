@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import csv
 import enum
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -30,10 +31,12 @@ import attrs
 from voicepriv.audio import Audio, load
 from voicepriv.errors import BenchError
 
-__all__ = ["AUDIO_SUFFIXES", "Layout", "SpeakerCorpus", "scan"]
+__all__ = ["AUDIO_SUFFIXES", "CACHE_UTTERANCES", "Layout", "SpeakerCorpus", "scan"]
 
 #: File suffixes read as audio.
 AUDIO_SUFFIXES: Final = frozenset({".flac", ".wav", ".mp3", ".ogg", ".opus"})
+#: How many loaded utterances a :class:`SpeakerCorpus` keeps in memory.
+CACHE_UTTERANCES: Final = 256
 _SHARED_LIBRISPEECH: Final = "librispeech-test-other"
 
 
@@ -62,7 +65,9 @@ class SpeakerCorpus:
     layout: Layout
     files: Mapping[str, tuple[Path, ...]]
     licenses: Mapping[str, str] = attrs.field(factory=dict)
-    _cache: dict[tuple[str, int], list[Audio]] = attrs.field(factory=dict, init=False, repr=False)
+    _cache: OrderedDict[tuple[Path, int], Audio] = attrs.field(
+        factory=OrderedDict, init=False, repr=False
+    )
 
     @property
     def speakers(self) -> tuple[str, ...]:
@@ -76,18 +81,30 @@ class SpeakerCorpus:
         except KeyError:
             raise BenchError(f"{self.root}: no speaker {speaker!r}") from None
 
-    def load(self, speaker: str, sample_rate: int) -> list[Audio]:
-        """Every utterance of *speaker* as mono audio at *sample_rate* (cached)."""
-        key = (speaker, sample_rate)
-        if key not in self._cache:
-            audios = []
-            for path in self.utterances(speaker):
-                audio = load(path, sample_rate=sample_rate)
+    def load(
+        self, speaker: str, sample_rate: int, indices: Sequence[int] | None = None
+    ) -> list[Audio]:
+        """Utterances of *speaker* (all, or those at *indices*) as mono audio at *sample_rate*.
+
+        The last :data:`CACHE_UTTERANCES` utterances loaded are kept in memory.
+        """
+        files = self.utterances(speaker)
+        chosen = range(len(files)) if indices is None else indices
+        out = []
+        for index in chosen:
+            key = (files[index], sample_rate)
+            audio = self._cache.get(key)
+            if audio is None:
+                audio = load(files[index], sample_rate=sample_rate)
                 if audio.channels > 1:
                     audio = Audio(samples=audio.mono(), sample_rate=audio.sample_rate)
-                audios.append(audio)
-            self._cache[key] = audios
-        return list(self._cache[key])
+                self._cache[key] = audio
+                while len(self._cache) > CACHE_UTTERANCES:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(key)
+            out.append(audio)
+        return out
 
 
 def _licenses(root: Path) -> dict[str, str]:
