@@ -42,6 +42,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     make.add_argument("--layout", default="auto", choices=[k.value for k in speakers.Layout])
     make.add_argument("--codec", default="mulaw", choices=[c.value for c in Codec])
     make.add_argument("--wideband", action="store_true", help="no telephone channel (16 kHz)")
+    make.add_argument("--noise-dbfs", type=float, default=-60.0, help="line noise (default -60)")
+    make.add_argument("--packet-loss", type=float, default=0.0, help="packet loss rate (0-1)")
+    make.add_argument(
+        "--echo-erl", default="15,35", help="echo return loss range in dB, 'low,high' (15,35)"
+    )
     make.set_defaults(handler=_make_calls)
 
     run = commands.add_parser("run", help="run separators and baselines over a dataset")
@@ -69,8 +74,24 @@ def _make_calls(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise BenchError(f"--n: expected a positive number of calls, got {args.n}")
     corpus = speakers.scan(args.speakers, args.layout)
-    channel = None if args.wideband else ChannelConfig(codec=args.codec)
-    config = mixer.CallConfig(duration_s=args.duration, overlap_ratio=args.overlap, channel=channel)
+    channel = (
+        None
+        if args.wideband
+        else ChannelConfig(
+            codec=args.codec, noise_dbfs=args.noise_dbfs, packet_loss=args.packet_loss
+        )
+    )
+    try:
+        low, high = (float(v) for v in args.echo_erl.split(","))
+    except ValueError:
+        raise BenchError(f"--echo-erl: expected 'low,high' in dB, got {args.echo_erl!r}") from None
+    config = mixer.CallConfig(
+        duration_s=args.duration,
+        overlap_ratio=args.overlap,
+        channel=channel,
+        echo_erl_db=(low, high),
+        echo_delay_s=(0.02, 0.12),
+    )
     print(f"{corpus.root}: {len(corpus.speakers)} speakers ({corpus.layout.value})")
 
     def progress(count: int) -> None:
