@@ -9,6 +9,7 @@ typing (``mypy --strict``) is the real contract.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import IO, Any, Protocol, runtime_checkable
 
 import attrs
@@ -33,6 +34,7 @@ __all__ = [
     "Separator",
     "SpeechActivity",
     "Storage",
+    "TemporaryCleaner",
     "Transcriber",
     "VoiceActivityDetector",
     "Voiceprint",
@@ -76,6 +78,19 @@ class Storage(Protocol):
 
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Every stored key starting with *prefix* (temporary objects excluded)."""
+
+
+@runtime_checkable
+class TemporaryCleaner(Protocol):
+    """Optional for a :class:`Storage`: it can remove what interrupted atomic writes left.
+
+    A write killed mid-way (a crashed process) leaves its temporary object behind; the vault
+    calls this on every replica that offers it, after a grace period longer than any write.
+    """
+
+    def remove_temporaries(self, older_than: datetime) -> list[str]:
+        """Remove temporary objects last modified before *older_than*; return their names
+        (relative to the root)."""
 
 
 @runtime_checkable

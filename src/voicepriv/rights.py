@@ -24,7 +24,7 @@ import uuid
 import wave
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -57,7 +57,17 @@ from voicepriv.policy.decision import (
     decision_from_dict,
 )
 from voicepriv.policy.retention import hold_covers
-from voicepriv.vault.catalog import ArtifactEntry, ArtifactKind, Catalog, RecordingState
+from voicepriv.vault.catalog import (
+    ArtifactEntry,
+    ArtifactKind,
+    Catalog,
+    PurposeEnd,
+    RecordingState,
+    RestrictionEntry,
+    RestrictionGround,
+    RestrictionKind,
+    format_time,
+)
 from voicepriv.vault.vault import Vault
 
 __all__ = [
@@ -71,6 +81,7 @@ __all__ = [
     "PasswordRecipient",
     "PublicKeyRecipient",
     "Recipient",
+    "RestrictionGround",
     "RestrictionResult",
     "RetainedBy",
     "Retention",
@@ -573,48 +584,47 @@ def open_archive(
 # --------------------------------------------------------------------------- the rights service
 
 
-class _RightsState:
-    """Restrictions and objections per recording, in ``rights.db`` beside the vault.
+def _legacy_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
-    The vault keeps what is stored; this small database keeps what the data subjects asked
-    for (Art. 18 restriction, Art. 21 objection), by recording id and keyed subject hash.
+
+def import_legacy_state(path: Path, catalog: Catalog) -> int:
+    """Move the restrictions and objections of a legacy ``rights.db`` into *catalog*.
+
+    Rows are copied idempotently (a row already in the catalog is skipped), then the file is
+    renamed ``<name>.migrated`` so it is never read again. Returns how many rows were found
+    (0 when there is no such file).
     """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS restrictions (recording_id TEXT NOT NULL,"
-            " subject_hash TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,"
-            " placed_at TEXT NOT NULL, lifted_at TEXT,"
-            " PRIMARY KEY (recording_id, subject_hash, kind, placed_at))"
-        )
-
-    def close(self) -> None:
-        self._db.close()
-
-    def add(self, recording: str, subject: str, kind: str, detail: str, at: datetime) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO restrictions VALUES (?, ?, ?, ?, ?, NULL)",
-            (recording, subject, kind, detail, at.isoformat()),
-        )
-
-    def lift(self, recording: str, subject: str, kind: str, at: datetime) -> int:
-        cursor = self._db.execute(
-            "UPDATE restrictions SET lifted_at = ? WHERE recording_id = ? AND subject_hash = ?"
-            " AND kind = ? AND lifted_at IS NULL",
-            (at.isoformat(), recording, subject, kind),
-        )
-        return int(cursor.rowcount)
-
-    def active(self, recording: str, kind: str) -> list[str]:
-        rows = self._db.execute(
-            "SELECT detail FROM restrictions WHERE recording_id = ? AND kind = ?"
-            " AND lifted_at IS NULL",
-            (recording, kind),
+    if not path.is_file():
+        return 0
+    connection = sqlite3.connect(path)
+    try:
+        rows = connection.execute(
+            "SELECT recording_id, subject_hash, kind, detail, placed_at, lifted_at"
+            " FROM restrictions"
         ).fetchall()
-        return [str(row[0]) for row in rows]
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{path}: cannot read the legacy restrictions ({exc})") from exc
+    finally:
+        connection.close()
+    entries = [
+        RestrictionEntry(
+            recording_id=str(recording),
+            subject_hash=str(subject),
+            kind=RestrictionKind(kind),
+            detail=str(detail),
+            ground=None,
+            placed_at=_legacy_time(str(placed)),
+            lifted_at=None if lifted is None else _legacy_time(str(lifted)),
+        )
+        for recording, subject, kind, detail, placed, lifted in rows
+    ]
+    catalog.import_restrictions(entries)
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    path.replace(path.with_name(path.name + ".migrated"))
+    return len(entries)
 
 
 @attrs.frozen(kw_only=True)
@@ -654,6 +664,7 @@ class RestrictionResult:
 
     :param removed_purposes: per recording, the purposes an objection removed.
     :param deleted: recordings an objection left with no purpose at all, hence deleted.
+    :param delete_after: per recording an objection kept, its new governing deadline.
     """
 
     request: str
@@ -662,10 +673,11 @@ class RestrictionResult:
     removed_purposes: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
     deleted: tuple[str, ...] = ()
     audit_seq: int = -1
+    delete_after: Mapping[str, datetime | None] = attrs.field(factory=dict)
 
 
-_RESTRICTION: Final = "restriction"
-_OBJECTION: Final = "objection"
+_RESTRICTION: Final = RestrictionKind.RESTRICTION.value
+_OBJECTION: Final = RestrictionKind.OBJECTION.value
 
 
 def _denial_code(principal: Principal, decision: Decision, purpose: str, policy: Policy) -> str:
@@ -689,7 +701,9 @@ class Rights:
     :param vault: the vault holding the recordings.
     :param policy: the organisation's policy (roles, purposes, legal bases).
     :param audit: the audit log every grant, denial and request is written to.
-    :param state_path: the restrictions database (default ``rights.db`` in the vault folder).
+    :param state_path: a legacy restrictions database (default ``rights.db`` in the vault
+        folder); when it exists its rows are moved into the catalog on open (restrictions and
+        objections now live in the catalog, so a PostgreSQL catalog carries them too).
     """
 
     def __init__(
@@ -704,11 +718,10 @@ class Rights:
         self.policy = policy
         self.audit = audit
         path = Path(state_path) if state_path is not None else vault.config.root / "rights.db"
-        self._state = _RightsState(path)
+        self.migrated = import_legacy_state(path, vault.catalog)
 
     def close(self) -> None:
-        """Close the restrictions database (the vault and the log belong to the caller)."""
-        self._state.close()
+        """Nothing to release: the vault and the log belong to the caller."""
 
     def __enter__(self) -> Rights:
         return self
@@ -773,7 +786,7 @@ class Rights:
         except NotFoundError:
             code, message = "not_found", "no such recording in the vault"
         else:
-            code, message = self._refusal(recording_id, decision, purpose)
+            code, message = self._refusal(recording_id, decision, purpose, when)
         if code is None and decision is not None:
             answer = authorize(principal, decision, purpose, self.policy, when)
             if isinstance(answer, Denial):
@@ -805,18 +818,32 @@ class Rights:
         )
 
     def _refusal(
-        self, recording_id: str, decision: Decision | None, purpose: str
+        self, recording_id: str, decision: Decision | None, purpose: str, when: datetime
     ) -> tuple[str | None, str]:
         """Why a request must be refused before the policy is asked (code, sentence)."""
         if decision is None:
             return "no_decision", "no decision is stored with it"
-        if self._state.active(recording_id, _RESTRICTION) and purpose not in LEGAL_CLAIM_PURPOSES:
+        catalog = self.vault.catalog
+        if catalog.restrictions(recording_id, RestrictionKind.RESTRICTION) and (
+            purpose not in LEGAL_CLAIM_PURPOSES
+        ):
             return "restricted", (
                 "processing is restricted (GDPR Art. 18); it may only be opened for "
                 + ", ".join(sorted(LEGAL_CLAIM_PURPOSES))
             )
-        if purpose in self._state.active(recording_id, _OBJECTION):
+        objected = {r.detail for r in catalog.restrictions(recording_id, RestrictionKind.OBJECTION)}
+        deadline = catalog.purpose_deadlines(recording_id).get(purpose)
+        if purpose in objected or (
+            deadline is not None and deadline.end_reason is PurposeEnd.OBJECTION
+        ):
             return "objected", f"the data subject objected to {purpose!r} (GDPR Art. 21)"
+        if deadline is not None and not deadline.retains(when):
+            ended = deadline.ended_at if deadline.ended_at is not None else deadline.due_at
+            how = "expired" if deadline.end_reason in (None, PurposeEnd.EXPIRED) else "withdrawn"
+            return "purpose_" + how, (
+                f"the catalog no longer retains it for {purpose!r} ({how} at "
+                f"{min(ended, deadline.due_at).isoformat()})"
+            )
         return None, ""
 
     def read(self, grant: AccessGrant, artifact_id: str, *, now: datetime | None = None) -> bytes:
@@ -951,7 +978,13 @@ class Rights:
             )
         for recording in sorted({r.recording for r in retained}):
             for subject in plan.subjects:
-                self._state.add(recording, subject, _RESTRICTION, "erasure_retained", when)
+                self.vault.catalog.add_restriction(
+                    recording,
+                    subject,
+                    RestrictionKind.RESTRICTION,
+                    at=when,
+                    detail="erasure_retained",
+                )
         event = self.audit.append(
             EventType.ERASURE,
             {
@@ -1060,12 +1093,22 @@ class Rights:
     # ------------------------------------------------------------------ restriction / objection
 
     def restrict(
-        self, subjects: Iterable[SubjectRef], *, now: datetime | None = None, lift: bool = False
+        self,
+        subjects: Iterable[SubjectRef],
+        *,
+        now: datetime | None = None,
+        lift: bool = False,
+        ground: RestrictionGround | None = None,
     ) -> RestrictionResult:
         """Restrict processing of the subject's recordings (GDPR Art. 18), or lift it.
 
         Restricted recordings are kept, and :meth:`open` refuses every purpose but legal
-        claims (:data:`LEGAL_CLAIM_PURPOSES`). Retention deletion is not suspended.
+        claims (:data:`LEGAL_CLAIM_PURPOSES`). Retention deletion goes on, except under
+        ground :attr:`RestrictionGround.LEGAL_CLAIMS` (Art. 18(1)(c): the subject needs the
+        data for legal claims), where :meth:`Vault.sweep` holds the recording back and says
+        why until the restriction is lifted.
+
+        :param ground: the Art. 18(1) ground, recorded with the restriction.
         """
         when = now or utc_now()
         request = _request_id()
@@ -1074,9 +1117,13 @@ class Rights:
         for recording, matched in sorted(found.items()):
             for subject in sorted(matched):
                 if lift:
-                    self._state.lift(recording, subject, _RESTRICTION, when)
+                    self.vault.catalog.lift_restrictions(
+                        recording, subject, RestrictionKind.RESTRICTION, when
+                    )
                 else:
-                    self._state.add(recording, subject, _RESTRICTION, _RESTRICTION, when)
+                    self.vault.catalog.add_restriction(
+                        recording, subject, RestrictionKind.RESTRICTION, at=when, ground=ground
+                    )
         event = self.audit.append(
             EventType.RESTRICTION,
             {
@@ -1084,6 +1131,7 @@ class Rights:
                 "subjects": hashes,
                 "recordings": sorted(found),
                 "action": "lift" if lift else "restrict",
+                **({} if lift or ground is None else {"ground": ground.value}),
             },
             at=when,
         )
@@ -1100,8 +1148,10 @@ class Rights:
         """Record an objection (GDPR Art. 21): legitimate-interest purposes stop.
 
         For each of the subject's recordings, the purposes its decision bases on legitimate
-        interests are refused from now on; a recording left with no purpose at all is deleted
-        (unless a legal hold or obligation keeps it).
+        interests are refused from now on and dropped from the catalog
+        (:meth:`Vault.drop_purposes`), so the retention shortens to the latest deadline of the
+        purposes left; a recording left with no purpose at all is deleted (crypto-shredded)
+        unless a legal hold or obligation keeps it.
         """
         when = now or utc_now()
         request = _request_id()
@@ -1109,6 +1159,7 @@ class Rights:
         found = self._recordings(hashes)
         removed: dict[str, tuple[str, ...]] = {}
         emptied: list[str] = []
+        shortened: dict[str, datetime | None] = {}
         for recording in sorted(found):
             decision = self.decision(recording)
             if decision is None:
@@ -1118,10 +1169,17 @@ class Rights:
                 continue
             removed[recording] = tuple(sorted(purposes))
             for subject in sorted(found[recording]):
-                for purpose in purposes:
-                    self._state.add(recording, subject, _OBJECTION, purpose, when)
-            if not after.keep:
+                for purpose in sorted(purposes):
+                    self.vault.catalog.add_restriction(
+                        recording, subject, RestrictionKind.OBJECTION, at=when, detail=purpose
+                    )
+            change = self.vault.drop_purposes(
+                recording, purposes, reason=PurposeEnd.OBJECTION, now=when
+            )
+            if not after.keep or change.emptied:
                 emptied.append(recording)
+            else:
+                shortened[recording] = change.delete_after
         deleted: list[str] = []
         if emptied:
             candidates, holds = erasure_candidates(
@@ -1154,6 +1212,10 @@ class Rights:
                 "subjects": hashes,
                 "removed": [{"recording": r, "purposes": list(p)} for r, p in removed.items()],
                 "deleted": deleted,
+                "retention": [
+                    {"recording": r, "delete_after": None if d is None else format_time(d)}
+                    for r, d in sorted(shortened.items())
+                ],
             },
             at=when,
         )
@@ -1164,6 +1226,7 @@ class Rights:
             removed_purposes=removed,
             deleted=tuple(deleted),
             audit_seq=event.seq,
+            delete_after=shortened,
         )
 
 

@@ -10,6 +10,8 @@ option fsspec documents for a protocol works (``s3://`` needs the ``s3`` extra: 
   could leave the root (``..``, absolute paths, backslashes, empty segments) raises
   :class:`~voicepriv.errors.PathEscapeError`.
 * Failures raise :class:`~voicepriv.errors.StorageError` naming the location and the key.
+* :meth:`FsspecStorage.remove_temporaries` removes temporary objects a crashed write left
+  behind (the vault's cleanup calls it after a grace period).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import IO, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -185,6 +188,42 @@ class FsspecStorage:
                 continue
             if key.startswith(prefix):
                 yield key
+
+
+    def remove_temporaries(self, older_than: datetime) -> list[str]:
+        """Remove temporary objects (left by writes a crash interrupted) last modified before
+        *older_than*; return their names relative to the root, sorted.
+
+        A temporary object younger than that may belong to a write still running elsewhere,
+        so it is left alone.
+        """
+        try:
+            found = self._fs.find(self._root)
+        except FileNotFoundError:
+            return []
+        except Exception as exc:
+            raise StorageError(f"storage {self._url}: cannot list ({exc})") from exc
+        root = self._root.rstrip("/") + "/"
+        removed: list[str] = []
+        for path in sorted(str(p) for p in found):
+            name = path[len(root) :] if path.startswith(root) else path.lstrip("/")
+            if _TEMP_MARK not in posixpath.basename(name):
+                continue
+            try:
+                modified = self._fs.modified(path)
+                if modified.tzinfo is None:
+                    modified = modified.replace(tzinfo=UTC)
+                if modified >= older_than:
+                    continue
+                self._fs.rm(path)
+            except FileNotFoundError:
+                continue  # finished or removed meanwhile
+            except Exception as exc:
+                raise StorageError(
+                    f"storage {self._url}: cannot remove temporary object {name!r} ({exc})"
+                ) from exc
+            removed.append(name)
+        return removed
 
 
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:

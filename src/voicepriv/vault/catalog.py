@@ -6,8 +6,14 @@ PostgreSQL catalog can share the schema and every query.
 
 Tables (see ``docs/vault.md``): ``recordings``, ``recording_tags``, ``artifacts``, ``replicas``,
 ``subjects`` (HMAC of :attr:`~voicepriv.model.SubjectRef.canonical`, never the clear value),
-``consents``, ``deadlines``, ``legal_holds`` + ``hold_scope``, and ``deletions`` (the deletion
-journal that lets an interrupted deletion resume). Recording metadata that may hold personal
+``consents``, ``deadlines`` (one per purpose; a purpose that expired or was dropped keeps its
+row with ``ended_at`` and ``end_reason``), ``legal_holds`` + ``hold_scope``, ``restrictions``
+(GDPR Art. 18 restrictions and Art. 21 objections per recording and subject hash) and
+``deletions`` (the deletion journal that lets an interrupted deletion resume).
+
+The governing deadline of a recording (``recordings.delete_after``) is always the latest
+deadline of the purposes still retaining it; :meth:`Catalog.drop_purposes` and
+:meth:`Catalog.expire_purposes` keep it so. Recording metadata that may hold personal
 data (party ids, consent evidence, the decision) is kept only *sealed* under the recording key,
 so crypto-shredding also erases it.
 
@@ -38,10 +44,16 @@ __all__ = [
     "DeletionStep",
     "HoldEntry",
     "NewRecording",
+    "PurposeChange",
+    "PurposeDeadline",
+    "PurposeEnd",
     "RecordingEntry",
     "RecordingState",
     "ReplicaEntry",
     "ReplicaState",
+    "RestrictionEntry",
+    "RestrictionGround",
+    "RestrictionKind",
     "format_time",
     "parse_time",
 ]
@@ -86,6 +98,43 @@ class DeletionStep(enum.Enum):
 
 
 _STEP_ORDER: Final = {step: index for index, step in enumerate(DeletionStep)}
+
+
+class PurposeEnd(enum.Enum):
+    """Why a purpose stopped retaining a recording before the recording itself was deleted."""
+
+    #: its own deadline passed while another purpose still retains the recording.
+    EXPIRED = "expired"
+    #: the data subject objected (GDPR Art. 21).
+    OBJECTION = "objection"
+    #: the controller withdrew the purpose (or consent for it was withdrawn).
+    WITHDRAWN = "withdrawn"
+
+
+class RestrictionKind(enum.Enum):
+    """What a data subject asked for about a recording."""
+
+    RESTRICTION = "restriction"  # GDPR Art. 18
+    OBJECTION = "objection"  # GDPR Art. 21 (``detail`` holds the purpose objected to)
+
+
+class RestrictionGround(enum.Enum):
+    """Why processing is restricted: the four grounds of GDPR Art. 18(1)."""
+
+    #: (a) the data subject contests the accuracy of the data.
+    ACCURACY = "accuracy"
+    #: (b) the processing is unlawful and the subject opposes erasure.
+    UNLAWFUL = "unlawful"
+    #: (c) the controller no longer needs the data, but the subject needs it for legal claims.
+    LEGAL_CLAIMS = "legal_claims"
+    #: (d) an objection is pending verification of the controller's legitimate grounds.
+    OBJECTION_PENDING = "objection_pending"
+
+    @property
+    def article(self) -> str:
+        """The GDPR paragraph of this ground, e.g. ``"GDPR Art. 18(1)(c)"``."""
+        letter = {"accuracy": "a", "unlawful": "b", "legal_claims": "c"}.get(self.value, "d")
+        return f"GDPR Art. 18(1)({letter})"
 
 _MIGRATIONS: Final[tuple[Migration, ...]] = (
     (
@@ -137,6 +186,21 @@ _MIGRATIONS: Final[tuple[Migration, ...]] = (
             " started_at TEXT NOT NULL, finished_at TEXT, receipt TEXT)",
         ),
     ),
+    (
+        2,
+        (
+            # Per-purpose expiry and dropped purposes: the row stays, marked ended.
+            "ALTER TABLE deadlines ADD COLUMN ended_at TEXT",
+            "ALTER TABLE deadlines ADD COLUMN end_reason TEXT",
+            # Art. 18 restrictions and Art. 21 objections (formerly rights.db).
+            "CREATE TABLE restrictions ("
+            " recording_id TEXT NOT NULL, subject_hash TEXT NOT NULL, kind TEXT NOT NULL,"
+            " detail TEXT NOT NULL, ground TEXT, placed_at TEXT NOT NULL, lifted_at TEXT,"
+            " PRIMARY KEY (recording_id, subject_hash, kind, detail, placed_at))",
+            "CREATE INDEX restrictions_recording ON restrictions (recording_id, kind)",
+            "CREATE INDEX artifacts_incomplete ON artifacts (size, created_at)",
+        ),
+    ),
 )
 
 
@@ -166,8 +230,10 @@ class NewRecording:
     :param duration_s: call length in seconds.
     :param direction: ``"inbound"`` or ``"outbound"``.
     :param tags: recording tags (legal holds can cover tags).
-    :param delete_after: when the whole recording is due for deletion (``None``: no deadline).
-    :param deadlines: per-purpose deadlines (informational; ``delete_after`` is the latest).
+    :param delete_after: when the whole recording is due for deletion (``None``: no deadline,
+        or the latest of *deadlines* when those are given).
+    :param deadlines: per-purpose deadlines; when given, the governing deadline is their
+        latest, and a *delete_after* that differs from it is refused.
     :param subject_hashes: keyed hashes of the subjects' identifiers.
     :param consents: the consent events (their evidence is not stored here).
     :param sealed_metadata: recording + decision JSON sealed under the recording key.
@@ -244,6 +310,63 @@ class HoldEntry:
 
 
 @attrs.frozen(kw_only=True)
+class PurposeDeadline:
+    """One purpose retaining a recording until *due_at* (``ended_at`` once it stopped)."""
+
+    purpose: str
+    due_at: datetime
+    ended_at: datetime | None = None
+    end_reason: PurposeEnd | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the purpose has not been ended (expired, objected to, withdrawn)."""
+        return self.ended_at is None
+
+    def retains(self, at: datetime) -> bool:
+        """Whether the purpose still retains the recording at *at*."""
+        return self.ended_at is None and self.due_at > at
+
+
+@attrs.frozen(kw_only=True)
+class PurposeChange:
+    """What :meth:`Catalog.drop_purposes` changed.
+
+    :param dropped: purposes ended by this call (already ended or unknown ones are not listed).
+    :param remaining: the purposes still retaining the recording, with their deadlines.
+    :param delete_after: the recording's governing deadline after the change.
+    """
+
+    recording_id: str
+    dropped: tuple[str, ...]
+    remaining: Mapping[str, datetime]
+    delete_after: datetime | None
+
+    @property
+    def emptied(self) -> bool:
+        """Whether no purpose retains the recording any more (it is due for deletion)."""
+        return bool(self.dropped) and not self.remaining
+
+
+@attrs.frozen(kw_only=True)
+class RestrictionEntry:
+    """A data subject's restriction or objection on one recording.
+
+    :param detail: for an objection the purpose objected to; for a restriction a short code
+        (``"restriction"``, ``"erasure_retained"``).
+    :param ground: the Art. 18(1) ground of a restriction (``None``: not stated).
+    """
+
+    recording_id: str
+    subject_hash: str
+    kind: RestrictionKind
+    detail: str
+    ground: RestrictionGround | None
+    placed_at: datetime
+    lifted_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
 class DeletionEntry:
     """The deletion journal of one recording."""
 
@@ -253,6 +376,24 @@ class DeletionEntry:
     started_at: datetime
     finished_at: datetime | None
     receipt: str | None
+
+
+def _governing(entry: NewRecording) -> datetime | None:
+    """The recording's governing deadline: the latest per-purpose deadline when there are any.
+
+    :raises CatalogError: an explicit ``delete_after`` disagrees with the purposes' latest
+        deadline (keeping longer than every purpose, or cutting a purpose short).
+    """
+    if not entry.deadlines:
+        return entry.delete_after
+    latest_purpose, latest = max(entry.deadlines.items(), key=lambda item: (item[1], item[0]))
+    if entry.delete_after is not None and entry.delete_after != latest:
+        raise CatalogError(
+            f"catalog: recording {entry.id!r}: delete_after {entry.delete_after.isoformat()} "
+            f"is not the latest per-purpose deadline ({latest_purpose!r} until "
+            f"{latest.isoformat()}); the governing deadline must be the latest one"
+        )
+    return latest
 
 
 class Catalog:
@@ -291,6 +432,7 @@ class Catalog:
         consents: list[tuple[Any, ...]] = []
         deadlines: list[tuple[Any, ...]] = []
         for entry in entries:
+            delete_after = _governing(entry)
             rows.append(
                 (
                     entry.id,
@@ -299,7 +441,7 @@ class Catalog:
                     format_time(entry.started_at),
                     float(entry.duration_s),
                     entry.direction,
-                    None if entry.delete_after is None else format_time(entry.delete_after),
+                    None if delete_after is None else format_time(delete_after),
                     now,
                     entry.sealed_metadata,
                 )
@@ -418,11 +560,120 @@ class Catalog:
         return [str(row[0]) for row in self.db.execute(sql, params)]
 
     def deadlines(self, recording_id: str) -> dict[str, datetime]:
-        """Per-purpose deadlines of a recording."""
+        """Per-purpose deadlines of a recording (ended purposes included; see
+        :meth:`purpose_deadlines`)."""
         rows = self.db.execute(
             "SELECT purpose, due_at FROM deadlines WHERE recording_id = ?", (recording_id,)
         )
         return {str(p): parse_time(str(d)) for p, d in rows}
+
+    def purpose_deadlines(self, recording_id: str) -> dict[str, PurposeDeadline]:
+        """Every purpose of a recording with its deadline and, once ended, when and why."""
+        rows = self.db.execute(
+            "SELECT purpose, due_at, ended_at, end_reason FROM deadlines WHERE recording_id = ?",
+            (recording_id,),
+        )
+        return {
+            str(p): PurposeDeadline(
+                purpose=str(p),
+                due_at=parse_time(str(d)),
+                ended_at=_opt_time(e),
+                end_reason=None if r is None else PurposeEnd(r),
+            )
+            for p, d, e, r in rows
+        }
+
+    def _retain(self, db: Database, recording_id: str, at: datetime) -> datetime | None:
+        """Recompute the governing deadline from the purposes not ended; store and return it.
+
+        With no purpose left, the recording is due at *at* (or at its last deadline if that
+        was earlier).
+        """
+        rows = db.execute(
+            "SELECT due_at, ended_at FROM deadlines WHERE recording_id = ?", (recording_id,)
+        )
+        if not rows:
+            entry = db.one("SELECT delete_after FROM recordings WHERE id = ?", (recording_id,))
+            return None if entry is None else _opt_time(entry[0])
+        active = [parse_time(str(due)) for due, ended in rows if ended is None]
+        last = max(parse_time(str(due)) for due, _ in rows)
+        governing = max(active) if active else min(at, last)
+        db.execute(
+            "UPDATE recordings SET delete_after = ? WHERE id = ?",
+            (format_time(governing), recording_id),
+        )
+        return governing
+
+    def drop_purposes(
+        self,
+        recording_id: str,
+        purposes: Iterable[str],
+        *,
+        at: datetime,
+        reason: PurposeEnd = PurposeEnd.WITHDRAWN,
+    ) -> PurposeChange:
+        """End *purposes* of a live recording at *at* and recompute its governing deadline.
+
+        The governing deadline becomes the latest deadline of the purposes still retaining it;
+        a recording left with no purpose is due for deletion at *at*. Purposes the recording
+        has no deadline for, or that already ended, are ignored (listed in neither ``dropped``
+        nor ``remaining``).
+
+        :raises NotFoundError: no such recording.
+        :raises CatalogError: the recording is being deleted or is deleted.
+        """
+        wanted = sorted(set(purposes))
+        when = format_time(at)
+        with self.db.transaction() as db:
+            state = db.one("SELECT state FROM recordings WHERE id = ?", (recording_id,))
+            if state is None:
+                raise NotFoundError(f"catalog: no recording {recording_id!r}")
+            if state[0] != RecordingState.ACTIVE.value:
+                raise CatalogError(f"catalog: recording {recording_id!r} is {state[0]}")
+            rows = db.execute(
+                "SELECT purpose, due_at FROM deadlines WHERE recording_id = ? AND ended_at IS NULL",
+                (recording_id,),
+            )
+            active = {str(p): parse_time(str(d)) for p, d in rows}
+            dropped = [p for p in wanted if p in active]
+            db.executemany(
+                "UPDATE deadlines SET ended_at = ?, end_reason = ?"
+                " WHERE recording_id = ? AND purpose = ? AND ended_at IS NULL",
+                [(when, reason.value, recording_id, p) for p in dropped],
+            )
+            governing = self._retain(db, recording_id, at) if dropped else None
+            if not dropped:
+                row = db.one("SELECT delete_after FROM recordings WHERE id = ?", (recording_id,))
+                governing = None if row is None else _opt_time(row[0])
+        return PurposeChange(
+            recording_id=recording_id,
+            dropped=tuple(dropped),
+            remaining={p: d for p, d in sorted(active.items()) if p not in dropped},
+            delete_after=governing,
+        )
+
+    def expire_purposes(self, now: datetime) -> list[tuple[str, str]]:
+        """Mark ended every purpose of a live recording whose own deadline is at or before
+        *now*; return the ``(recording_id, purpose)`` pairs marked, sorted.
+
+        The recording itself stays while another purpose retains it (its governing deadline
+        is the latest, so it is unchanged); access for an expired purpose is refused.
+        """
+        when = format_time(now)
+        with self.db.transaction() as db:
+            rows = db.execute(
+                "SELECT d.recording_id, d.purpose, d.due_at FROM deadlines d"
+                " JOIN recordings r ON r.id = d.recording_id"
+                " WHERE d.due_at <= ? AND d.ended_at IS NULL AND r.state = ?"
+                " ORDER BY d.recording_id, d.purpose",
+                (when, RecordingState.ACTIVE.value),
+            )
+            db.executemany(
+                "UPDATE deadlines SET ended_at = ?, end_reason = ?"
+                " WHERE recording_id = ? AND purpose = ? AND ended_at IS NULL",
+                [(due, PurposeEnd.EXPIRED.value, rid, purpose) for rid, purpose, due in rows],
+            )
+        return [(str(rid), str(purpose)) for rid, purpose, _ in rows]
 
     def consent_rows(self, recording_id: str) -> list[tuple[Any, ...]]:
         """(role, purpose, state, method, offset_s, at) of each consent event, in order."""
@@ -479,6 +730,16 @@ class Catalog:
         self.db.execute(
             "UPDATE artifacts SET deleted_at = ? WHERE id = ?", (format_time(at), artifact_id)
         )
+
+    def incomplete_artifacts(self, older_than: datetime) -> list[ArtifactEntry]:
+        """Artifacts created before *older_than* whose write never finished (size ``-1``,
+        not abandoned): what a crashed put leaves behind."""
+        rows = self.db.execute(
+            f"SELECT {self._ARTIFACT_COLUMNS} FROM artifacts"
+            " WHERE size < 0 AND created_at < ? AND deleted_at IS NULL ORDER BY created_at, id",
+            (format_time(older_than),),
+        )
+        return [self._artifact(row) for row in rows]
 
     def _artifact(self, row: Sequence[Any]) -> ArtifactEntry:
         return ArtifactEntry(
@@ -645,6 +906,107 @@ class Catalog:
         )
         return [HoldEntry(hold_id=r[0], reason=r[1], via=r[2]) for r in rows]
 
+    # ------------------------------------------------------------------ restrictions
+
+    def add_restriction(
+        self,
+        recording_id: str,
+        subject_hash: str,
+        kind: RestrictionKind,
+        *,
+        at: datetime,
+        detail: str | None = None,
+        ground: RestrictionGround | None = None,
+    ) -> None:
+        """Record a restriction (Art. 18) or an objection (Art. 21) of one subject on one
+        recording. Recording the same thing twice at the same instant is a no-op.
+
+        :param detail: the purpose objected to, or a short code (default: the kind's name).
+        :param ground: the Art. 18(1) ground of a restriction.
+        """
+        self.db.execute(
+            "INSERT OR IGNORE INTO restrictions (recording_id, subject_hash, kind, detail,"
+            " ground, placed_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                recording_id,
+                subject_hash,
+                kind.value,
+                detail or kind.value,
+                None if ground is None else ground.value,
+                format_time(at),
+            ),
+        )
+
+    def import_restrictions(self, entries: Iterable[RestrictionEntry]) -> int:
+        """Store restrictions kept elsewhere (e.g. a legacy ``rights.db``); skip those already
+        here. Returns how many were offered."""
+        rows = [
+            (
+                e.recording_id,
+                e.subject_hash,
+                e.kind.value,
+                e.detail,
+                None if e.ground is None else e.ground.value,
+                format_time(e.placed_at),
+                None if e.lifted_at is None else format_time(e.lifted_at),
+            )
+            for e in entries
+        ]
+        with self.db.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO restrictions (recording_id, subject_hash, kind, detail,"
+                " ground, placed_at, lifted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def lift_restrictions(
+        self, recording_id: str, subject_hash: str, kind: RestrictionKind, at: datetime
+    ) -> int:
+        """Lift every restriction of *kind* one subject placed on one recording; return how
+        many were in force."""
+        with self.db.transaction() as db:
+            row = db.one(
+                "SELECT COUNT(*) FROM restrictions WHERE recording_id = ? AND subject_hash = ?"
+                " AND kind = ? AND lifted_at IS NULL",
+                (recording_id, subject_hash, kind.value),
+            )
+            db.execute(
+                "UPDATE restrictions SET lifted_at = ? WHERE recording_id = ?"
+                " AND subject_hash = ? AND kind = ? AND lifted_at IS NULL",
+                (format_time(at), recording_id, subject_hash, kind.value),
+            )
+        return 0 if row is None else int(row[0])
+
+    def restrictions(
+        self, recording_id: str, kind: RestrictionKind | None = None, *, active: bool = True
+    ) -> list[RestrictionEntry]:
+        """Restrictions and objections on a recording (of one kind when given; only those in
+        force unless *active* is false), oldest first."""
+        sql = (
+            "SELECT recording_id, subject_hash, kind, detail, ground, placed_at, lifted_at"
+            " FROM restrictions WHERE recording_id = ?"
+        )
+        params: list[Any] = [recording_id]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind.value)
+        if active:
+            sql += " AND lifted_at IS NULL"
+        rows = self.db.execute(sql + " ORDER BY placed_at, subject_hash, detail", params)
+        return [
+            RestrictionEntry(
+                recording_id=str(r[0]),
+                subject_hash=str(r[1]),
+                kind=RestrictionKind(r[2]),
+                detail=str(r[3]),
+                ground=None if r[4] is None else RestrictionGround(r[4]),
+                placed_at=parse_time(str(r[5])),
+                lifted_at=_opt_time(r[6]),
+            )
+            for r in rows
+        ]
+
     # ------------------------------------------------------------------ deletion journal
 
     def begin_deletion(self, recording_id: str, reason: str, at: datetime) -> DeletionEntry:
@@ -706,11 +1068,13 @@ class Catalog:
         )
 
     def finish_deletion(self, recording_id: str, receipt: str, at: datetime) -> None:
-        """Mark the recording deleted: drop its subject index, sealed metadata and consents."""
+        """Mark the recording deleted: drop its subject index, sealed metadata, consents and
+        restrictions (which carry subject hashes)."""
         when = format_time(at)
         with self.db.transaction() as db:
             db.execute("DELETE FROM subjects WHERE recording_id = ?", (recording_id,))
             db.execute("DELETE FROM consents WHERE recording_id = ?", (recording_id,))
+            db.execute("DELETE FROM restrictions WHERE recording_id = ?", (recording_id,))
             db.execute(
                 "UPDATE recordings SET state = ?, sealed_metadata = NULL, deleted_at = ?"
                 " WHERE id = ?",

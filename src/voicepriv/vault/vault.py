@@ -8,6 +8,13 @@ A vault is a folder holding ``vault.toml`` (its configuration), the catalog, the
     with vault.open_artifact(artifact_id) as stream: ...  # seekable, decrypts chunk by chunk
     receipt = vault.delete(recording.id, "erasure_request")
     report = vault.sweep(utc_now(), dry_run=True)
+    vault.drop_purposes(recording.id, {"training"}, reason=PurposeEnd.OBJECTION)
+
+The governing deadline of a recording is always the latest deadline of the purposes still
+retaining it. :meth:`Vault.sweep` marks a purpose whose own deadline passed as expired (the
+recording stays while another purpose retains it), deletes what is due except what a legal hold
+or a legal-claims restriction (GDPR Art. 18(1)(c)) keeps, and removes what crashed writes left
+behind (:meth:`Vault.cleanup`).
 
 Storage and key providers come from the plugin manager, so a replica may be any fsspec URL
 (``s3://bucket/prefix`` with ``storage_options``) or a vendor's scheme.
@@ -25,7 +32,7 @@ import queue
 import threading
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -45,7 +52,7 @@ from voicepriv.errors import (
     VaultError,
     VoiceprivError,
 )
-from voicepriv.interfaces import KeyProvider, Storage
+from voicepriv.interfaces import KeyProvider, Storage, TemporaryCleaner
 from voicepriv.model import LegalHold, Recording, SubjectRef, utc_now
 from voicepriv.plugins import backend, get_plugin_manager
 from voicepriv.vault.catalog import (
@@ -54,8 +61,12 @@ from voicepriv.vault.catalog import (
     Catalog,
     DeletionStep,
     NewRecording,
+    PurposeChange,
+    PurposeEnd,
     RecordingState,
     ReplicaState,
+    RestrictionGround,
+    RestrictionKind,
 )
 from voicepriv.vault.crypto import (
     DEFAULT_CHUNK_SIZE,
@@ -67,7 +78,9 @@ from voicepriv.vault.crypto import (
 from voicepriv.vault.keys import KeyHierarchy, KeyStore
 
 __all__ = [
+    "CLEANUP_GRACE",
     "CONFIG_NAME",
+    "CleanupReport",
     "DeletionReceipt",
     "HeldBack",
     "PutResult",
@@ -85,6 +98,9 @@ __all__ = [
 #: Name of the configuration file in a vault folder.
 CONFIG_NAME: Final = "vault.toml"
 _CONFIG_FORMAT: Final = 1
+#: How old a temporary object or an unfinished artifact must be before :meth:`Vault.sweep`
+#: treats it as left by a crash (longer than any write takes).
+CLEANUP_GRACE: Final = timedelta(hours=24)
 _READ_BLOCK: Final = 1 << 20
 _QUEUE_DEPTH: Final = 4
 _SAMPLE_FORMATS: Final[dict[str, np.dtype[Any]]] = {
@@ -316,11 +332,36 @@ class DeletionReceipt:
 
 @attrs.frozen(kw_only=True)
 class HeldBack:
-    """A recording the sweep did not delete, and why."""
+    """A recording the sweep did not delete, and why.
+
+    :param holds: the legal holds keeping it.
+    :param restrictions: the Art. 18(1) grounds of restrictions keeping it
+        (``"legal_claims"``).
+    """
 
     recording_id: str
     reason: str
     holds: tuple[str, ...] = ()
+    restrictions: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class CleanupReport:
+    """What :meth:`Vault.cleanup` removed (or, with ``dry_run``, would remove).
+
+    :param older_than: only leftovers from before this instant were touched.
+    :param artifacts: unfinished artifacts (size ``-1``) abandoned, their objects deleted on
+        every replica.
+    :param temporaries: per location, the temporary objects removed.
+    :param skipped: per location, why it was not cleaned (it cannot list temporary objects,
+        or it failed).
+    """
+
+    older_than: datetime
+    dry_run: bool
+    artifacts: tuple[str, ...] = ()
+    temporaries: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    skipped: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -333,6 +374,11 @@ class SweepReport:
     deleted: tuple[DeletionReceipt, ...]
     held: tuple[HeldBack, ...]
     failed: tuple[HeldBack, ...]
+    #: ``(recording_id, purpose)`` of purposes whose own deadline passed while another
+    #: purpose still retains the recording (marked expired by this sweep).
+    expired: tuple[tuple[str, str], ...] = ()
+    #: what the crash cleanup removed (``None`` when it was not run).
+    cleanup: CleanupReport | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -850,6 +896,83 @@ class Vault:
         """Lift a legal hold at *at* (default: now)."""
         self.catalog.lift_hold(hold_id, at or utc_now())
 
+    # ------------------------------------------------------------------ purposes
+
+    def drop_purposes(
+        self,
+        recording_id: str,
+        purposes: Iterable[str],
+        *,
+        reason: PurposeEnd = PurposeEnd.WITHDRAWN,
+        now: datetime | None = None,
+    ) -> PurposeChange:
+        """Stop retaining a recording for *purposes*; its deadline becomes the latest of the
+        purposes left.
+
+        A recording left with no purpose is due for deletion at *now*: the caller deletes it
+        (:meth:`delete`) or the next :meth:`sweep` does, unless a legal hold keeps it.
+        """
+        return self.catalog.drop_purposes(
+            recording_id, purposes, at=now or utc_now(), reason=reason
+        )
+
+    # ------------------------------------------------------------------ cleanup
+
+    def cleanup(self, older_than: datetime, *, dry_run: bool = False) -> CleanupReport:
+        """Remove what crashed writes left behind before *older_than*, on every replica.
+
+        Unfinished artifacts (the catalog still says size ``-1``) have their object deleted at
+        every location and are marked abandoned; temporary objects are removed from every
+        replica whose storage can list them (:class:`~voicepriv.interfaces.TemporaryCleaner`).
+        Pass an instant older than any write still running (:data:`CLEANUP_GRACE` ago).
+        """
+        artifacts = self.catalog.incomplete_artifacts(older_than)
+        temporaries: dict[str, tuple[str, ...]] = {}
+        skipped: dict[str, str] = {}
+        if dry_run:
+            return CleanupReport(
+                older_than=older_than, dry_run=True, artifacts=tuple(a.id for a in artifacts)
+            )
+        abandoned: list[str] = []
+        for artifact in artifacts:
+            problems: list[str] = []
+            for replica in self.catalog.replicas(artifact.id):
+                storage = self.storages.get(replica.location)
+                if storage is None:
+                    problems.append(f"{replica.location}: not configured")
+                    continue
+                try:
+                    storage.delete(replica.object_key)
+                except VoiceprivError as exc:
+                    problems.append(f"{replica.location}: {exc}")
+                    continue
+                self.catalog.set_replica_state(artifact.id, replica.location, ReplicaState.DELETED)
+            if problems:
+                for problem in problems:
+                    location, _, detail = problem.partition(": ")
+                    skipped[location] = f"artifact {artifact.id}: {detail}"
+                continue
+            self.catalog.abandon_artifact(artifact.id, utc_now())
+            abandoned.append(artifact.id)
+        for name, storage in self.storages.items():
+            if not isinstance(storage, TemporaryCleaner):
+                skipped.setdefault(name, "its storage cannot list temporary objects")
+                continue
+            try:
+                removed = storage.remove_temporaries(older_than)
+            except VoiceprivError as exc:
+                skipped[name] = str(exc)
+                continue
+            if removed:
+                temporaries[name] = tuple(removed)
+        return CleanupReport(
+            older_than=older_than,
+            dry_run=False,
+            artifacts=tuple(abandoned),
+            temporaries=temporaries,
+            skipped=skipped,
+        )
+
     # ------------------------------------------------------------------ delete
 
     def _step(self, name: str) -> None:
@@ -937,10 +1060,44 @@ class Vault:
             )
         return storage
 
-    def sweep(self, now: datetime | None = None, *, dry_run: bool = False) -> SweepReport:
-        """Delete every recording past its deadline, except what a legal hold covers.
+    def _held_back(self, recording_id: str, now: datetime) -> HeldBack | None:
+        """Why a due recording must be kept (legal holds, legal-claims restrictions), or None."""
+        holds = self.catalog.holds_covering(recording_id, now)
+        claims = [
+            r
+            for r in self.catalog.restrictions(recording_id, RestrictionKind.RESTRICTION)
+            if r.ground is RestrictionGround.LEGAL_CLAIMS and r.placed_at <= now
+        ]
+        if not holds and not claims:
+            return None
+        reasons = [f"{h.hold_id}: {h.reason} (by {h.via})" for h in holds]
+        if claims:
+            reasons.append(
+                f"restricted under {RestrictionGround.LEGAL_CLAIMS.article}: the data subject "
+                f"needs it for legal claims ({len(claims)} request(s) since "
+                f"{min(r.placed_at for r in claims).isoformat()})"
+            )
+        return HeldBack(
+            recording_id=recording_id,
+            reason="; ".join(reasons),
+            holds=tuple(sorted({h.hold_id for h in holds})),
+            restrictions=(RestrictionGround.LEGAL_CLAIMS.value,) if claims else (),
+        )
 
-        Unfinished deletions are resumed first. With *dry_run*, nothing changes and
+    def sweep(
+        self,
+        now: datetime | None = None,
+        *,
+        dry_run: bool = False,
+        cleanup_grace: timedelta | None = CLEANUP_GRACE,
+    ) -> SweepReport:
+        """Delete every recording past its deadline, except what a legal hold or a
+        legal-claims restriction (GDPR Art. 18(1)(c)) keeps.
+
+        Unfinished deletions are resumed first. Purposes whose own deadline passed are marked
+        expired (``expired`` lists those of recordings that stay). Then :meth:`cleanup`
+        removes what crashed writes left more than *cleanup_grace* before the earlier of
+        *now* and the real clock (``None``: skip it). With *dry_run*, nothing changes and
         ``planned`` lists what would be deleted.
         """
         now = now or utc_now()
@@ -949,20 +1106,13 @@ class Vault:
         held: list[HeldBack] = []
         failed: list[HeldBack] = []
         resume = self.catalog.unfinished_deletions()
+        expired = [] if dry_run else self.catalog.expire_purposes(now)
         candidates = resume + [r for r in self.catalog.due_for_deletion(now) if r not in resume]
         for recording_id in candidates:
             if recording_id not in resume:
-                holds = self.catalog.holds_covering(recording_id, now)
-                if holds:
-                    held.append(
-                        HeldBack(
-                            recording_id=recording_id,
-                            reason="; ".join(
-                                f"{h.hold_id}: {h.reason} (by {h.via})" for h in holds
-                            ),
-                            holds=tuple(sorted({h.hold_id for h in holds})),
-                        )
-                    )
+                kept = self._held_back(recording_id, now)
+                if kept is not None:
+                    held.append(kept)
                     continue
             planned.append(recording_id)
             if dry_run:
@@ -971,6 +1121,10 @@ class Vault:
                 deleted.append(self.delete(recording_id, "retention", now=now))
             except VaultError as exc:
                 failed.append(HeldBack(recording_id=recording_id, reason=str(exc)))
+        cleaned = None
+        if cleanup_grace is not None:
+            # Never younger than the grace in real time, whatever *now* the caller passes.
+            cleaned = self.cleanup(min(now, utc_now()) - cleanup_grace, dry_run=dry_run)
         return SweepReport(
             now=now,
             dry_run=dry_run,
@@ -978,6 +1132,8 @@ class Vault:
             deleted=tuple(deleted),
             held=tuple(held),
             failed=tuple(failed),
+            expired=tuple(pair for pair in expired if pair[0] not in planned),
+            cleanup=cleaned,
         )
 
     # ------------------------------------------------------------------ verify / repair
