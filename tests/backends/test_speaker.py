@@ -277,3 +277,25 @@ def test_resemblyzer_real_conversation_leaks_nothing_and_absent_agent_keeps_noth
     ).sum() > 0.3
     others, _, _ = _conversation(_load(shared_data, "3080"), customer, seed=4, seconds=30.0)
     assert _isolate(separator, others, voiceprint).kept == ()
+
+
+@pytest.mark.onnx
+def test_onnx_voiceprint_between_both_voices_keeps_nothing(
+    shared_data: Path, onnx_embedder: Embedder
+) -> None:
+    agent = _load(shared_data, "2414")
+    customer = _load(shared_data, "367")
+    audio, _, _ = _conversation(agent[3:], customer[3:], seed=5, seconds=30.0)
+    first = enroll_clips(
+        "a", [Audio(samples=x, sample_rate=16000) for x in agent[:3]], onnx_embedder
+    )
+    second = enroll_clips(
+        "c", [Audio(samples=x, sample_rate=16000) for x in customer[:3]], onnx_embedder
+    )
+    middle = first.vector + second.vector
+    ambiguous = Voiceprint(
+        agent_id="a", embedder="onnx", vector=middle / np.linalg.norm(middle), seconds=10.0
+    )
+    result = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio, ambiguous)
+    assert result.kept == ()
+    assert "no span was confidently the enrolled agent" in " ".join(result.notes)

@@ -163,8 +163,15 @@ class SpeakerOptions:
     :param min_cluster_score: cosine floor of the call's agent cluster centroid against the
         enrolled voiceprint; below it the agent is not in the call and nothing is kept.
         ``None`` takes :data:`DEFAULT_MIN_CLUSTER_SCORES`.
-    :param overlap_ratio: how far (0-1) a window's customer score may rise from the agent
-        windows' typical value towards the customer windows' before it counts as overlap.
+    :param min_cluster_lead: the agent cluster must score this much higher against the
+        voiceprint than the other cluster; otherwise which voice is the agent's is not known
+        and nothing is kept.
+    :param overlap_quantile: a short window is overlap when its customer score exceeds this
+        quantile of the agent windows' customer scores (capped at the customer windows'
+        median; 1.0 = the cap alone).
+    :param llr_threshold: smoothed log-likelihood ratio a frame needs in the frame-level check.
+    :param llr_frames: smoothing length (frames of 10 ms) of that ratio.
+    :param frame_refine: run the frame-level check at all.
     :param overlap_context_s: frames this close to an overlapped short window are removed.
     :param context_s: a frame is kept only if every window centred this close is agent.
     :param guard_s: no frame within this distance of speech judged customer or overlap is
@@ -182,6 +189,7 @@ class SpeakerOptions:
     margin: float = attrs.field(default=0.05, validator=_nonnegative)
     min_score: float | None = attrs.field(default=None, validator=_optional_score)
     min_cluster_score: float | None = attrs.field(default=None, validator=_optional_score)
+    min_cluster_lead: float = attrs.field(default=0.1, validator=_nonnegative)
     short_window_s: float = attrs.field(default=0.8, validator=_positive)
     overlap_quantile: float = attrs.field(default=1.0, validator=_unit)
     overlap_context_s: float = attrs.field(default=0.3, validator=_nonnegative)
@@ -480,15 +488,22 @@ class SpeakerSeparator:
                     break
                 centres2 = np.stack([_centroid(rows[assign == k]) for k in (0, 1)])
             sizes = np.bincount(assign, minlength=2)
+            lead = np.inf
             if sizes.min() >= 2:
-                agent_k = int(np.argmax(centres2 @ reference))
+                cluster_scores = centres2 @ reference
+                agent_k = int(np.argmax(cluster_scores))
                 agent_model = centres2[agent_k]
                 customer_model = centres2[1 - agent_k]
                 customer_found = True
+                lead = float(cluster_scores[agent_k] - cluster_scores[1 - agent_k])
             else:
                 agent_model = _centroid(rows)
             cluster_score = float(agent_model @ reference)
-            agent_found = cluster_score >= self._min_cluster_score(voiceprint)
+            # both voices close to the voiceprint: which one is the agent is not known
+            agent_found = (
+                cluster_score >= self._min_cluster_score(voiceprint)
+                and lead >= opts.min_cluster_lead
+            )
             blended = (1 - opts.adapt) * reference + opts.adapt * agent_model
             agent_model = blended / max(float(np.linalg.norm(blended)), 1e-12)
         to_agent = matrix @ agent_model
