@@ -136,6 +136,7 @@ class RestrictionGround(enum.Enum):
         letter = {"accuracy": "a", "unlawful": "b", "legal_claims": "c"}.get(self.value, "d")
         return f"GDPR Art. 18(1)({letter})"
 
+
 _MIGRATIONS: Final[tuple[Migration, ...]] = (
     (
         1,
