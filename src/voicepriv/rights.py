@@ -10,6 +10,12 @@ catalog's keyed hashes, never the other way round; the audit log receives ids an
   (scrypt + AES-256-GCM) or an X25519 public key.
 - :func:`object_to_processing` removes legitimate-interest purposes from a decision.
 - :class:`ErasureCertificate` is a signed statement of what was erased and what was kept.
+
+Restrictions (with their Art. 18(1) ground) and objections are kept in the vault's catalog
+(:meth:`~voicepriv.vault.catalog.Catalog.add_restriction`); an objection also drops the
+objected purposes from the catalog (:meth:`~voicepriv.vault.vault.Vault.drop_purposes`), which
+shortens the retention. Access is refused for a purpose the catalog no longer retains the
+recording for (expired, objected to or withdrawn), whatever the stored decision says.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ __all__ = [
     "Retention",
     "Rights",
     "erasure_candidates",
+    "import_legacy_state",
     "object_to_processing",
     "open_archive",
     "plan_erasure",
