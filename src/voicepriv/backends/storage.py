@@ -189,7 +189,6 @@ class FsspecStorage:
             if key.startswith(prefix):
                 yield key
 
-
     def remove_temporaries(self, older_than: datetime) -> list[str]:
         """Remove temporary objects (left by writes a crash interrupted) last modified before
         *older_than*; return their names relative to the root, sorted.
