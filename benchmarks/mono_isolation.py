@@ -263,7 +263,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(
             json.dumps({"benchmark": NAME, "params": params, "results": results}, indent=2)
         )
+        plot(results, args.json.with_suffix(".png"))
     return 0
+
+
+def plot(results: Sequence[dict[str, Any]], path: Path) -> None:
+    """Leakage against retention per system (overall rows), when matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rows = [r for r in results if r["condition"] == "all"]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for row in rows:
+        axes.scatter(row["retention_pct"], row["leakage_pct"])
+        axes.annotate(row["system"], (row["retention_pct"], row["leakage_pct"]), fontsize=8)
+    axes.axhline(1.0, linestyle="--", linewidth=0.8)
+    axes.axvline(85.0, linestyle="--", linewidth=0.8)
+    axes.set_xlabel("agent-only retention (%)")
+    axes.set_ylabel("customer leakage (%)")
+    axes.set_yscale("symlog", linthresh=1.0)
+    axes.set_title("mono isolation: targets leakage <= 1 %, retention >= 85 %")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 if __name__ == "__main__":
