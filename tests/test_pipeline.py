@@ -17,7 +17,7 @@ from voicepriv.audio import Audio
 from voicepriv.audit import AuditLog, EventType, read_events, verify_log
 from voicepriv.batch import Outcome
 from voicepriv.demo import DEMO_POLICY
-from voicepriv.errors import KeyDestroyedError, PipelineError, StorageError
+from voicepriv.errors import NotFoundError, PipelineError, StorageError
 from voicepriv.interfaces import IvrInput
 from voicepriv.model import ChannelLayout, Party, Recording
 from voicepriv.pipeline import ingest
@@ -322,10 +322,21 @@ def test_failure_mid_pipeline_leaves_nothing_stored(
     assert info.value.step == where
     assert where in str(info.value)
     assert list(vault.storages["local"].keys()) == []  # no object left on any replica
-    assert vault.catalog.recording("f-1").state is RecordingState.DELETED
-    with pytest.raises(KeyDestroyedError):
-        vault.metadata("f-1")
+    with pytest.raises(NotFoundError):  # rolled back: not even a tombstone is left ...
+        vault.catalog.recording("f-1")
+    assert vault.catalog.recording_ids() == []
     assert _sha(path) == before  # remove_source only applies after success
+    # ... so a retry once the fault is gone ingests the same call afresh.
+    monkeypatch.undo()
+    retry = ingest(
+        path,
+        _recording("f-1", "outbound", len(stereo) / RATE, ChannelLayout.stereo()),
+        policy,
+        vault,
+        audit=AuditLog(vault.config.root / "audit.jsonl", signer=vault.provider),
+    )
+    assert retry.artifacts
+    assert vault.catalog.recording("f-1").state is RecordingState.ACTIVE
 
 
 def test_remove_source_after_success(

@@ -32,6 +32,7 @@ import os
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -336,7 +337,10 @@ def ingest(
     try:
         if kept is not None:
             with clock.step("store"):
-                deadlines = {p.purpose: p.deadline for t in decision.tracks for p in t.purposes}
+                deadlines: dict[str, datetime] = {}
+                for held in (p for t in decision.tracks for p in t.purposes):
+                    if held.purpose not in deadlines or held.deadline > deadlines[held.purpose]:
+                        deadlines[held.purpose] = held.deadline
                 vault.add_recording(
                     recording,
                     delete_after=decision.deadline,
@@ -515,6 +519,9 @@ def _rollback(
                 "key_destroyed": receipt.key_destroyed,
             },
         )
+        # The call was never ingested: drop its tombstone so a retry can ingest it afresh
+        # (the audit log keeps the trace of the rollback).
+        vault.catalog.forget(recording_id, reason=_ROLLBACK_REASON)
     except Exception as exc:  # the original error must stay the one raised
         cause.add_note(f"rollback of {recording_id} also failed: {type(exc).__name__}: {exc}")
 

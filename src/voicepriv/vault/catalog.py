@@ -1091,6 +1091,32 @@ class Catalog:
                 (DeletionStep.FINISHED.value, when, receipt, recording_id),
             )
 
+    def forget(self, recording_id: str, *, reason: str) -> None:
+        """Remove every row of a recording whose deletion for *reason* has finished.
+
+        For deletions that undo something that never happened (an ingest rolled back), so the
+        same call can be ingested again. Refuses anything else: a recording still active, a
+        deletion not finished, or one finished for another reason (its tombstone stays, e.g.
+        as the trace of an erasure).
+
+        :raises CatalogError: the recording is not deleted, or was deleted for another reason.
+        """
+        entry = self.deletion(recording_id)
+        if entry is None or entry.finished_at is None or entry.reason != reason:
+            raise CatalogError(
+                f"{self.db.where}: recording {recording_id!r} has no finished deletion "
+                f"for {reason!r}; refusing to forget it"
+            )
+        with self.db.transaction() as db:
+            db.execute(
+                "DELETE FROM replicas WHERE artifact_id IN"
+                " (SELECT id FROM artifacts WHERE recording_id = ?)",
+                (recording_id,),
+            )
+            for table in ("artifacts", "deadlines", "recording_tags", "deletions"):
+                db.execute(f"DELETE FROM {table} WHERE recording_id = ?", (recording_id,))
+            db.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
+
     def unfinished_deletions(self) -> list[str]:
         """Recordings whose deletion was started and not finished (to resume)."""
         rows = self.db.execute(
