@@ -24,7 +24,14 @@ from voicepriv.backends.speaker import (
 from voicepriv.backends.vad import EnergyVad
 from voicepriv.enrollment import enroll_clips
 from voicepriv.errors import ConfigError, IsolationError
-from voicepriv.interfaces import Embedder, IsolationRequest, IsolationResult, Separator, Voiceprint
+from voicepriv.interfaces import (
+    Embedder,
+    IsolationRequest,
+    IsolationResult,
+    Separator,
+    SpeechActivity,
+    Voiceprint,
+)
 from voicepriv.model import ChannelLayout
 
 FRAME = 0.01
@@ -299,3 +306,89 @@ def test_onnx_voiceprint_between_both_voices_keeps_nothing(
     result = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio, ambiguous)
     assert result.kept == ()
     assert "no span was confidently the enrolled agent" in " ".join(result.notes)
+
+
+class _ScriptedEmbedder:
+    """Window embeddings drawn around one direction per scripted span (a test double).
+
+    It lets the clustering logic be checked where real embedders cannot be steered: a call
+    whose second cluster is not the customer but hold music.
+    """
+
+    name = "scripted"
+    dim = 16
+
+    def __init__(self, spans: Sequence[tuple[float, float, np.ndarray]], seed: int) -> None:
+        self.spans = spans
+        self.rng = np.random.default_rng(seed)
+
+    def embed(self, audio: Audio) -> np.ndarray:
+        raise NotImplementedError("only windows are scored in this test")
+
+    def embed_windows(
+        self, audio: Audio, *, window_s: float, hop_s: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        centres = np.arange(window_s / 2, audio.duration - window_s / 2 + 1e-9, hop_s)
+        rows = []
+        for t in centres:
+            base = next(v for start, end, v in self.spans if start <= t < end)
+            rows.append(base + self.rng.normal(0, 0.05, self.dim))
+        matrix = np.asarray(rows)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        return centres.astype(np.float32), matrix.astype(np.float32)
+
+
+class _AllSpeech:
+    """A VAD double that hears speech everywhere."""
+
+    name = "all-speech"
+
+    def detect(self, audio: Audio) -> SpeechActivity:
+        frames = int(np.ceil(audio.duration / 0.01))
+        return SpeechActivity(hop_s=0.01, probabilities=np.ones(frames, np.float32))
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_hold_music_cluster_does_not_let_the_customer_through(split: bool) -> None:
+    rng = np.random.default_rng(0)
+    agent = _unit(rng.normal(size=16))
+    music = _unit(rng.normal(size=16))
+    music = _unit(music - (music @ agent) * agent)
+    other = _unit(rng.normal(size=16))
+    other = _unit(other - (other @ agent) * agent - (other @ music) * music)
+    customer = _unit(0.6 * agent + 0.8 * other)  # a voice fairly close to the agent's
+    spans = [
+        (0, 20, agent),
+        (20, 30, customer),
+        (30, 40, music),
+        (40, 50, agent),
+        (50, 61, customer),
+    ]
+    audio = Audio(samples=rng.normal(0, 0.1, 60 * 8000).astype(np.float32), sample_rate=8000)
+    options = SpeakerOptions(
+        min_score=0.5,
+        min_cluster_score=0.8,
+        same_speaker=0.9 if split else 0.0,
+        frame_refine=False,
+    )
+    separator = SpeakerSeparator(
+        options, embedder=_ScriptedEmbedder(spans, seed=1), vad=_AllSpeech()
+    )
+    voiceprint = Voiceprint(
+        agent_id="a", embedder="scripted", vector=agent.astype(np.float32), seconds=9
+    )
+    result = _isolate(separator, audio, voiceprint)
+    kept = _kept_mask(result, 6000)
+    customer_frames = np.zeros(6000, bool)
+    customer_frames[2000:3000] = customer_frames[5000:6000] = True
+    agent_frames = np.zeros(6000, bool)
+    agent_frames[:2000] = agent_frames[4000:5000] = True
+    if split:
+        assert not (kept & customer_frames).any()
+        assert (kept & agent_frames).sum() > 0.7 * agent_frames.sum()
+    else:  # without the second split the customer is kept: the check above is what stops it
+        assert (kept & customer_frames).sum() > 0.5 * customer_frames.sum()

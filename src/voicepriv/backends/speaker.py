@@ -60,6 +60,7 @@ from voicepriv.plugins import backend, get_plugin_manager, hookimpl
 __all__ = [
     "DEFAULT_MIN_CLUSTER_SCORES",
     "DEFAULT_MIN_SCORES",
+    "DEFAULT_SAME_SPEAKER",
     "NAME",
     "SpeakerOptions",
     "SpeakerSeparator",
@@ -92,6 +93,15 @@ DEFAULT_MIN_CLUSTER_SCORES: Final[Mapping[str, float]] = {
     "onnx": 0.82,
     "resemblyzer": 0.75,
     "speechbrain": 0.45,
+}
+
+#: Cosine below which two centroids of call windows are taken for two different voices (the
+#: agent cluster is then split again). Unknown embedders: 0 (no second split).
+DEFAULT_SAME_SPEAKER: Final[Mapping[str, float]] = {
+    "mfcc": 0.90,
+    "onnx": 0.80,
+    "resemblyzer": 0.85,
+    "speechbrain": 0.50,
 }
 
 FloatArray = npt.NDArray[np.float64]
@@ -166,6 +176,8 @@ class SpeakerOptions:
     :param min_cluster_lead: the agent cluster must score this much higher against the
         voiceprint than the other cluster; otherwise which voice is the agent's is not known
         and nothing is kept.
+    :param same_speaker: two halves of the agent cluster whose centroids are less similar
+        than this hold two voices; ``None`` takes :data:`DEFAULT_SAME_SPEAKER`.
     :param overlap_quantile: a short window is overlap when its customer score exceeds this
         quantile of the agent windows' customer scores (capped at the customer windows'
         median; 1.0 = the cap alone).
@@ -190,6 +202,7 @@ class SpeakerOptions:
     min_score: float | None = attrs.field(default=None, validator=_optional_score)
     min_cluster_score: float | None = attrs.field(default=None, validator=_optional_score)
     min_cluster_lead: float = attrs.field(default=0.1, validator=_nonnegative)
+    same_speaker: float | None = attrs.field(default=None, validator=_optional_score)
     short_window_s: float = attrs.field(default=0.8, validator=_positive)
     overlap_quantile: float = attrs.field(default=1.0, validator=_unit)
     overlap_context_s: float = attrs.field(default=0.3, validator=_nonnegative)
@@ -245,6 +258,18 @@ def _centroid(vectors: FloatArray) -> FloatArray:
     norm = float(np.linalg.norm(mean))
     result: FloatArray = mean / norm if norm > 0 else mean
     return result
+
+
+def _two_means(rows: FloatArray, scores: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Cosine 2-means of *rows*, seeded by the lowest- and highest-*scores* row."""
+    centres = rows[[int(np.argmin(scores)), int(np.argmax(scores))]]
+    assign = np.zeros(rows.shape[0], np.int64)
+    for _ in range(10):
+        assign = np.argmax(rows @ centres.T, axis=1)
+        if (assign == 0).all() or (assign == 1).all():
+            break
+        centres = np.stack([_centroid(rows[assign == k]) for k in (0, 1)])
+    return centres, assign
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:
@@ -400,6 +425,11 @@ class SpeakerSeparator:
                 f"{voiceprint.embedder!r}; give the option min_cluster_score"
             ) from None
 
+    def _same_speaker(self, voiceprint: Voiceprint) -> float:
+        if self.options.same_speaker is not None:
+            return float(self.options.same_speaker)
+        return DEFAULT_SAME_SPEAKER.get(voiceprint.embedder, 0.0)
+
     def _min_score(self, voiceprint: Voiceprint) -> float:
         if self.options.min_score is not None:
             return float(self.options.min_score)
@@ -476,17 +506,12 @@ class SpeakerSeparator:
         customer_found = False
         agent_found = False
         cluster_score = -1.0
+        extra_customer: FloatArray | None = None
         if active.sum() >= 4:
             # two clusters of the call's speech windows, seeded by the lowest- and the
             # highest-scoring window against the voiceprint (cosine k-means)
             rows = matrix[active]
-            centres2 = rows[[int(np.argmin(enrolled[active])), int(np.argmax(enrolled[active]))]]
-            assign = np.zeros(rows.shape[0], np.int64)
-            for _ in range(10):
-                assign = np.argmax(rows @ centres2.T, axis=1)
-                if (assign == 0).all() or (assign == 1).all():
-                    break
-                centres2 = np.stack([_centroid(rows[assign == k]) for k in (0, 1)])
+            centres2, assign = _two_means(rows, enrolled[active])
             sizes = np.bincount(assign, minlength=2)
             lead = np.inf
             if sizes.min() >= 2:
@@ -496,6 +521,19 @@ class SpeakerSeparator:
                 customer_model = centres2[1 - agent_k]
                 customer_found = True
                 lead = float(cluster_scores[agent_k] - cluster_scores[1 - agent_k])
+                # two voices in the agent cluster (e.g. the other cluster is hold music):
+                # split it again and treat the part farther from the voiceprint as customer
+                inside = rows[assign == agent_k]
+                if inside.shape[0] >= 8:
+                    halves, parts = _two_means(inside, inside @ reference)
+                    if np.bincount(parts, minlength=2).min() >= 2 and float(
+                        halves[0] @ halves[1]
+                    ) < self._same_speaker(voiceprint):
+                        half_scores = halves @ reference
+                        best = int(np.argmax(half_scores))
+                        agent_model = halves[best]
+                        extra_customer = halves[1 - best]
+                        lead = min(lead, float(half_scores[best] - half_scores[1 - best]))
             else:
                 agent_model = _centroid(rows)
             cluster_score = float(agent_model @ reference)
@@ -508,11 +546,15 @@ class SpeakerSeparator:
             agent_model = blended / max(float(np.linalg.norm(blended)), 1e-12)
         to_agent = matrix @ agent_model
         to_customer = matrix @ customer_model if customer_found else np.full(len(matrix), -1.0)
+        if extra_customer is not None:
+            to_customer = np.maximum(to_customer, matrix @ extra_customer)
         if not agent_found:
             enrolled = np.minimum(enrolled, min_score - 1.0)  # nothing can pass the floor
         short_overlap = np.zeros(len(short), bool)
         if customer_found and len(short):
             short_customer = short @ customer_model
+            if extra_customer is not None:
+                short_customer = np.maximum(short_customer, short @ extra_customer)
             nearest = np.clip(np.searchsorted(centres, short_centres), 0, len(centres) - 1)
             long_agent = (enrolled >= min_score) & (to_agent - to_customer >= opts.margin)
             long_customer = active & (to_customer > to_agent)
