@@ -53,7 +53,7 @@ from voicepriv.rights import (
     plan_erasure,
     seal_archive,
 )
-from voicepriv.vault.catalog import ArtifactKind, Catalog, NewRecording
+from voicepriv.vault.catalog import ArtifactKind, Catalog, NewRecording, RestrictionGround
 from voicepriv.vault.vault import ReplicaConfig, Vault
 
 POLICY_TOML = """
@@ -698,8 +698,15 @@ def test_rights_cli(
         "--phone",
         "+4512345678",
     ]
-    assert main(["rights", "restrict", *common]) == 0
+    assert main(["rights", "restrict", *common, "--ground", "legal_claims"]) == 0
     assert "restricted 2 recording(s): free, mifid" in capsys.readouterr().out
+    grounds = {r.ground for r in setup.vault.catalog.restrictions("free")}
+    assert grounds == {RestrictionGround.LEGAL_CLAIMS}
+    assert main(["rights", "restrict", *common, "--lift"]) == 0
+    capsys.readouterr()
+    assert setup.vault.catalog.restrictions("free") == []
+    assert main(["rights", "restrict", *common]) == 0
+    capsys.readouterr()
     monkeypatch.setenv("EXPORT_PW", "correct horse battery")
     archive = tmp_path / "out.vpx"
     assert (
@@ -719,8 +726,8 @@ def test_rights_cli(
     )
     assert "--phone, --email or --customer-id" in capsys.readouterr().err
     types = [e.type.value for e in setup.audit.events()]
-    assert types == ["restriction", "export", "deletion", "erasure"]
-    assert setup.audit.verify().count == 4
+    assert types == ["restriction"] * 3 + ["export", "deletion", "erasure"]
+    assert setup.audit.verify().count == 6
 
 
 def test_holds_and_key_rotation_are_audited(setup: Setup) -> None:

@@ -132,7 +132,9 @@ def test_init_put_get_verify_sweep_delete_rotate(
         )
         == 0
     )
-    assert "would delete call-1" in capsys.readouterr().out
+    swept = capsys.readouterr().out
+    assert "would delete call-1" in swept
+    assert "crash cleanup" in swept and "would remove 0 unfinished artifact(s)" in swept
     assert main(["vault", "rotate-key", "--vault", str(vault)]) == 0
     capsys.readouterr()
     assert (

@@ -18,6 +18,7 @@ from voicepriv.errors import ConfigError
 from voicepriv.model import SubjectKind, SubjectRef
 from voicepriv.policy.config import load_policy
 from voicepriv.rights import PasswordRecipient, PublicKeyRecipient, Recipient, Rights
+from voicepriv.vault.catalog import RestrictionGround
 from voicepriv.vault.vault import Vault
 
 
@@ -62,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     _common(restrict)
     restrict.add_argument("--lift", action="store_true", help="lift the restriction instead")
+    restrict.add_argument(
+        "--ground",
+        choices=[g.value for g in RestrictionGround],
+        help="the Art. 18(1) ground; 'legal_claims' (18(1)(c)) also stops retention deletion",
+    )
     restrict.set_defaults(handler=run_restrict)
 
     objection = commands.add_parser(
@@ -161,7 +167,8 @@ def run_restrict(args: argparse.Namespace) -> int:
     refs = subjects(args)
     vault, rights = _service(args)
     with vault, rights:
-        result = rights.restrict(refs, lift=args.lift)
+        ground = None if args.ground is None else RestrictionGround(args.ground)
+        result = rights.restrict(refs, lift=args.lift, ground=ground)
     verb = "lifted the restriction of" if args.lift else "restricted"
     print(f"{verb} {len(result.recordings)} recording(s): {', '.join(result.recordings) or '-'}")
     return 0

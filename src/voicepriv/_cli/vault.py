@@ -216,6 +216,18 @@ def run_sweep(args: argparse.Namespace) -> int:
         print(f"  {verb} {recording_id}")
     for held in report.held:
         print(f"  held {held.recording_id}: {held.reason}")
+    for recording_id, purpose in report.expired:
+        print(f"  purpose {purpose!r} of {recording_id} expired (the recording stays for others)")
+    if report.cleanup is not None:
+        cleanup = report.cleanup
+        verb = "would remove" if cleanup.dry_run else "removed"
+        temporaries = sum(len(keys) for keys in cleanup.temporaries.values())
+        print(
+            f"  crash cleanup (leftovers before {cleanup.older_than.isoformat()}): {verb} "
+            f"{len(cleanup.artifacts)} unfinished artifact(s), {temporaries} temporary object(s)"
+        )
+        for location, why in cleanup.skipped.items():
+            print(f"  cleanup skipped {location}: {why}")
     for failed in report.failed:
         print(f"  FAILED {failed.recording_id}: {failed.reason}")
     return 1 if report.failed else 0
