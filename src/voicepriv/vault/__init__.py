@@ -6,10 +6,18 @@ the guide and ``docs/format.md`` the byte-level file format. Nothing heavy is im
 
 from __future__ import annotations
 
-from voicepriv.vault.catalog import ArtifactKind, Catalog, RecordingState, ReplicaState
+from voicepriv.vault.catalog import (
+    ArtifactKind,
+    Catalog,
+    RecordingState,
+    ReplicaState,
+    RestrictionGround,
+)
 from voicepriv.vault.crypto import DecryptingReader
 from voicepriv.vault.keys import KeyHierarchy, KeyStore
 from voicepriv.vault.vault import (
+    CLEANUP_GRACE,
+    CleanupReport,
     DeletionReceipt,
     HeldBack,
     PutResult,
@@ -25,8 +33,10 @@ from voicepriv.vault.vault import (
 )
 
 __all__ = [
+    "CLEANUP_GRACE",
     "ArtifactKind",
     "Catalog",
+    "CleanupReport",
     "DecryptingReader",
     "DeletionReceipt",
     "HeldBack",
@@ -40,6 +50,7 @@ __all__ = [
     "ReplicaConfig",
     "ReplicaReceipt",
     "ReplicaState",
+    "RestrictionGround",
     "SweepReport",
     "Vault",
     "VaultConfig",
