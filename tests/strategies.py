@@ -21,7 +21,21 @@ purpose_ids = st.one_of(
     st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True),
 )
 jurisdictions = st.sampled_from(
-    ["US", "US-CA", "US-NY", "US-FL", "US-WA", "US-TX", "DK", "DE", "FR", "GB", "SE", "NL", "AU-NSW"]
+    [
+        "US",
+        "US-CA",
+        "US-NY",
+        "US-FL",
+        "US-WA",
+        "US-TX",
+        "DK",
+        "DE",
+        "FR",
+        "GB",
+        "SE",
+        "NL",
+        "AU-NSW",
+    ]
 )
 timezones = st.sampled_from([UTC, timezone(timedelta(hours=1)), timezone(timedelta(hours=-5))])
 aware_datetimes = st.builds(
@@ -98,7 +112,9 @@ def legal_holds(draw: st.DrawFn) -> model.LegalHold:
 
 
 segments = st.builds(
-    lambda start, length, label: model.Segment(start=start / 1000, end=(start + length) / 1000, label=label),
+    lambda start, length, label: model.Segment(
+        start=start / 1000, end=(start + length) / 1000, label=label
+    ),
     st.integers(0, 10**7),
     st.integers(0, 10**6),
     st.sampled_from(["", "agent", "customer", "overlap"]),
@@ -106,10 +122,14 @@ segments = st.builds(
 
 
 @st.composite
-def consent_events(draw: st.DrawFn, roles: list[model.Role], duration: timedelta) -> model.ConsentEvent:
+def consent_events(
+    draw: st.DrawFn, roles: list[model.Role], duration: timedelta
+) -> model.ConsentEvent:
     """A consent event by one of *roles*, inside a call of *duration*."""
     limit = int(duration.total_seconds() * 1000)
-    offset = draw(st.one_of(st.none(), st.integers(0, limit).map(lambda ms: timedelta(milliseconds=ms))))
+    offset = draw(
+        st.one_of(st.none(), st.integers(0, limit).map(lambda ms: timedelta(milliseconds=ms)))
+    )
     at = draw(aware_datetimes) if offset is None else draw(st.one_of(st.none(), aware_datetimes))
     return model.ConsentEvent(
         role=draw(st.sampled_from(roles)),
@@ -127,10 +147,17 @@ def consent_events(draw: st.DrawFn, roles: list[model.Role], duration: timedelta
 @st.composite
 def recordings(draw: st.DrawFn) -> model.Recording:
     """A valid recording: an agent and a customer at least, consents by its parties."""
-    agent = draw(parties.map(lambda p: model.Party(role=model.Role.AGENT, jurisdiction=p.jurisdiction)))
-    customer = draw(parties.filter(lambda p: p.role is model.Role.CUSTOMER) | parties.map(
-        lambda p: model.Party(role=model.Role.CUSTOMER, jurisdiction=p.jurisdiction, subjects=p.subjects)
-    ))
+    agent = draw(
+        parties.map(lambda p: model.Party(role=model.Role.AGENT, jurisdiction=p.jurisdiction))
+    )
+    customer = draw(
+        parties.filter(lambda p: p.role is model.Role.CUSTOMER)
+        | parties.map(
+            lambda p: model.Party(
+                role=model.Role.CUSTOMER, jurisdiction=p.jurisdiction, subjects=p.subjects
+            )
+        )
+    )
     others = draw(st.lists(parties, max_size=2))
     all_parties = (agent, customer, *others)
     duration = draw(durations)

@@ -51,7 +51,9 @@ def _g711_step(x: np.ndarray, law: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("law", ["ulaw", "alaw"])
-@given(samples=hnp.arrays(np.float32, st.integers(1, 4000), elements=st.floats(-0.5, 0.5, width=32)))
+@given(
+    samples=hnp.arrays(np.float32, st.integers(1, 4000), elements=st.floats(-0.5, 0.5, width=32))
+)
 def test_g711_round_trip_within_quantisation(law: str, samples: np.ndarray) -> None:
     original = Audio(samples=samples, sample_rate=8000)
     buffer = io.BytesIO()
@@ -108,7 +110,7 @@ def test_audio_value_behaviour() -> None:
     assert stereo.slice(0.1, 0.2).frames == 1600
     assert not stereo.samples.flags.writeable
     assert stereo == Audio(samples=stereo.samples.copy(), sample_rate=16000)
-    with pytest.raises(AudioError, match="channel: index 2"):
+    with pytest.raises(AudioError, match=r"channel: index 2"):
         stereo.channel(2)
 
 
@@ -124,12 +126,12 @@ def _wav_bytes(seconds: float = 0.2, rate: int = 8000) -> bytes:
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.wav"
     path.write_bytes(b"")
-    with pytest.raises(AudioError, match="empty.wav: empty file"):
+    with pytest.raises(AudioError, match=r"empty.wav: empty file"):
         audio.load(path)
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(AudioError, match="no such file"):
+    with pytest.raises(AudioError, match=r"no such file"):
         audio.load(tmp_path / "nothing.wav")
 
 
@@ -137,7 +139,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_truncated_header(tmp_path: Path, keep: int) -> None:
     path = tmp_path / "cut.wav"
     path.write_bytes(_wav_bytes()[:keep])
-    with pytest.raises(AudioError, match="cut.wav"):
+    with pytest.raises(AudioError, match=r"cut.wav"):
         audio.load(path)
 
 
@@ -148,7 +150,7 @@ def test_truncated_data_is_reported(tmp_path: Path) -> None:
     flac = io.BytesIO()
     audio.save(_tone(1.0, 16000), flac, format="flac")
     path.write_bytes(flac.getvalue()[: len(flac.getvalue()) // 2])
-    with pytest.raises(AudioError, match="short.flac: (truncated|corrupt)"):
+    with pytest.raises(AudioError, match=r"short.flac: (truncated|corrupt)"):
         audio.load(path)
     wav = tmp_path / "short.wav"
     wav.write_bytes(bytes(data[: len(data) // 2]))
@@ -165,7 +167,7 @@ def test_truncated_data_is_reported(tmp_path: Path) -> None:
 def test_non_audio_bytes(tmp_path: Path) -> None:
     path = tmp_path / "notes.wav"
     path.write_text("this is not a recording\n" * 40)
-    with pytest.raises(AudioError, match="notes.wav: not a readable audio file"):
+    with pytest.raises(AudioError, match=r"notes.wav: not a readable audio file"):
         audio.load(path)
 
 
@@ -174,9 +176,9 @@ def test_nan_and_inf_samples(tmp_path: Path) -> None:
     samples = np.zeros(800, dtype=np.float32)
     samples[123] = np.nan
     sf.write(path, samples, 8000, subtype="FLOAT")
-    with pytest.raises(AudioError, match="nan.wav: non-finite sample .* at frame 123"):
+    with pytest.raises(AudioError, match=r"nan.wav: non-finite sample .* at frame 123"):
         audio.load(path)
-    with pytest.raises(AudioError, match="non-finite"):
+    with pytest.raises(AudioError, match=r"non-finite"):
         Audio(samples=np.array([0.0, np.inf]), sample_rate=8000)
 
 
@@ -191,30 +193,30 @@ def _with_rate(data: bytes, rate: int) -> bytes:
 def test_zero_or_absurd_sample_rate(tmp_path: Path, rate: int) -> None:
     path = tmp_path / "rate.wav"
     path.write_bytes(_with_rate(_wav_bytes(), rate))
-    with pytest.raises(AudioError, match="rate.wav"):
+    with pytest.raises(AudioError, match=r"rate.wav"):
         audio.load(path)
-    with pytest.raises(AudioError, match="sample_rate"):
+    with pytest.raises(AudioError, match=r"sample_rate"):
         Audio(samples=np.zeros(10), sample_rate=rate)
 
 
 def test_more_channels_than_layout(tmp_path: Path) -> None:
     path = tmp_path / "three.wav"
     audio.save(_tone(channels=3), path)
-    with pytest.raises(AudioError, match="three.wav: 3 channels, but the layout allows 2"):
+    with pytest.raises(AudioError, match=r"three.wav: 3 channels, but the layout allows 2"):
         audio.load(path, max_channels=2)
-    with pytest.raises(AudioError, match="3 channels"):
+    with pytest.raises(AudioError, match=r"3 channels"):
         list(audio.stream(path, max_channels=2))
 
 
 def test_file_over_size_limit(tmp_path: Path) -> None:
     path = tmp_path / "big.wav"
     path.write_bytes(_wav_bytes(seconds=1.0))
-    with pytest.raises(AudioError, match="big.wav: .* over the limit of 1000 bytes"):
+    with pytest.raises(AudioError, match=r"big.wav: .* over the limit of 1000 bytes"):
         audio.load(path, max_bytes=1000)
 
 
 def test_save_rejects_unknown_format_and_encoding(tmp_path: Path) -> None:
-    with pytest.raises(AudioError, match="format 'mp3'"):
+    with pytest.raises(AudioError, match=r"format 'mp3'"):
         audio.save(_tone(), tmp_path / "x.mp3")
-    with pytest.raises(AudioError, match="FLAC stores"):
+    with pytest.raises(AudioError, match=r"FLAC stores"):
         audio.save(_tone(), tmp_path / "x.flac", encoding="ulaw")

@@ -40,6 +40,9 @@ def test_every_command_has_help() -> None:
 
 def test_console_script_entry_point_runs() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "voicepriv.cli", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "voicepriv.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert __version__ in result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +37,10 @@ def _recording(**changes: Any) -> Recording:
         "started_at": NOW,
         "duration": 120,
         "direction": "inbound",
-        "parties": [Party(role="agent", jurisdiction="DK"), Party(role="customer", jurisdiction="DK")],
+        "parties": [
+            Party(role="agent", jurisdiction="DK"),
+            Party(role="customer", jurisdiction="DK"),
+        ],
     }
     values.update(changes)
     return Recording(**values)
@@ -105,7 +109,9 @@ def test_subject_values_are_normalised_and_redacted_in_repr() -> None:
     assert email.value == "jane.doe@example.com"
     assert email.canonical == "email:jane.doe@example.com"
     assert "jane" not in repr(email)
-    assert "+1415" not in repr(Party(role="customer", subjects=[SubjectRef(kind="phone", value="+14155552671")]))
+    assert "+1415" not in repr(
+        Party(role="customer", subjects=[SubjectRef(kind="phone", value="+14155552671")])
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,9 +127,24 @@ def test_subject_values_are_normalised_and_redacted_in_repr() -> None:
         (lambda: model.Purpose(id="Quality Assurance"), "Purpose.id"),
         (lambda: ChannelLayout(kind="stereo", roles=("agent", "agent")), "ChannelLayout.roles"),
         (lambda: ChannelLayout(kind="mono", roles=("agent",)), "ChannelLayout.roles"),
-        (lambda: ConsentEvent(role="customer", purpose="training", state="granted", method="dtmf"), "ConsentEvent"),
-        (lambda: ConsentEvent(role="customer", purpose="training", state="maybe", method="dtmf", offset=1), "ConsentState"),
-        (lambda: ConsentEvent(role="customer", purpose="training", state="granted", method="dtmf", offset=-1), "ConsentEvent.offset"),
+        (
+            lambda: ConsentEvent(
+                role="customer", purpose="training", state="granted", method="dtmf"
+            ),
+            "ConsentEvent",
+        ),
+        (
+            lambda: ConsentEvent(
+                role="customer", purpose="training", state="maybe", method="dtmf", offset=1
+            ),
+            "ConsentState",
+        ),
+        (
+            lambda: ConsentEvent(
+                role="customer", purpose="training", state="granted", method="dtmf", offset=-1
+            ),
+            "ConsentEvent.offset",
+        ),
         (lambda: _recording(id="../etc/passwd"), "Recording.id"),
         (lambda: _recording(started_at=datetime(2026, 1, 1)), "Recording.started_at"),
         (lambda: _recording(duration=0), "Recording.duration"),
@@ -131,19 +152,40 @@ def test_subject_values_are_normalised_and_redacted_in_repr() -> None:
         (lambda: _recording(parties=[]), "Recording.parties"),
         (lambda: _recording(sample_rate=0), "Recording.sample_rate"),
         (lambda: _recording(purposes=["qa", "qa"]), "Recording.purposes"),
-        (lambda: _recording(layout=ChannelLayout.stereo("agent", "supervisor")), "Recording.layout"),
         (
-            lambda: _recording(consents=[ConsentEvent(role="ivr", purpose="training", state="granted", method="dtmf", offset=1)]),
+            lambda: _recording(layout=ChannelLayout.stereo("agent", "supervisor")),
+            "Recording.layout",
+        ),
+        (
+            lambda: _recording(
+                consents=[
+                    ConsentEvent(
+                        role="ivr", purpose="training", state="granted", method="dtmf", offset=1
+                    )
+                ]
+            ),
             "Recording.consents[0].role",
         ),
         (
-            lambda: _recording(consents=[ConsentEvent(role="customer", purpose="training", state="granted", method="dtmf", offset=500)]),
+            lambda: _recording(
+                consents=[
+                    ConsentEvent(
+                        role="customer",
+                        purpose="training",
+                        state="granted",
+                        method="dtmf",
+                        offset=500,
+                    )
+                ]
+            ),
             "Recording.consents[0].offset",
         ),
         (lambda: model.RetentionRule(purpose="training", keep_for=-5), "RetentionRule.keep_for"),
         (lambda: LegalHold(id="h1", scope={}, reason=" ", placed_at=NOW), "LegalHold.reason"),
         (
-            lambda: LegalHold(id="h1", scope={}, reason="court", placed_at=NOW, lifted_at=NOW - timedelta(days=1)),
+            lambda: LegalHold(
+                id="h1", scope={}, reason="court", placed_at=NOW, lifted_at=NOW - timedelta(days=1)
+            ),
             "LegalHold.lifted_at",
         ),
         (lambda: model.HoldScope(subjects={"+4512345678"}), "HoldScope.subjects"),
@@ -191,16 +233,26 @@ def test_layout_helpers_and_recording_helpers() -> None:
 
 
 def test_legal_hold_activity_window() -> None:
-    hold = LegalHold(id="h1", scope={"recordings": {"call-1"}}, reason="litigation", placed_at=NOW, lifted_at=NOW + timedelta(days=1))
+    hold = LegalHold(
+        id="h1",
+        scope={"recordings": {"call-1"}},
+        reason="litigation",
+        placed_at=NOW,
+        lifted_at=NOW + timedelta(days=1),
+    )
     assert hold.active(NOW)
     assert not hold.active(NOW + timedelta(days=2))
     assert not hold.active(NOW - timedelta(seconds=1))
 
 
-@given(st.lists(st.builds(Segment, start=st.integers(0, 100), end=st.integers(100, 200)), min_size=2))
+@given(
+    st.lists(st.builds(Segment, start=st.integers(0, 100), end=st.integers(100, 200)), min_size=2)
+)
 def test_segments_sort_by_start_then_end(items: list[Segment]) -> None:
     ordered = sorted(items)
-    assert all((a.start, a.end) <= (b.start, b.end) for a, b in zip(ordered, ordered[1:], strict=False))
+    assert all(
+        (a.start, a.end) <= (b.start, b.end) for a, b in itertools.pairwise(ordered)
+    )
 
 
 def test_legal_basis_cites_article() -> None:

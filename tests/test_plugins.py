@@ -81,4 +81,6 @@ def test_every_hookspec_is_documented() -> None:
         if name.startswith("voicepriv_"):
             doc = getattr(hookspecs, name).__doc__ or ""
             assert len(doc) > 80, f"{name} needs a docstring saying what it receives and returns"
-            assert "None" in doc or "every plugin" in doc.lower() or "called on every" in doc.lower()
+            assert (
+                "None" in doc or "every plugin" in doc.lower() or "called on every" in doc.lower()
+            )
