@@ -212,7 +212,7 @@ class SpeakerOptions:
     min_gap_s: float = attrs.field(default=0.3, validator=_nonnegative)
     adapt: float = attrs.field(default=0.5, validator=_unit)
     frame_refine: bool = True
-    llr_threshold: float = 5.0
+    llr_threshold: float = 2.0
     llr_frames: int = 25
     vad: str = attrs.field(default="energy", validator=_name)
     vad_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
