@@ -79,6 +79,14 @@ def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any)
         )
 
 
+def _negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value < 0:
+        raise ConfigError(
+            f"channels separator option {attribute.name!r}: expected a level < 0 dBFS, "
+            f"got {value!r}"
+        )
+
+
 def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
         raise ConfigError(
@@ -105,6 +113,11 @@ class ChannelsOptions:
     :param proof_s: seconds of echo-only speech on which the canceller must reach
         *min_erle_db* before any customer-active frame is kept (fail closed at the start).
     :param suppression_floor_db: lowest gain of the residual echo suppressor.
+    :param masking_db: residual echo at least this many dB under the agent channel's line
+        noise floor counts as inaudible: an echo that quiet proves nothing about the filter
+        but needs no cancelling, and the leakage detector ignores it.
+    :param audible_dbfs: residual echo under this absolute level (mean square, dBFS) counts
+        as inaudible whatever the noise floor (a nearly noiseless line).
     :param chunk_s: streaming chunk length (bounded working memory).
     :param prime_s: seconds at the start of the call the canceller first learns on, in a
         separate pass, before the pass that produces the output (0 turns this off).
@@ -119,6 +132,8 @@ class ChannelsOptions:
     min_erle_db: float = attrs.field(default=10.0, validator=_positive)
     proof_s: float = attrs.field(default=0.25, validator=_positive)
     suppression_floor_db: float = attrs.field(default=40.0, validator=_positive)
+    masking_db: float = attrs.field(default=3.0, validator=_non_negative)
+    audible_dbfs: float = attrs.field(default=-80.0, validator=_negative)
     chunk_s: float = attrs.field(default=4.0, validator=_positive)
     prime_s: float = attrs.field(default=20.0, validator=_non_negative)
 
@@ -337,6 +352,8 @@ class _ResidualSuppressor:
         self.frame = _power_of_two(2 * options.frame_ms * sample_rate / 1000.0)
         self.hop = self.frame // 2
         self.window: FloatArray = np.sqrt(signal.get_window("hann", self.frame, fftbins=True))
+        #: A frame power (sum over the one-sided spectrum) of white noise whose mean square is 1.
+        self.power_scale = float(self.window @ self.window) * (self.frame // 2 + 1)
         self.options = options
         # Speech bands (200 Hz to 3.8 kHz or Nyquist) for the envelope-following detector.
         low = max(1, round(200.0 * self.frame / sample_rate))
@@ -455,6 +472,23 @@ def _envelope_following(stats: FrameStats, reach: int, window: int) -> FloatArra
     var_o = np.maximum(mean(o_db**2) - mo**2, 0.0).sum(axis=1)
     result: FloatArray = cov / np.sqrt(var_x * var_o + 1e-12)
     return result
+
+
+def _noise_floor(power: FloatArray, usable: BoolArray) -> float:
+    """A channel's line noise power per frame, from the frames marked *usable*.
+
+    Minimum statistics over the whole call: the 1st percentile of the power smoothed over five
+    frames among the *usable* ones (those that cannot hold the far end's echo), leaving out
+    the padded first and last frames and digital silence; zero when there is none (then
+    nothing is masked). A minimum can only under-estimate the floor, so
+    the estimate errs towards silencing; a floor that rises during the call is not followed.
+    """
+    smoothed = ndimage.uniform_filter1d(power, 5, mode="nearest")
+    # The first and last frames are partly zero padding; digital silence masks nothing.
+    interior = np.zeros(power.size, bool)
+    interior[4:-4] = True
+    values = smoothed[usable & interior & (smoothed > 0)]
+    return float(np.percentile(values, 1)) if values.size else 0.0
 
 
 # --------------------------------------------------------------------------- segments
@@ -619,8 +653,23 @@ class ChannelsSeparator:
         reach = max(1, math.ceil(opts.filter_ms / 1000.0 * rate / hop))
         size = reach + 1 + reach % 2
         x_level = ndimage.maximum_filter1d(p_x, size, origin=size // 2)
-        far_active = x_level > max(1e-6 * float(np.percentile(p_x, 99)), 1e-9 * hop)
+        # Active means above the customer channel's own line noise too (its minimum
+        # statistics; under-estimating it only widens what counts as active).
+        x_noise = _noise_floor(p_x, np.ones(p_x.size, bool))
+        far_active = (x_level > max(1e-6 * float(np.percentile(p_x, 99)), 1e-9 * hop)) & (
+            x_level > 2.0 * x_noise
+        )
         audible = p_out > 1e-7 * hop
+        # What is measurable. The agent channel's line noise floor comes from frames with no
+        # echo (the customer silent over the whole echo path); echo residue masked_share
+        # below it, or under the absolute audibility level, cannot be heard or transcribed.
+        masked_share = 10.0 ** (-opts.masking_db / 10.0)
+        noise = _noise_floor(p_d, ~far_active)
+        inaudible = np.maximum(
+            masked_share * noise, suppressor.power_scale * 10.0 ** (opts.audible_dbfs / 10.0)
+        )
+        # Output at or below this holds at most an inaudible residue over the noise.
+        at_floor = np.maximum(noise + masked_share * noise, inaudible)
         following = _envelope_following(joined, reach, max(3, round(0.5 * rate / hop)))
 
         # Convergence. Customer-active frames are dropped until the canceller has shown, on
@@ -633,23 +682,36 @@ class ChannelsSeparator:
         # and the echo estimate explains it so fully that whatever near-end sound is left
         # could not by itself fail the attenuation test; frames where the estimate is far
         # above the microphone (filter noise after the customer stops) are not judged.
+        # With line noise, "explains" means the echo estimate plus the noise floor, and a
+        # frame passes when the attenuation is reached or the output is down at the noise
+        # floor (what is left of the echo is masked: attenuation beyond that cannot be
+        # measured and is not needed).
         required = 10.0 ** (opts.min_erle_db / 10.0)
-        echo_only = (
-            far_active
-            & (p_d > 1e-3 * x_level)
-            & (p_y > (1.0 - 0.5 / required) * p_d)
-            & (p_y < 2.0 * p_d)
+        explained = (p_y > (1.0 - 0.5 / required) * p_d) | (
+            (p_d > at_floor) & (p_y + noise > (1.0 - 0.5 / required) * p_d)
         )
+        echo_only = far_active & (p_d > 1e-3 * x_level) & explained & (p_y < 2.0 * p_d)
         attenuation = p_d / (p_out + _EPS)
-        failing = echo_only & (attenuation < required)
-        passing = echo_only & (attenuation >= required)
+        reached = (attenuation >= required) | (p_out <= at_floor)
+        failing = echo_only & ~reached
+        passing = echo_only & reached
         # No echo at all: on most customer-active frames so far (all but double talk), the
         # microphone stays 40 dB under the customer.
         absent = far_active & (p_d < 1e-4 * x_level)
         proof = round(opts.proof_s * rate / hop)
         absent_count = np.cumsum(absent)
         no_echo = (absent_count >= 4 * proof) & (absent_count >= 0.5 * np.cumsum(far_active))
-        ready = np.maximum.accumulate((np.cumsum(passing) >= proof) | no_echo)
+        # No audible echo: while the customer has been speaking over the whole echo path
+        # (so any echo path within filter_ms would be carrying it now), the agent channel
+        # stays at its noise floor, and so does the output. Pauses inside the customer's
+        # speech do not count (the minimum over the path, not the maximum), nor do frames
+        # with agent speech (above the floor).
+        x_sustained = ndimage.minimum_filter1d(p_x, size, origin=size // 2)
+        sustained = x_sustained > 1e-3 * float(np.percentile(p_x, 99))
+        buried = far_active & sustained & (p_d <= at_floor) & (p_out <= at_floor)
+        buried_count = np.cumsum(buried)
+        no_audible_echo = (buried_count >= 2 * proof) & (buried_count >= 4 * np.cumsum(failing) + 1)
+        ready = np.maximum.accumulate((np.cumsum(passing) >= proof) | no_echo | no_audible_echo)
         window = max(1, round(2.0 * rate / hop))
         recent_fail = ndimage.uniform_filter1d(failing.astype(float), window, mode="nearest")
         recent_ok = ndimage.uniform_filter1d(passing.astype(float), window, mode="nearest")
@@ -661,7 +723,15 @@ class ChannelsSeparator:
         # near-end speech, whatever the envelopes do (two talkers may start together).
         follows = ndimage.binary_opening(following > opts.follow_threshold, iterations=1)
         follows &= ~(ready & (p_out > 10.0 * p_y))
-        leak_mask = far_active & audible & ((leakage > opts.leakage_threshold) | follows)
+        # A frame whose whole output is down at the noise floor holds at most a masked (or
+        # inaudible) customer residue: not leakage. The residual estimate itself is not
+        # trusted for this; the output power bounds it from above.
+        # Single frames at the floor inside leaking speech are closed over (no 16 ms holes).
+        leaking = (leakage > opts.leakage_threshold) & (p_out > at_floor)
+        leaking |= ndimage.binary_closing(leaking, iterations=2) & (
+            leakage > opts.leakage_threshold
+        )
+        leak_mask = far_active & audible & (leaking | follows)
         not_converged = ndimage.binary_dilation(not_converged, iterations=2) & audible
         not_converged &= far_active
         leak_mask = ndimage.binary_dilation(leak_mask, iterations=2) & ~not_converged & audible
@@ -679,7 +749,23 @@ class ChannelsSeparator:
         silent_blocks = blocks_of(silence)
         converge_blocks = blocks_of(not_converged)
         leak_blocks = blocks_of(leak_mask) & ~converge_blocks
-        for start_block, end_block in _runs(silent_blocks):
+        # Gate: while the customer is active, frames whose output holds nothing above the
+        # agent channel's noise floor carry no agent speech, only line noise and whatever
+        # masked echo residue is under it; they are zeroed too (not reported as removed:
+        # nothing audible was there). A block is gated when both frames covering it are.
+        # An echo the filter could not learn because it sits at the noise floor (too weak to
+        # adapt on) lifts the output a few dB above the floor: the gate also takes frames
+        # within the echo path's reach of it, estimated as the median mic-over-customer
+        # power gain on sustained customer speech (agent speech only raises the ratio), at
+        # most 6 dB above the floor so that agent speech is never gated.
+        ratios = np.maximum(p_d - noise, 0.0) / (x_level + _EPS)
+        sustained_far = far_active & sustained
+        echo_gain = float(np.median(ratios[sustained_far])) if sustained_far.any() else 0.0
+        echo_reach = np.minimum(4.0 * echo_gain * x_level, 3.0 * noise)
+        gated = far_active & ~silence & (p_out <= at_floor + echo_reach)
+        gated_padded = np.concatenate([gated, [False]])
+        gated_blocks = gated_padded[:-1] & gated_padded[1:] & ~silent_blocks
+        for start_block, end_block in _runs(silent_blocks | gated_blocks):
             cleaned[start_block * hop : min(total, end_block * hop)] = 0.0
 
         duration = audio.duration
@@ -690,7 +776,9 @@ class ChannelsSeparator:
             )
         )
         kept_mask = audible & ~silence
-        kept = frames_to_segments(blocks_of(kept_mask) & ~silent_blocks, hop_s, "agent", duration)
+        kept = frames_to_segments(
+            blocks_of(kept_mask) & ~silent_blocks & ~gated_blocks, hop_s, "agent", duration
+        )
 
         kept_residual = float(np.where(silence, 0.0, residual).sum())
         echo_energy = float(np.where(far_active, p_d, 0.0)[echo_only].sum()) + _EPS
@@ -712,6 +800,9 @@ class ChannelsSeparator:
             "filter_resets": float(canceller.resets),
             "frames": float(frames),
             "primed_s": primed_s,
+            "noise_floor_dbfs": 10.0 * math.log10(noise / suppressor.power_scale + 1e-30),
+            "gated_s": float(gated_blocks.sum() * hop_s),
+            "echo_gain_db": 10.0 * math.log10(echo_gain + 1e-30),
         }
         notes = []
         if not_converged.any():
