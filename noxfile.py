@@ -42,9 +42,8 @@ def _install_stack(session: nox.Session, stack: str) -> None:
     elif stack == "resemblyzer":
         # resemblyzer pins `webrtcvad`, whose import fails on current setuptools; install its
         # other requirements, take webrtcvad-wheels in its place, and torch's CPU build.
-        session.install("torch==2.13.0", "webrtcvad-wheels>=2.0.14", "librosa>=0.9", "typing")
+        _install(session, "resemblyzer,onnx", "test")
         session.install("--no-deps", "resemblyzer>=0.1.4")
-        _install(session, "onnx", "test")
     elif stack == "speechbrain":
         session.install("torch==2.9.1", "torchaudio==2.9.*")
         _install(session, "speechbrain", "test")

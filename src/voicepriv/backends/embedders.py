@@ -386,8 +386,9 @@ class ResemblyzerEmbedder:
             from resemblyzer.audio import wav_to_mel_spectrogram
         except ImportError as exc:
             raise MissingExtraError(
-                "resemblyzer embedder: install the 'resemblyzer' extra "
-                "(pip install 'voicepriv[resemblyzer]'; torch==2.13.0 + webrtcvad-wheels)"
+                "resemblyzer embedder: install the 'resemblyzer' extra, then resemblyzer itself "
+                "without its webrtcvad pin: pip install 'voicepriv[resemblyzer]' && "
+                "pip install --no-deps resemblyzer"
             ) from exc
         self._torch = torch
         self._mel = wav_to_mel_spectrogram
