@@ -323,6 +323,22 @@ def test_oregon_video_call_is_all_party() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("state", "medium", "expected"),
+    [
+        ("US-HI", Medium.PHONE, Interception.ONE_PARTY),
+        ("US-HI", Medium.IN_PERSON, Interception.ALL_PARTY),
+        ("US-NV", Medium.PHONE, Interception.ALL_PARTY),
+        ("US-NV", Medium.IN_PERSON, Interception.ONE_PARTY),
+    ],
+)
+def test_channel_matters_in_hawaii_and_nevada(
+    state: str, medium: Medium, expected: Interception
+) -> None:
+    d = decide(recording(agent=state, customer=state, medium=medium), policy(establishment="US-NY"))
+    assert d.interception is expected
+
+
 def test_california_mobile_call_cites_632_7() -> None:
     d = decide(
         recording(agent="US-NY", customer="US-CA", medium=Medium.MOBILE),
