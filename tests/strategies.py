@@ -145,6 +145,18 @@ def consent_events(
 
 
 @st.composite
+def hold_spans(draw: st.DrawFn, duration: timedelta) -> tuple[model.Segment, ...]:
+    """Up to two spans inside a call of *duration* (whole milliseconds)."""
+    limit = int(duration.total_seconds() * 1000)
+    spans = []
+    for _ in range(draw(st.integers(0, 2))):
+        start = draw(st.integers(0, limit))
+        end = draw(st.integers(start, limit))
+        spans.append(model.Segment(start=start / 1000, end=end / 1000, label="hold"))
+    return tuple(spans)
+
+
+@st.composite
 def recordings(draw: st.DrawFn) -> model.Recording:
     """A valid recording: an agent and a customer at least, consents by its parties."""
     agent = draw(
@@ -176,6 +188,7 @@ def recordings(draw: st.DrawFn) -> model.Recording:
         telemarketing=draw(st.booleans()),
         tags=draw(st.frozensets(st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True), max_size=3)),
         source=draw(st.one_of(st.none(), st.just("file:///calls/1.wav"))),
+        on_hold=draw(hold_spans(duration)),
     )
 
 

@@ -190,6 +190,8 @@ def test_subject_values_are_normalised_and_redacted_in_repr() -> None:
         ),
         (lambda: model.HoldScope(subjects={"+4512345678"}), "HoldScope.subjects"),
         (lambda: Segment(start=2, end=1), "Segment.end"),
+        (lambda: _recording(on_hold=[(100, 130)]), "Recording.on_hold[0]"),
+        (lambda: _recording(on_hold=["later"]), "Recording.on_hold"),
         (lambda: Segment(start=-1, end=1), "Segment.start"),
     ],
 )
@@ -250,9 +252,7 @@ def test_legal_hold_activity_window() -> None:
 )
 def test_segments_sort_by_start_then_end(items: list[Segment]) -> None:
     ordered = sorted(items)
-    assert all(
-        (a.start, a.end) <= (b.start, b.end) for a, b in itertools.pairwise(ordered)
-    )
+    assert all((a.start, a.end) <= (b.start, b.end) for a, b in itertools.pairwise(ordered))
 
 
 def test_legal_basis_cites_article() -> None:

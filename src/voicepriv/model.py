@@ -551,6 +551,19 @@ def _parties(value: object) -> tuple[Party, ...]:
     return _tuple(_party, value)
 
 
+def _hold_segments(value: object) -> tuple[Segment, ...]:
+    def one(item: object) -> Segment:
+        if isinstance(item, Segment):
+            return item
+        if isinstance(item, Mapping):
+            return Segment(**item)
+        if isinstance(item, tuple | list) and len(item) == 2:
+            return Segment(start=item[0], end=item[1], label="hold")
+        raise ModelError(f"Recording.on_hold: expected (start, end) spans, got {item!r}")
+
+    return tuple(sorted(_tuple(one, value)))
+
+
 def _layout(value: object) -> object:
     if value is None or isinstance(value, ChannelLayout):
         return value
@@ -578,6 +591,8 @@ class Recording:
 
     Holds a reference to the audio (``source``), never samples. ``layout=None`` means the
     channel layout is unknown; isolation then refuses unless a voiceprint settles it.
+    ``on_hold`` lists the spans (seconds from the start) the customer was on hold; the policy
+    never keeps them.
     """
 
     id: str = attrs.field(
@@ -607,6 +622,7 @@ class Recording:
     source: str | None = attrs.field(
         default=None, validator=_instance_of(str, expected="a string or None", optional=True)
     )
+    on_hold: tuple[Segment, ...] = attrs.field(default=(), converter=_hold_segments)
 
     def __attrs_post_init__(self) -> None:
         if not self.parties:
@@ -628,6 +644,12 @@ class Recording:
                 raise ModelError(
                     f"Recording.consents[{index}].offset: {event.offset.total_seconds()} s is "
                     f"after the end of the call ({self.duration.total_seconds()} s)"
+                )
+        for index, span in enumerate(self.on_hold):
+            if span.end > self.duration.total_seconds():
+                raise ModelError(
+                    f"Recording.on_hold[{index}]: ends at {span.end} s, after the end of the "
+                    f"call ({self.duration.total_seconds()} s)"
                 )
         if len(set(self.purposes)) != len(self.purposes):
             raise ModelError(f"Recording.purposes: duplicates in {self.purposes!r}")

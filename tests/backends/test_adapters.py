@@ -230,3 +230,14 @@ def test_json_and_csv_agree(duration: float, offsets: list[float], digits: list[
     (from_json,) = _adapter(manager, "generic-json").parse(json.dumps(call).encode(), source="j")
     (from_csv,) = _adapter(manager, "generic-csv").parse(row.encode(), source="c")
     assert from_json == from_csv
+
+
+def test_json_hold_spans_reach_the_recording(manager: Any) -> None:
+    call = {**CALL, "on_hold": [[30, 45.5]]}
+    (record,) = _adapter(manager, "generic-json").parse(
+        json.dumps(call).encode(), source="calls.json"
+    )
+    assert [(s.start, s.end) for s in record.recording.on_hold] == [(30.0, 45.5)]
+    bad = {**CALL, "on_hold": [[30, 400]]}
+    with pytest.raises(ModelError, match="on_hold"):
+        _adapter(manager, "generic-json").parse(json.dumps(bad).encode(), source="calls.json")

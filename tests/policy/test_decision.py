@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import attrs
 import pytest
 from tests.policy._helpers import START, act, example, notice, policy, recording
 
@@ -592,3 +593,31 @@ def test_decision_from_dict_rejects_other_schema() -> None:
     del broken["agent"]
     with pytest.raises(PolicyError, match="agent"):
         decision_from_dict(broken)
+
+
+@pytest.mark.parametrize(("state", "cited"), [("NL", "Dutch DPA"), ("DK", "Art. 5(1)(c)")])
+def test_time_on_hold_is_never_kept(state: str, cited: str) -> None:
+    p = policy(establishment=state)
+    consents = (notice("documentation", 1.0),)
+    held = attrs.evolve(
+        recording(state, state, consents=consents, purposes=("documentation",)),
+        on_hold=((60.0, 90.0),),
+    )
+    plain = decide(attrs.evolve(held, on_hold=()), p)
+    d = decide(held, p)
+    assert plain.keep, reasons(plain)
+    for track in d.tracks:
+        if track.keep:
+            assert all(s.end <= 60.0 or s.start >= 90.0 for s in track.segments)
+            assert any(s.end == 60.0 for s in track.segments)
+    assert "on hold for 30 s" in reasons(d) and cited in reasons(d)
+
+
+def test_a_call_entirely_on_hold_keeps_nothing() -> None:
+    p = policy(establishment="US-NY", agent_only=True)
+    held = attrs.evolve(
+        recording("US-NY", "US-TX", direction=Direction.OUTBOUND, duration=120.0),
+        on_hold=((0.0, 120.0),),
+    )
+    assert decide(attrs.evolve(held, on_hold=()), p).keep
+    assert not decide(held, p).keep

@@ -91,6 +91,7 @@ _CALL_FIELDS: Final = frozenset(
         "parties",
         "ivr",
         "consents",
+        "on_hold",
     }
 )
 _PARTY_FIELDS: Final = frozenset(
@@ -317,6 +318,7 @@ def _call(data: object, *, problems: _Problems, index: int) -> IntakeRecord | No
     ]
     purposes = r.items(data, "purposes", "purposes")
     tags = r.items(data, "tags", "tags")
+    on_hold = r.items(data, "on_hold", "on_hold")
     rate = data.get("sample_rate")
     if isinstance(rate, str) and rate.strip():
         rate = r.build("sample_rate", functools.partial(int, rate))
@@ -338,6 +340,7 @@ def _call(data: object, *, problems: _Problems, index: int) -> IntakeRecord | No
             telemarketing=bool(data.get("telemarketing", False)),
             tags=frozenset(tags),
             source=audio,
+            on_hold=tuple(tuple(span) if isinstance(span, list) else span for span in on_hold),
         ),
     )
     if recording is None:

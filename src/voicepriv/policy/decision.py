@@ -494,17 +494,39 @@ def _deadline(rule: RetentionRule, started_at: datetime, ended_at: datetime) -> 
 def _segments(
     intervals: Iterable[tuple[float, float]],
     memo: dict[tuple[tuple[float, float], ...], tuple[Segment, ...]],
+    hold: Sequence[tuple[float, float]] = (),
 ) -> tuple[Segment, ...]:
-    """Segments for *intervals*, shared between purposes and tracks of one decision."""
+    """Segments for *intervals* less the *hold* spans, shared between purposes and tracks of
+    one decision (the memo belongs to one decision, so its hold spans are fixed)."""
     key = tuple(intervals)
     found = memo.get(key)
     if found is None:
-        if len(key) == 1:
-            found = (Segment(start=key[0][0], end=key[0][1]),)
+        spans = _subtract(key, hold) if hold else key
+        if len(spans) == 1:
+            found = (Segment(start=spans[0][0], end=spans[0][1]),)
         else:
-            found = tuple([Segment(start=a, end=b) for a, b in key])
+            found = tuple([Segment(start=a, end=b) for a, b in spans])
         memo[key] = found
     return found
+
+
+def _subtract(
+    intervals: Sequence[tuple[float, float]], holes: Sequence[tuple[float, float]]
+) -> tuple[tuple[float, float], ...]:
+    """*intervals* with every span of *holes* (sorted, disjoint) cut out."""
+    out: list[tuple[float, float]] = []
+    for a, b in intervals:
+        for h0, h1 in holes:
+            if h1 <= a or h0 >= b:
+                continue
+            if h0 > a:
+                out.append((a, h0))
+            a = max(a, h1)
+            if a >= b:
+                break
+        if b > a:
+            out.append((a, b))
+    return tuple(out)
 
 
 def _union(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -636,6 +658,7 @@ class _Builder:
     __slots__ = (
         "duration",
         "ended_at",
+        "hold",
         "law",
         "obligations",
         "policy",
@@ -655,6 +678,8 @@ class _Builder:
         self.duration = recording.duration.total_seconds()
         self.ended_at = recording.started_at + recording.duration
         self.segment_memo: dict[tuple[tuple[float, float], ...], tuple[Segment, ...]] = {}
+        #: time on hold (sorted, merged): never kept, whatever the purpose
+        self.hold = _union((s.start, s.end) for s in recording.on_hold)
 
     def oblige(self, obligation: Obligation) -> None:
         if obligation not in self.obligations:
@@ -903,20 +928,25 @@ def decide(
     employee_ref = org.employee_basis_reference
 
     # 3. outbound, agent side only: customer destroyed, agent kept on the employment basis
+    _explain_hold(b)
     if plan.agent_only:
-        segments = _segments(((t0, duration),), b.segment_memo)
-        agent = [
-            KeptPurpose(
-                purpose=pp.id,
-                basis=org.employee_basis,
-                segments=segments,
-                retention=pp.retention,
-                deadline=_deadline(pp.retention, recording.started_at, b.ended_at),
-                reference=employee_ref,
-                mandatory=pp.basis is LegalBasis.LEGAL_OBLIGATION,
-            )
-            for pp in plan.purposes
-        ]
+        segments = _segments(((t0, duration),), b.segment_memo, b.hold)
+        agent = (
+            []
+            if not segments
+            else [
+                KeptPurpose(
+                    purpose=pp.id,
+                    basis=org.employee_basis,
+                    segments=segments,
+                    retention=pp.retention,
+                    deadline=_deadline(pp.retention, recording.started_at, b.ended_at),
+                    reference=employee_ref,
+                    mandatory=pp.basis is LegalBasis.LEGAL_OBLIGATION,
+                )
+                for pp in plan.purposes
+            ]
+        )
         return b.finish(agent, ())
 
     # 4. purposes of the conversation (customer consent / basis)
@@ -936,12 +966,13 @@ def decide(
     customer: list[KeptPurpose] = []
     for pp in plan.purposes:
         intervals = _purpose_intervals(b, pp, index, t0, art13_at, minor, sensitive)
-        if intervals:
+        kept_spans = _segments(intervals, b.segment_memo, b.hold) if intervals else ()
+        if kept_spans:
             customer.append(
                 KeptPurpose(
                     purpose=pp.id,
                     basis=pp.basis,
-                    segments=_segments(intervals, b.segment_memo),
+                    segments=kept_spans,
                     retention=pp.retention,
                     deadline=_deadline(pp.retention, recording.started_at, b.ended_at),
                     reference=pp.reference or pp.balancing_test,
@@ -963,6 +994,20 @@ def decide(
             for kept in customer
         ]
     return b.finish(agent, customer)
+
+
+def _explain_hold(b: _Builder) -> None:
+    """Say that time on hold is cut from whatever is kept, citing the strictest source."""
+    if not b.hold:
+        return
+    seconds = sum(end - start for start, end in b.hold)
+    dutch = "NL" in b.law.codes
+    b.why(
+        f"The customer was on hold for {seconds:g} s: that time is never kept (no conversation "
+        "takes place; data minimisation)"
+        + ("; in the Netherlands callers on hold must not be recorded" if dutch else ""),
+        "GDPR Art. 5(1)(c)" + ("; Dutch DPA guidance (S41-S43)" if dutch else ""),
+    )
 
 
 def _purpose_intervals(
