@@ -77,6 +77,7 @@ class Call:
         pattern: tuple[str, ...] = PATTERN,
         distortion: str | None = None,
         path_change: bool = False,
+        noise_dbfs: float | None = None,
     ) -> None:
         n = round(len(pattern) * SECTION_S * rate)
         section = n // len(pattern)
@@ -101,14 +102,20 @@ class Call:
             other = signal.fftconvolve(source, _echo_path(rate, delay_ms / 2 + 10, seed=2))[:n]
             echo[n // 2 :] = other[n // 2 :]
         self.echo = echo * (0.0 if erl_db is None else 10 ** (-erl_db / 20))
-        noise = np.random.default_rng(0).standard_normal(n) * 2e-5
+        # Line noise on both legs (white, at noise_dbfs RMS), or a nearly noiseless line.
+        level = 2e-5 if noise_dbfs is None else 10 ** (noise_dbfs / 20)
+        self.noise_power = level**2
+        noise = np.random.default_rng(0).standard_normal(n) * level
         self.mic = self.agent + self.echo + noise
+        self.reference = self.customer + (
+            0.0 if noise_dbfs is None else np.random.default_rng(7).standard_normal(n) * level
+        )
         self.customer_only = (customer_gate > 0) & (agent_gate == 0)
         self.agent_only = (agent_gate > 0) & (customer_gate == 0)
         self.double_talk = (customer_gate > 0) & (agent_gate > 0)
 
     def audio(self, *, agent_left: bool = True) -> Audio:
-        pair = (self.mic, self.customer) if agent_left else (self.customer, self.mic)
+        pair = (self.mic, self.reference) if agent_left else (self.reference, self.mic)
         return Audio(samples=np.stack(pair, axis=1), sample_rate=self.rate)
 
 
@@ -315,3 +322,85 @@ def test_agent_speech_survives_double_talk(
     output, _ = run(call)
     talk = call.double_talk
     assert si_sdr_db(output[talk], call.agent[talk]) >= 12.0
+
+
+# --------------------------------------------------------------------------- line noise
+
+
+def coherent_power(output: Array, reference: Array, mask: npt.NDArray[np.bool_]) -> float:
+    """Mean power of the part of *output* (on *mask*) that is linearly explained by
+    *reference* (any filter up to ~250 ms): the integral of |S_ro|^2 / S_rr (Welch)."""
+    nperseg = 4096
+    _, s_rr = signal.welch(reference * mask, nperseg=nperseg)
+    _, s_ro = signal.csd(reference * mask, output * mask, nperseg=nperseg)
+    coherent = np.abs(s_ro) ** 2 / (s_rr + 1e-30)
+    # welch/csd give one-sided densities over [0, 0.5] cycles/sample: integrate, then
+    # rescale from the whole signal to the masked share of it.
+    return float(np.sum(coherent) * 0.5 / (coherent.size - 1) / mask.mean())
+
+
+def agent_retention(call: Call, output: Array) -> float:
+    """Share of 20 ms agent-only speech frames the output keeps (at least half the energy)."""
+    hop = round(0.02 * call.rate)
+    frames = call.agent.size // hop
+
+    def energy(x: Array) -> Array:
+        framed: Array = (x[: frames * hop].reshape(frames, hop) ** 2).mean(axis=1)
+        return framed
+
+    agent = energy(call.agent)
+    only = call.agent_only[: frames * hop].reshape(frames, hop).all(axis=1)
+    speech = only & (agent > 1e-3 * agent[only].mean())
+    return float(np.mean(energy(output)[speech] >= 0.5 * agent[speech]))
+
+
+def db(power: float) -> float:
+    return float(10 * np.log10(power + 1e-30))
+
+
+@pytest.mark.parametrize(
+    ("noise_dbfs", "erl_db"), [(-60.0, 25.0), (-60.0, 35.0), (-50.0, 25.0), (-50.0, 35.0)]
+)
+def test_low_level_echo_under_line_noise_keeps_the_agent(
+    shared_data: Path, noise_dbfs: float, erl_db: float
+) -> None:
+    # Echo 25-35 dB under a -26 dBFS customer: -51 to -61 dBFS, around the line noise.
+    call = Call(shared_data, erl_db=erl_db, noise_dbfs=noise_dbfs)
+    output, result = run(call)
+    assert agent_retention(call, output) >= 0.9
+    # No residual customer speech: what is left over customer-only speech is at most line
+    # noise, and its customer-coherent part is under the noise floor and under -60 dBFS.
+    only = call.customer_only
+    assert db(float(np.mean(output[only] ** 2))) <= db(call.noise_power) + 1.0
+    residue = coherent_power(output, call.customer, only)
+    assert db(residue) <= min(db(call.noise_power) - 3.0, -60.0)
+    assert result.metrics["noise_floor_dbfs"] == pytest.approx(noise_dbfs, abs=2.0)
+
+
+@pytest.mark.parametrize("distortion", [None, "clip"])
+def test_loud_echo_under_line_noise_is_still_cancelled_or_silenced(
+    shared_data: Path, distortion: str | None
+) -> None:
+    # A loud echo (ERL 6 dB: -32 dBFS) on a -50 dBFS line: the noise floor must not excuse it.
+    call = Call(shared_data, erl_db=6.0, noise_dbfs=-50.0, distortion=distortion)
+    output, result = run(call)
+    only = call.customer_only
+    echo = db(float(np.mean(call.echo[only] ** 2)))
+    residue = db(coherent_power(output, call.customer, only))
+    assert residue <= min(echo - 25.0, db(call.noise_power) - 3.0)
+    if distortion is not None:
+        assert "not_converged" in {segment.label for segment in result.removed}
+    else:
+        assert agent_retention(call, output) >= 0.9
+
+
+def test_coherent_power_measures_an_echo_and_ignores_noise(shared_data: Path) -> None:
+    # The measure used above: finds a -51 dBFS echo, and reads independent noise as far less.
+    call = Call(shared_data, erl_db=25.0, noise_dbfs=-60.0)
+    only = call.customer_only
+    echo = db(float(np.mean(call.echo[only] ** 2)))
+    assert coherent_power(call.echo, call.customer, only) == pytest.approx(
+        10 ** (echo / 10), rel=0.25
+    )
+    noise = call.mic - call.agent - call.echo
+    assert db(coherent_power(noise, call.customer, only)) <= db(call.noise_power) - 10.0
