@@ -5,7 +5,10 @@ per call) with the separation bench's telephone channel (``voicepriv.bench.telep
 paths, bit-exact G.711) and its SI-SDR (``voicepriv.bench.metrics``). Echo paths: bulk delay
 5-120 ms, echo return loss 6-30 dB, a saturating non-linearity, a path change mid-call; 8 kHz
 G.711 mu-law and 16 kHz linear PCM.
-Every call alternates customer-only, agent-only and double-talk turns.
+Every call alternates customer-only, agent-only and double-talk turns. The ``-n60-`` /
+``-n50-`` conditions add line noise at -60 / -50 dBFS to both legs (as the separation
+bench's telephone line does) with low echo (ERL 25-35 dB, at or under the noise) and one loud
+echo (ERL 10 dB) that the noise floor must not excuse.
 
 Systems, all measured in the same run on the same calls:
 
@@ -20,7 +23,11 @@ Metrics per row (condition x system): ``erle_db`` over customer-only speech,
 ``agent_sisdr_db`` of the output against the clean agent speech during double talk,
 ``x_realtime`` (call seconds per processing second, one thread), ``residual_customer_db``
 (output level over customer-only speech, dBFS) and ``residual_detectable_pct`` (share of
-20 ms customer-only frames an energy detector at -60 dBFS would still pick up).
+20 ms customer-only frames an energy detector at -60 dBFS would still pick up),
+``residual_coherent_db`` (level of the output over customer-only speech that is linearly
+explained by the customer, i.e. residual customer speech rather than line noise; Welch
+cross-spectra) and ``agent_retention_pct`` (share of 20 ms agent-only speech frames the output
+keeps with at least half their energy).
 
     python benchmarks/stereo_isolation.py [--quick] [--json PATH]
 """
@@ -76,6 +83,9 @@ class Condition:
     path_change: bool = False
     g711: bool = False
     pair: int = 0
+    #: Line noise on both legs (white, RMS dBFS), as the separation bench's telephone line;
+    #: ``None`` for a nearly noiseless line.
+    noise_dbfs: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +96,9 @@ class Call:
     reference: Array
     agent: Array
     echo: Array
+    customer: Array
     customer_only: npt.NDArray[np.bool_]
+    agent_only: npt.NDArray[np.bool_]
     double_talk: npt.NDArray[np.bool_]
     rate: int
 
@@ -133,6 +145,13 @@ def build_call(condition: Condition, seconds: float) -> Call:
     )
     mic = agent + echo + np.random.default_rng(5).standard_normal(n) * 3e-5
     reference = customer
+    if condition.noise_dbfs is not None:
+        mic = mic + telephone.line_noise(
+            n, rate, np.random.default_rng(6), level_dbfs=condition.noise_dbfs
+        )
+        reference = reference + telephone.line_noise(
+            n, rate, np.random.default_rng(7), level_dbfs=condition.noise_dbfs
+        )
     if condition.g711:
         mic = telephone.codec_roundtrip(mic, "mulaw")
         reference = telephone.codec_roundtrip(reference, "mulaw")
@@ -141,7 +160,9 @@ def build_call(condition: Condition, seconds: float) -> Call:
         reference=reference,
         agent=agent,
         echo=echo,
+        customer=customer,
         customer_only=(customer_gate > 0) & (agent_gate == 0),
+        agent_only=(agent_gate > 0) & (customer_gate == 0),
         double_talk=(customer_gate > 0) & (agent_gate > 0),
         rate=rate,
     )
@@ -161,7 +182,42 @@ CONDITIONS = (
         name="16k-pathchange-d100-erl15", rate=16000, delay_ms=100, erl_db=15, path_change=True
     ),
 )
-QUICK = ("8k-g711-d60-erl12", "16k-d60-erl12", "8k-nonlinear-d40-erl10", "8k-pathchange-d80-erl12")
+# Line noise as on the separation bench's calls (-60 dBFS default, -50 dBFS noisy) with low
+# echo (ERL 25-35 dB: at or under the noise) and one loud echo that the noise must not excuse.
+CONDITIONS += (
+    Condition(
+        name="8k-g711-n60-d60-erl25", rate=8000, delay_ms=60, erl_db=25, g711=True, noise_dbfs=-60
+    ),
+    Condition(
+        name="8k-g711-n60-d30-erl35",
+        rate=8000,
+        delay_ms=30,
+        erl_db=35,
+        g711=True,
+        noise_dbfs=-60,
+        pair=1,
+    ),
+    Condition(
+        name="8k-g711-n50-d90-erl25",
+        rate=8000,
+        delay_ms=90,
+        erl_db=25,
+        g711=True,
+        noise_dbfs=-50,
+        pair=2,
+    ),
+    Condition(
+        name="8k-g711-n50-d60-erl10", rate=8000, delay_ms=60, erl_db=10, g711=True, noise_dbfs=-50
+    ),
+)
+QUICK = (
+    "8k-g711-d60-erl12",
+    "16k-d60-erl12",
+    "8k-nonlinear-d40-erl10",
+    "8k-pathchange-d80-erl12",
+    "8k-g711-n60-d60-erl25",
+    "8k-g711-n50-d60-erl10",
+)
 
 
 # --------------------------------------------------------------------------- systems
@@ -249,13 +305,29 @@ def score(call: Call, output: Array, seconds: float) -> dict[str, float]:
     levels = (output[:usable] ** 2).reshape(-1, frame).mean(axis=1)
     co_frames = co[:usable].reshape(-1, frame).all(axis=1)
     detectable = float(np.mean(levels[co_frames] > 1e-6)) * 100 if co_frames.any() else 0.0
+    agent_frames = (call.agent[:usable] ** 2).reshape(-1, frame).mean(axis=1)
+    ao_frames = call.agent_only[:usable].reshape(-1, frame).all(axis=1)
+    speech = ao_frames & (agent_frames > 1e-3 * (agent_frames[ao_frames].mean() + 1e-20))
+    retention = float(np.mean(levels[speech] >= 0.5 * agent_frames[speech])) * 100
     return {
         "erle_db": round(float(erle), 2),
         "agent_sisdr_db": round(_si_sdr(output[call.double_talk], call.agent[call.double_talk]), 2),
         "x_realtime": round(call.mic.size / call.rate / max(seconds, 1e-9), 1),
         "residual_customer_db": round(float(10 * np.log10(np.mean(output[co] ** 2) + 1e-20)), 2),
         "residual_detectable_pct": round(detectable, 2),
+        "residual_coherent_db": round(_coherent_db(output, call.customer, co), 2),
+        "agent_retention_pct": round(retention, 2),
     }
+
+
+def _coherent_db(output: Array, reference: Array, mask: npt.NDArray[np.bool_]) -> float:
+    """Level (dBFS) of the part of *output* on *mask* linearly explained by the customer
+    (Welch: the integral of |S_ro|^2 / S_rr), i.e. residual customer speech, not noise."""
+    _, s_rr = signal.welch(reference * mask, nperseg=4096)
+    _, s_ro = signal.csd(reference * mask, output * mask, nperseg=4096)
+    coherent = np.abs(s_ro) ** 2 / (s_rr + 1e-30)
+    power = float(np.sum(coherent) * 0.5 / (coherent.size - 1) / max(float(mask.mean()), 1e-9))
+    return float(10 * np.log10(power + 1e-20))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
 
     header = (
         f"{'condition':<27} {'system':<19} {'erle_db':>8} {'agent_sisdr_db':>14} "
-        f"{'x_realtime':>10} {'residual_customer_db':>20} {'detectable_%':>12}"
+        f"{'x_realtime':>10} {'residual_customer_db':>20} {'detectable_%':>12} "
+        f"{'coherent_db':>11} {'retention_%':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -307,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{row['condition']:<27} {row['system']:<19} {row['erle_db']:>8.1f} "
             f"{row['agent_sisdr_db']:>14.1f} {row['x_realtime']:>10.0f} "
-            f"{row['residual_customer_db']:>20.1f} {row['residual_detectable_pct']:>12.1f}"
+            f"{row['residual_customer_db']:>20.1f} {row['residual_detectable_pct']:>12.1f} "
+            f"{row['residual_coherent_db']:>11.1f} {row['agent_retention_pct']:>11.1f}"
         )
     print()
     summary = []
@@ -331,13 +405,20 @@ def main(argv: list[str] | None = None) -> int:
             "residual_detectable_pct": round(
                 statistics.median(r["residual_detectable_pct"] for r in mine), 2
             ),
+            "residual_coherent_db": round(
+                statistics.median(r["residual_coherent_db"] for r in mine), 2
+            ),
+            "agent_retention_pct": round(
+                statistics.median(r["agent_retention_pct"] for r in mine), 2
+            ),
         }
         summary.append(entry)
         print(
             f"median {system:<19} erle_db {entry['erle_db']:6.1f}  agent_sisdr_db "
             f"{entry['agent_sisdr_db']:6.1f}  x_realtime(8k) {entry['x_realtime_8k']:6.0f}  "
             f"residual_customer_db {entry['residual_customer_db']:6.1f}  detectable "
-            f"{entry['residual_detectable_pct']:5.1f} %"
+            f"{entry['residual_detectable_pct']:5.1f} %  retention "
+            f"{entry['agent_retention_pct']:5.1f} %"
         )
     for note in notes:
         print(note)
