@@ -50,7 +50,8 @@ EMBEDDER = "test-cepstral"
 def _utterances(root: Path, speaker: str, indices: Sequence[int]) -> Array:
     files = sorted((root / "librispeech-test-other" / speaker).glob("*.flac"))
     data = np.concatenate([sf.read(files[i], dtype="float64")[0] for i in indices])
-    return signal.resample_poly(data, RATE, 16000)
+    resampled: Array = signal.resample_poly(data, RATE, 16000)
+    return resampled
 
 
 def _cepstra(samples: Array, rate: int) -> Array:
@@ -64,7 +65,8 @@ def _cepstra(samples: Array, rate: int) -> Array:
     bands = np.stack([power[a:b].sum(axis=0) for a, b in itertools.pairwise(edges)])
     cepstra = dct(np.log(bands[:, speech] + 1e-10), axis=0, norm="ortho")[1:13]
     vector = np.concatenate([cepstra.mean(axis=1), cepstra.std(axis=1)])
-    return vector / np.linalg.norm(vector)
+    unit: Array = vector / np.linalg.norm(vector)
+    return unit
 
 
 class CepstralEmbedder:
@@ -560,3 +562,101 @@ def test_cli_mono_dispatches_to_the_mono_separator(
     assert request.layout == ChannelLayout.mono()
     assert request.voiceprint is not None and request.voiceprint.agent_id == "agent-7"
     assert out.exists()
+
+
+def _enroll_into_vault(shared_data: Path, root: Path) -> Voiceprint:
+    """``voicepriv enroll agent-7 ... --vault ROOT --embedder mfcc``; the stored voiceprint."""
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.cli import main
+    from voicepriv.enrollment import load_voiceprint
+
+    if "mfcc" not in backend_names(get_plugin_manager(autoload=False), "embedder"):
+        pytest.skip("the built-in 'mfcc' embedder is not installed")
+    vault_module.Vault.create(root).close()
+    files = sorted((shared_data / "librispeech-test-other" / AGENT).glob("*.flac"))[5:8]
+    args = ["enroll", "agent-7", *map(str, files), "--vault", str(root), "--embedder", "mfcc"]
+    assert main(args) == 0
+    with vault_module.Vault.open(root) as vault:
+        return load_voiceprint(vault, "agent-7")
+
+
+def test_cli_mono_reads_the_agent_voiceprint_from_the_vault(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicepriv import isolation
+    from voicepriv.cli import main
+
+    stored = _enroll_into_vault(shared_data, tmp_path / "vault")
+    plugins = get_plugin_manager(autoload=False)
+    fake = RecordingSeparator("speaker")
+    plugins.register(SeparatorPlugin(fake), name="test-speaker")
+    monkeypatch.setattr(isolation, "get_plugin_manager", lambda: plugins)
+    source = tmp_path / "mono.wav"
+    sf.write(source, np.zeros(RATE), RATE)
+    out = tmp_path / "agent.flac"
+    args = [
+        "isolate",
+        str(source),
+        "--mono",
+        "--agent",
+        "agent-7",
+        "--vault",
+        str(tmp_path / "vault"),
+    ]
+    assert main([*args, "--out", str(out)]) == 0
+    (request,) = fake.requests
+    assert request.layout == ChannelLayout.mono()
+    assert request.voiceprint is not None
+    assert (request.voiceprint.agent_id, request.voiceprint.embedder) == ("agent-7", "mfcc")
+    assert np.allclose(request.voiceprint.vector, stored.vector)
+
+
+def test_cli_mono_with_a_vault_voiceprint_runs_the_speaker_separator(
+    shared_data: Path, tmp_path: Path, call: StereoCall
+) -> None:
+    from voicepriv.cli import main
+
+    _enroll_into_vault(shared_data, tmp_path / "vault")
+    source = tmp_path / "mono.wav"
+    sf.write(source, call.agent + call.customer, RATE)
+    out, report = tmp_path / "agent.flac", tmp_path / "report.json"
+    args = [
+        "isolate",
+        str(source),
+        "--mono",
+        "--agent",
+        "agent-7",
+        "--vault",
+        str(tmp_path / "vault"),
+    ]
+    assert main([*args, "--out", str(out), "--report", str(report)]) == 0
+    data = json.loads(report.read_text())
+    assert data["separator"] == "speaker"
+    assert sf.info(out).frames == call.agent.size
+    spans = data["kept"] + data["removed"]
+    assert spans and {s["label"] for s in data["kept"]} <= {"agent"}
+    assert sum(s["end"] - s["start"] for s in spans) == pytest.approx(call.agent.size / RATE)
+
+
+def test_cli_agent_from_the_vault_is_checked(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voicepriv.cli import main
+
+    root = tmp_path / "vault"
+    _enroll_into_vault(shared_data, root)
+    source = tmp_path / "mono.wav"
+    sf.write(source, np.zeros(RATE), RATE)
+    base = ["isolate", str(source), "--mono", "--out", str(tmp_path / "a.flac")]
+    assert main([*base, "--agent", "agent-7"]) == 2
+    assert "--agent needs --vault DIR" in capsys.readouterr().err
+    assert main([*base, "--vault", str(root)]) == 2
+    assert "--vault needs --agent" in capsys.readouterr().err
+    assert main([*base, "--agent", "agent-9", "--vault", str(root)]) == 2
+    assert "agent 'agent-9' has no voiceprint" in capsys.readouterr().err
+    print_file = tmp_path / "vp.json"
+    print_file.write_text("{}")
+    both = ["--agent", "agent-7", "--vault", str(root), "--agent-voiceprint", str(print_file)]
+    assert main([*base, *both]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+    assert not (tmp_path / "a.flac").exists()

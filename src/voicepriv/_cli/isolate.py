@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         description=(
             "Write agent-only audio and a JSON report. Stereo calls: --layout names the agent "
             "side (or --agent-voiceprint decides it and catches swapped channels). Mono calls: "
-            "--mono --agent-voiceprint FILE."
+            "--mono --agent AGENT_ID --vault DIR (the voiceprint stored by 'voicepriv enroll') "
+            "or --mono --agent-voiceprint FILE."
         ),
     )
     parser.add_argument("call", type=Path, help="the call recording (WAV, FLAC ...)")
@@ -45,6 +46,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         type=Path,
         metavar="FILE",
         help='voiceprint JSON {"agent_id", "embedder", "vector": [...], "seconds"}',
+    )
+    parser.add_argument(
+        "--agent",
+        metavar="AGENT_ID",
+        help="load this agent's enrolled voiceprint from --vault (see 'voicepriv enroll')",
+    )
+    parser.add_argument(
+        "--vault", type=Path, metavar="DIR", help="the vault holding the agent's voiceprint"
     )
     parser.add_argument("--separator", help="separator backend name (default: by channel count)")
     parser.add_argument(
@@ -124,6 +133,32 @@ def report_of(result: IsolationResult, *, source: str, separator: str) -> dict[s
     }
 
 
+def _voiceprint_of(args: argparse.Namespace) -> Voiceprint | None:
+    """The voiceprint the arguments name: ``--agent-voiceprint FILE`` or ``--agent`` + ``--vault``.
+
+    :raises ConfigError: both sources, or only half of ``--agent`` / ``--vault``.
+    :raises NotFoundError: the vault has no live voiceprint of that agent.
+    """
+    if args.agent_voiceprint is not None and (args.agent is not None or args.vault is not None):
+        raise ConfigError("--agent-voiceprint and --agent/--vault exclude each other")
+    if args.agent_voiceprint is not None:
+        return load_voiceprint(args.agent_voiceprint)
+    if args.agent is None and args.vault is None:
+        return None
+    if args.agent is None or args.vault is None:
+        given, missing = (
+            ("--agent", "--vault DIR") if args.vault is None else ("--vault", "--agent")
+        )
+        raise ConfigError(
+            f"{given} needs {missing} (the agent's voiceprint is read from the vault)"
+        )
+    from voicepriv.enrollment import load_voiceprint as load_enrolled
+    from voicepriv.vault import Vault
+
+    with Vault.open(args.vault) as vault:
+        return load_enrolled(vault, args.agent)
+
+
 def run(args: argparse.Namespace) -> int:
     """Isolate the agent of ``args.call``; write ``--out`` and ``--report``."""
     if args.mono and args.layout:
@@ -134,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not name:
             raise ConfigError(f"--option: expected NAME=VALUE, got {item!r}")
         options[name.strip()] = _option_value(value.strip())
-    voiceprint = load_voiceprint(args.agent_voiceprint) if args.agent_voiceprint else None
+    voiceprint = _voiceprint_of(args)
     layout = ChannelLayout.mono() if args.mono else None
     if args.layout:
         layout = parse_layout(args.layout)
