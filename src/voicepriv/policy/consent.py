@@ -119,9 +119,10 @@ def _first(pair: tuple[float, ConsentEvent]) -> float:
     return pair[0]
 
 
-def _notice_at(
+def notice_at(
     events: Sequence[tuple[float, ConsentEvent]], versions: frozenset[str]
 ) -> float | None:
+    """Offset of the first notice played in one of *versions*, or ``None``."""
     for offset, event in events:
         if (
             event.method is ConsentMethod.NOTICE_ONLY
@@ -170,7 +171,7 @@ def consent_intervals(
 
     The decision engine's hot path uses it to skip building a value it takes apart at once.
     """
-    notice_at = _notice_at(events, notice_versions)
+    noticed = notice_at(events, notice_versions)
     intervals: list[tuple[float, float]] = []
     problems: list[str] = []
     start: float | None = None
@@ -193,7 +194,7 @@ def consent_intervals(
                 f"consent at {offset:g} s ignored: service depended on it (GDPR Art. 7(4))"
             )
             continue
-        if notice_at is None or offset < notice_at:
+        if noticed is None or offset < noticed:
             problems.append(
                 f"consent at {offset:g} s ignored: given before a notice for this purpose "
                 "was played (GDPR Art. 7(1), 13)"

@@ -45,7 +45,7 @@ from voicepriv.model import (
     Segment,
 )
 from voicepriv.policy.config import Policy, PurposePolicy
-from voicepriv.policy.consent import ConsentBasis, consent_intervals
+from voicepriv.policy.consent import ConsentBasis, consent_intervals, notice_at
 from voicepriv.policy.jurisdictions import (
     STRICTEST,
     DataProtection,
@@ -635,19 +635,6 @@ def _refusal_at(events: Sequence[tuple[float, ConsentEvent]], after: float) -> f
     return None
 
 
-def _notice_for(
-    events: Sequence[tuple[float, ConsentEvent]], versions: frozenset[str]
-) -> float | None:
-    for offset, event in events:
-        if (
-            event.method is ConsentMethod.NOTICE_ONLY
-            and event.state is ConsentState.GRANTED
-            and event.notice_version in versions
-        ):
-            return offset
-    return None
-
-
 _DESTROYED_AGENT: Final = TrackDecision(role=Role.AGENT, keep=False)
 _DESTROYED_CUSTOMER: Final = TrackDecision(role=Role.CUSTOMER, keep=False)
 
@@ -1112,7 +1099,7 @@ def _purpose_intervals(
             return []
         start = max(start, art13_at)
     if law.purpose_notice:
-        at = _notice_for(events, b.policy.notice_versions.get(pid, frozenset()))
+        at = notice_at(events, b.policy.notice_versions.get(pid, frozenset()))
         if at is None:
             b.because(
                 "Purpose {!r}: the law here needs this purpose announced; no notice for it: "
