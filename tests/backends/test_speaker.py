@@ -18,6 +18,8 @@ from voicepriv.backends.embedders import MfccEmbedder, voicepriv_embedder
 from voicepriv.backends.speaker import (
     SpeakerOptions,
     SpeakerSeparator,
+    _dilate_within,
+    _speech_runs,
     voicepriv_backend_names,
     voicepriv_separator,
 )
@@ -45,7 +47,8 @@ def _load(shared_data: Path, speaker: str) -> list[np.ndarray]:
 def _activity(track: np.ndarray) -> np.ndarray:
     level = EnergyVad().band_db(track, 16000)
     active = level > float(level.max()) - 35.0
-    return ndimage.binary_closing(active, structure=np.ones(15)) & (level > -75.0)
+    closed: np.ndarray = ndimage.binary_closing(active, structure=np.ones(15))
+    return closed & (level > -75.0)
 
 
 def _conversation(
@@ -129,6 +132,10 @@ def test_hooks_and_options() -> None:
         SpeakerOptions.from_mapping({"smooth": 1})
     with pytest.raises(ConfigError, match="'window_s'"):
         SpeakerOptions(window_s=0)
+    with pytest.raises(ConfigError, match="'guard_pause_s'"):
+        SpeakerOptions(guard_pause_s=-1)
+    with pytest.raises(ConfigError, match="'overlap_lead'"):
+        SpeakerOptions(overlap_lead=2.0)
 
 
 def test_refuses_without_voiceprint_or_with_two_channels() -> None:
@@ -148,6 +155,41 @@ def test_refuses_without_voiceprint_or_with_two_channels() -> None:
     short = Voiceprint(agent_id="a1", embedder="mfcc", vector=np.ones(4, np.float32), seconds=5)
     with pytest.raises(IsolationError, match="4 dims"):
         _isolate(separator, audio, short)
+
+
+@settings(max_examples=50)
+@given(
+    speech=st.lists(st.booleans(), min_size=1, max_size=200),
+    marks=st.lists(st.integers(0, 199), max_size=5),
+    frames=st.integers(0, 60),
+    pause_s=st.sampled_from([0.0, 0.05, 0.2, 0.5]),
+)
+def test_guard_band_never_crosses_a_long_pause(
+    speech: list[bool], marks: list[int], frames: int, pause_s: float
+) -> None:
+    voiced = np.array(speech)
+    mask = np.zeros(voiced.size, bool)
+    mask[[m for m in marks if m < voiced.size]] = True
+    mask &= voiced
+    runs = _speech_runs(voiced, pause_s)
+    plain = _dilate_within(mask, frames, None)
+    grown = _dilate_within(mask, frames, runs)
+    assert (grown <= plain).all() and (grown >= mask).all()
+    if runs is None:
+        assert (grown == plain).all()
+        return
+    # a reached speech frame has a masked frame of its own run within reach, and every
+    # frame of a run with a masked frame within reach is reached
+    for i in np.flatnonzero(voiced):
+        near = mask[max(0, i - frames) : i + frames + 1] & (
+            runs[max(0, i - frames) : i + frames + 1] == runs[i]
+        )
+        assert grown[i] == near.any()
+    # runs: speech split only at pauses of at least pause_s (10 ms frames)
+    assert (runs[voiced] > 0).all()
+    for left, right in itertools.pairwise(np.flatnonzero(voiced)):
+        gap = right - left - 1
+        assert (runs[left] == runs[right]) == (gap < round(pause_s / FRAME))
 
 
 @settings(max_examples=10)
@@ -249,9 +291,10 @@ def test_onnx_wrong_person_enrollment_keeps_almost_nothing(
     assert kept_s <= 0.02 * audio.duration
 
 
-#: Measured agent-only retention at the default operating point is ~50-75 % on these calls,
+#: Measured agent-only retention at the default operating point on these calls: 63.5 % and
+#: 73.3 % (56.4 % and 72.0 % before the overlap lead check and the pause-bounded guard),
 #: below the issue's 85 % target (see docs/mono-isolation.md); the floor guards regressions.
-RETENTION_FLOOR = 0.45
+RETENTION_FLOOR = 0.55
 
 
 @pytest.fixture(scope="module")
@@ -349,7 +392,8 @@ class _AllSpeech:
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
-    return vector / np.linalg.norm(vector)
+    unit: np.ndarray = vector / np.linalg.norm(vector)
+    return unit
 
 
 @pytest.mark.parametrize("split", [True, False])

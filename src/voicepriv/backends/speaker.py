@@ -16,7 +16,8 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    the customer model by ``margin`` and its raw cosine to the enrolled voiceprint reaches
    ``min_score``. A short window is *overlap* when its customer score exceeds a per-call
    threshold (the ``overlap_quantile`` of agent windows' customer scores, capped at the
-   customer windows' median).
+   customer windows' median) and the agent model does not lead its customer score by
+   ``overlap_lead``.
 5. **Frame-level check.** A per-call frame classifier (full-covariance Gaussians on stacked
    cepstra, +-40 ms context) is trained on the confident agent frames against the customer
    frames *plus synthetic overlap*: agent and customer frames mixed in the power domain at
@@ -24,7 +25,8 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    reaches ``llr_threshold`` (``frame_refine``).
 6. **Fail-closed frame decisions.** Kept = agent region, not overlap, near VAD speech, frame
    check passed, and no speech judged customer or overlap within ``guard_s`` (interruptions
-   are found a little late; the guard band absorbs that). Kept spans shorter than
+   are found a little late; the guard band absorbs that). Neither the guard band nor the
+   overlap context reaches across a pause of ``guard_pause_s`` or more. Kept spans shorter than
    ``min_keep_s`` are dropped; silent gaps shorter than ``min_gap_s`` are bridged (never a
    gap holding customer speech or overlap).
 7. **Output.** Removed spans are silenced (10 ms ramps inside the kept spans, so no click),
@@ -181,6 +183,10 @@ class SpeakerOptions:
     :param overlap_quantile: a short window is overlap when its customer score exceeds this
         quantile of the agent windows' customer scores (capped at the customer windows'
         median; 1.0 = the cap alone).
+    :param overlap_lead: a short window is overlap only when the agent model does not lead
+        its customer score by this much (``None``: no such check). Agent-alone windows of a
+        voice close to the customer's otherwise pass the customer threshold and were taken
+        for overlap; real overlap rarely lets the agent lead.
     :param llr_threshold: smoothed log-likelihood ratio a frame needs in the frame-level check.
     :param llr_frames: smoothing length (frames of 10 ms) of that ratio.
     :param frame_refine: run the frame-level check at all.
@@ -188,6 +194,9 @@ class SpeakerOptions:
     :param context_s: a frame is kept only if every window centred this close is agent.
     :param guard_s: no frame within this distance of speech judged customer or overlap is
         kept (a late-detected interruption is not kept).
+    :param guard_pause_s: the guard band and the overlap context do not reach across a
+        pause (VAD silence) at least this long: a turn change after such a pause is not
+        late-detected speech of the other party (0: they reach across everything).
     :param min_keep_s: kept spans shorter than this are dropped.
     :param min_gap_s: silent gaps shorter than this between kept spans are bridged.
     :param adapt: weight (0-1) of the in-call agent centroid blended into the voiceprint.
@@ -205,9 +214,11 @@ class SpeakerOptions:
     same_speaker: float | None = attrs.field(default=None, validator=_optional_score)
     short_window_s: float = attrs.field(default=0.8, validator=_positive)
     overlap_quantile: float = attrs.field(default=1.0, validator=_unit)
+    overlap_lead: float | None = attrs.field(default=0.0, validator=_optional_score)
     overlap_context_s: float = attrs.field(default=0.3, validator=_nonnegative)
     context_s: float = attrs.field(default=0.0, validator=_nonnegative)
     guard_s: float = attrs.field(default=0.5, validator=_nonnegative)
+    guard_pause_s: float = attrs.field(default=0.5, validator=_nonnegative)
     min_keep_s: float = attrs.field(default=0.5, validator=_nonnegative)
     min_gap_s: float = attrs.field(default=0.3, validator=_nonnegative)
     adapt: float = attrs.field(default=0.5, validator=_unit)
@@ -216,7 +227,7 @@ class SpeakerOptions:
     llr_frames: int = 25
     vad: str = attrs.field(default="energy", validator=_name)
     vad_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
-    vad_threshold: float = attrs.field(default=0.5, validator=_unit)
+    vad_threshold: float = attrs.field(default=0.3, validator=_unit)
     embedder_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
 
     @classmethod
@@ -251,6 +262,59 @@ def _drop_short(mask: BoolArray, frames: int) -> BoolArray:
         if value and end - start < frames:
             out[start:end] = False
     return out
+
+
+def _speech_runs(speech: BoolArray, pause_s: float) -> npt.NDArray[np.int64] | None:
+    """Run number of every frame: speech joined across pauses shorter than *pause_s*.
+
+    A pause of at least *pause_s* separates two runs; silent frames inside a longer pause
+    get run number 0. ``None`` when *pause_s* is 0 (one run everywhere).
+    """
+    if pause_s <= 0:
+        return None
+    pause = max(1, round(pause_s / _FRAME_S))
+    joined = (
+        ndimage.binary_closing(np.pad(speech, pause), structure=np.ones(pause, bool))[pause:-pause]
+        | speech
+    )
+    labels, _ = ndimage.label(joined)
+    result: npt.NDArray[np.int64] = labels.astype(np.int64)
+    return result
+
+
+def _dilate_within(mask: BoolArray, frames: int, runs: npt.NDArray[np.int64] | None) -> BoolArray:
+    """*mask* grown by *frames* each way, but never across a pause between two speech runs.
+
+    With *runs* (from :func:`_speech_runs`), a frame is reached only from a masked frame of
+    the same run; run labels grow with time, so the smallest and the largest run number of
+    the masked frames within reach tell whether the frame's own run is among them. Frames in
+    no run (long pauses) are reached from anywhere within *frames*.
+    """
+    if frames <= 0:
+        return mask.copy()
+    size = 2 * frames + 1
+    grown: BoolArray = ndimage.maximum_filter1d(mask.astype(np.uint8), size=size).astype(bool)
+    if runs is None:
+        return grown
+    big = np.iinfo(np.int64).max
+    upper = ndimage.maximum_filter1d(np.where(mask, runs, -1), size=size, mode="constant", cval=-1)
+    lower = ndimage.minimum_filter1d(
+        np.where(mask, runs, big), size=size, mode="constant", cval=big
+    )
+    same: BoolArray = (upper == runs) | (lower == runs) | (runs == 0)
+    result: BoolArray = grown & same
+    return result
+
+
+def _nearest(
+    times: npt.NDArray[np.floating[Any]], centres: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.int64]:
+    """Index of the centre nearest to each time (*centres* sorted, not empty)."""
+    after = np.clip(np.searchsorted(centres, times), 0, centres.size - 1)
+    before = np.clip(after - 1, 0, centres.size - 1)
+    closer = np.abs(centres[before] - times) < np.abs(centres[after] - times)
+    result: npt.NDArray[np.int64] = np.where(closer, before, after)
+    return result
 
 
 def _centroid(vectors: FloatArray) -> FloatArray:
@@ -565,6 +629,9 @@ class SpeakerSeparator:
                 high = float(np.median(short_customer[customer_rows]))
                 threshold = min(low, high)
                 short_overlap = short_customer >= threshold
+                if opts.overlap_lead is not None:
+                    # a window the agent model clearly leads is the agent's alone
+                    short_overlap &= short @ agent_model - short_customer < opts.overlap_lead
         return _Scores(
             centres=centres,
             enrolled=enrolled,
@@ -596,24 +663,18 @@ class SpeakerSeparator:
         times = (np.arange(frames) + 0.5) * _FRAME_S
         if scores.centres.size == 0:
             return np.full(frames, "uncertain", dtype=object)
-        nearest = np.clip(np.searchsorted(scores.centres, times), 0, scores.centres.size - 1)
-        previous = np.clip(nearest - 1, 0, scores.centres.size - 1)
-        closer = np.abs(scores.centres[previous] - times) < np.abs(scores.centres[nearest] - times)
-        index = np.where(closer, previous, nearest)
+        runs = _speech_runs(speech, opts.guard_pause_s)
+        index = _nearest(times, scores.centres)
         span = 2 * round(opts.context_s / _FRAME_S) + 1
         agent = ndimage.minimum_filter1d(
             window_agent[index].astype(np.uint8), size=span, mode="nearest"
         ).astype(bool)
         overlap = np.zeros(frames, bool)
         if scores.short_centres.size:
-            near = np.clip(
-                np.searchsorted(scores.short_centres, times), 0, scores.short_centres.size - 1
+            near = _nearest(times, scores.short_centres)
+            overlap = _dilate_within(
+                scores.short_overlap[near], round(opts.overlap_context_s / _FRAME_S), runs
             )
-            overlap = ndimage.maximum_filter1d(
-                scores.short_overlap[near].astype(np.uint8),
-                size=2 * round(opts.overlap_context_s / _FRAME_S) + 1,
-                mode="nearest",
-            ).astype(bool)
         customer = window_customer[index]
         near_speech = ndimage.maximum_filter1d(speech.astype(np.uint8), size=21).astype(bool)
         keep = agent & ~overlap & near_speech
@@ -621,9 +682,7 @@ class SpeakerSeparator:
         guard = round(opts.guard_s / _FRAME_S)
         if guard > 0:
             other = (customer | overlap) & speech
-            keep &= ~ndimage.maximum_filter1d(other.astype(np.uint8), size=2 * guard + 1).astype(
-                bool
-            )
+            keep &= ~_dilate_within(other, guard, runs)
         if features is not None and opts.frame_refine:
             train_agent = keep & speech
             train_customer = (
@@ -635,6 +694,7 @@ class SpeakerSeparator:
                 llr = _agent_llr(features, train_agent, train_customer)
                 smooth = ndimage.uniform_filter1d(llr, size=opts.llr_frames, mode="nearest")
                 keep &= ~speech | (smooth >= opts.llr_threshold)
+        # bridge short silent gaps, then drop short spans
         # bridge short silent gaps, then drop short spans
         gap = round(opts.min_gap_s / _FRAME_S)
         bridged = keep.copy()
