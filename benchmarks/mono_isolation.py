@@ -56,6 +56,14 @@ from voicepriv.interfaces import Embedder, IsolationRequest
 from voicepriv.model import ChannelLayout, Segment
 
 NAME = "mono_isolation"
+#: The operating point before the overlap lead check, the pause-bounded guard band, the lower
+#: VAD threshold and the wider speech pad (``--previous`` measures it in the same run).
+PREVIOUS: dict[str, Any] = {
+    "overlap_lead": None,
+    "guard_pause_s": 0.0,
+    "vad_threshold": 0.5,
+    "speech_pad_s": 0.1,
+}
 FRAME = 0.01
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "librispeech-test-other"
 
@@ -193,6 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--embedders", default="mfcc,onnx,resemblyzer")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--calls", type=int, help="calls per condition")
+    parser.add_argument(
+        "--previous",
+        action="store_true",
+        help="also run each embedder at the previous defaults (rows speaker/NAME/previous)",
+    )
     args = parser.parse_args(argv)
     count = args.calls or (3 if args.quick else 9)
     seconds = 30.0 if args.quick else 60.0
@@ -201,9 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     calls = build_calls(count, seconds, args.seed)
     results: list[dict[str, Any]] = []
-    frames_of = lambda call: int(np.ceil(call.mix.duration / FRAME))  # noqa: E731
+
+    def frames_of(call: Case) -> int:
+        return int(np.ceil(call.mix.duration / FRAME))
+
     results += run_system("oracle", calls, lambda c: c.agent & ~c.customer)
-    results += run_system("keep-all", calls, lambda c: np.ones(frames_of(c), bool))
+    results += run_system("keep-all", calls, lambda c: np.ones(frames_of(c), np.bool_))
     vad = EnergyVad()
 
     def vad_only(call: Case) -> BoolArray:
@@ -235,6 +251,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             if id(call.enroll) not in prints:
                 prints[id(call.enroll)] = enroll_clips("agent", call.enroll, embedder)
         results += run_system(f"speaker/{name}", calls, speaker)
+        if args.previous:
+            before = SpeakerSeparator(SpeakerOptions(**PREVIOUS), embedder=embedder, vad=vad)
+
+            def previous(
+                call: Case, sep: SpeakerSeparator = before, known: dict[int, Any] = prints
+            ) -> BoolArray:
+                return speaker(call, sep, known)
+
+            results += run_system(f"speaker/{name}/previous", calls, previous)
     columns = (
         ("system", "system", "<20", ""),
         ("cond", "condition", "<5", ""),
@@ -259,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "calls_per_condition": count,
             "call_seconds": seconds,
             "options": "SpeakerOptions() defaults",
+            "previous_options": PREVIOUS if args.previous else None,
         }
         args.json.write_text(
             json.dumps({"benchmark": NAME, "params": params, "results": results}, indent=2)

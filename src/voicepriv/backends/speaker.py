@@ -23,12 +23,12 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    frames *plus synthetic overlap*: agent and customer frames mixed in the power domain at
    -12..+6 dB. Inside agent regions a frame stays only if its smoothed log-likelihood ratio
    reaches ``llr_threshold`` (``frame_refine``).
-6. **Fail-closed frame decisions.** Kept = agent region, not overlap, near VAD speech, frame
-   check passed, and no speech judged customer or overlap within ``guard_s`` (interruptions
-   are found a little late; the guard band absorbs that). Neither the guard band nor the
-   overlap context reaches across a pause of ``guard_pause_s`` or more. Kept spans shorter than
-   ``min_keep_s`` are dropped; silent gaps shorter than ``min_gap_s`` are bridged (never a
-   gap holding customer speech or overlap).
+6. **Fail-closed frame decisions.** Kept = agent region, not overlap, within ``speech_pad_s``
+   of VAD speech, frame check passed, and no speech judged customer or overlap within
+   ``guard_s`` (interruptions are found a little late; the guard band absorbs that). Neither
+   the guard band nor the overlap context reaches across a pause of ``guard_pause_s`` or
+   more. Kept spans shorter than ``min_keep_s`` are dropped; silent gaps shorter than
+   ``min_gap_s`` are bridged (never a gap holding customer speech or overlap).
 7. **Output.** Removed spans are silenced (10 ms ramps inside the kept spans, so no click),
    kept / removed segments are reported with a reason (``"customer"``, ``"overlap"``,
    ``"uncertain"``, ``"silence"``, ``"short"``), and the residual customer speech is estimated
@@ -197,6 +197,8 @@ class SpeakerOptions:
     :param guard_pause_s: the guard band and the overlap context do not reach across a
         pause (VAD silence) at least this long: a turn change after such a pause is not
         late-detected speech of the other party (0: they reach across everything).
+    :param speech_pad_s: a kept frame must lie this close to speech the VAD heard (quiet
+        word onsets and endings it misses, mostly at 8 kHz, are kept with their word).
     :param min_keep_s: kept spans shorter than this are dropped.
     :param min_gap_s: silent gaps shorter than this between kept spans are bridged.
     :param adapt: weight (0-1) of the in-call agent centroid blended into the voiceprint.
@@ -219,6 +221,7 @@ class SpeakerOptions:
     context_s: float = attrs.field(default=0.0, validator=_nonnegative)
     guard_s: float = attrs.field(default=0.5, validator=_nonnegative)
     guard_pause_s: float = attrs.field(default=0.5, validator=_nonnegative)
+    speech_pad_s: float = attrs.field(default=0.2, validator=_nonnegative)
     min_keep_s: float = attrs.field(default=0.5, validator=_nonnegative)
     min_gap_s: float = attrs.field(default=0.3, validator=_nonnegative)
     adapt: float = attrs.field(default=0.5, validator=_unit)
@@ -676,7 +679,9 @@ class SpeakerSeparator:
                 scores.short_overlap[near], round(opts.overlap_context_s / _FRAME_S), runs
             )
         customer = window_customer[index]
-        near_speech = ndimage.maximum_filter1d(speech.astype(np.uint8), size=21).astype(bool)
+        near_speech = ndimage.maximum_filter1d(
+            speech.astype(np.uint8), size=2 * round(opts.speech_pad_s / _FRAME_S) + 1
+        ).astype(bool)
         keep = agent & ~overlap & near_speech
         # guard band: no kept frame within guard_s of speech judged customer or overlap
         guard = round(opts.guard_s / _FRAME_S)
