@@ -19,7 +19,7 @@ nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
 # Light extras installed for the default test run; each has tests that skip without it.
-LIGHT_EXTRAS = "onnx,dask,s3,postgres,plot"
+LIGHT_EXTRAS = "onnx,whisper,dask,s3,postgres,plot"
 # Every heavy stack: its extra, how to install it, and the pytest marker selecting its tests.
 STACKS = {
     "core": {"marker": "not resemblyzer and not speechbrain"},
