@@ -165,6 +165,12 @@ def migrate(db: Database, migrations: Sequence[Migration], *, table: str) -> int
     """
     latest = max(version for version, _ in migrations)
     with db.transaction():
+        if db.dialect == "postgresql":
+            # PostgreSQL does not serialise concurrent CREATE TABLE IF NOT EXISTS: two workers
+            # opening a fresh catalog would both create it. A transaction-scoped advisory lock
+            # (keyed by the version table's name) makes them take turns. SQLite's BEGIN
+            # IMMEDIATE already does.
+            db.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (table,))
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (version INTEGER PRIMARY KEY, applied_at TEXT)"
         )
