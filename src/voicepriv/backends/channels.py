@@ -121,6 +121,10 @@ class ChannelsOptions:
     :param chunk_s: streaming chunk length (bounded working memory).
     :param prime_s: seconds at the start of the call the canceller first learns on, in a
         separate pass, before the pass that produces the output (0 turns this off).
+    :param coherence_ms: window of the final coherence check on the output (see
+        :func:`_coherent_residue`).
+    :param coherence_threshold: that check silences a window when the customer-coherent
+        part of the output is above the masked noise floor and more than this share of it.
     """
 
     filter_ms: float = attrs.field(default=200.0, validator=_positive)
@@ -136,6 +140,8 @@ class ChannelsOptions:
     audible_dbfs: float = attrs.field(default=-80.0, validator=_negative)
     chunk_s: float = attrs.field(default=4.0, validator=_positive)
     prime_s: float = attrs.field(default=20.0, validator=_non_negative)
+    coherence_ms: float = attrs.field(default=64.0, validator=_positive)
+    coherence_threshold: float = attrs.field(default=0.1, validator=_fraction)
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> ChannelsOptions:
@@ -494,6 +500,67 @@ def _noise_floor(power: FloatArray, usable: BoolArray) -> float:
 # --------------------------------------------------------------------------- segments
 
 
+def _long_term_echo(reference: FloatArray, microphone: FloatArray, taps: int) -> FloatArray:
+    """The echo of *reference* in *microphone* predicted by one per-call echo path.
+
+    The path is the least-squares (Wiener) estimate from the whole call's averaged cross- and
+    auto-spectra (Welch, segments four times the path long, so bulk delays are not lost):
+    near-end speech and line noise are uncorrelated with the customer and average out, and
+    nothing depends on the adaptive filter having converged. Truncated to *taps* causal taps.
+    """
+    size = reference.size
+    nperseg = 1 << max(8, math.ceil(math.log2(4 * taps)))
+    if size < 2 * taps or not np.any(reference):
+        return np.zeros(size)
+    nperseg = min(nperseg, 1 << int(math.log2(size)))
+    _, s_xx = signal.welch(reference, nperseg=nperseg, detrend=False)
+    _, s_xd = signal.csd(reference, microphone, nperseg=nperseg, detrend=False)
+    transfer = s_xd / (s_xx + 1e-3 * float(s_xx.mean()) + 1e-30)
+    response = np.fft.irfft(transfer, n=nperseg)[: min(taps, nperseg)]
+    predicted: FloatArray = signal.oaconvolve(reference, response)[:size]
+    return predicted
+
+
+def _coherent_residue(
+    output: FloatArray,
+    predicted: FloatArray,
+    hop: int,
+    window: int,
+    floor: float,
+    threshold: float,
+) -> BoolArray:
+    """Blocks of *hop* samples of *output* holding audible customer-coherent residue.
+
+    Over sliding windows of *window* blocks, the output is projected on the long-term echo
+    prediction: the projected power (per sample) is the residue the customer explains. A
+    window is flagged when that power is above *floor* (the masked line noise level) and is
+    more than *threshold* of the output's power (agent speech by chance correlates less),
+    with a projection coefficient of at most 3 (a residue is not louder than its echo).
+    Every block of a flagged window is returned (fail closed at the window's edges).
+    """
+    blocks = output.size // hop
+    if blocks == 0:
+        return np.zeros(0, bool)
+    o = output[: blocks * hop].reshape(blocks, hop)
+    y = predicted[: blocks * hop].reshape(blocks, hop)
+
+    def summed(values: FloatArray) -> FloatArray:
+        total: FloatArray = ndimage.uniform_filter1d(values, window, mode="constant") * window
+        return total
+
+    oy = summed((o * y).sum(axis=1))
+    yy = summed((y * y).sum(axis=1))
+    oo = summed((o * o).sum(axis=1))
+    projected = oy**2 / (yy + _EPS)
+    share = projected / (oo + _EPS)
+    # The residue of an echo is at most a few times the predicted echo itself: a projection
+    # coefficient far above that is chance correlation with a (near) zero prediction.
+    plausible = np.abs(oy) <= 3.0 * yy
+    flagged = (projected > floor * window * hop) & (share > threshold) & plausible
+    spread: BoolArray = ndimage.maximum_filter1d(flagged, window) > 0
+    return spread
+
+
 def _runs(mask: BoolArray) -> list[tuple[int, int]]:
     """``(start, end)`` index pairs of the runs of ``True`` in *mask* (end exclusive)."""
     padded = np.concatenate([[False], np.asarray(mask, bool), [False]])
@@ -634,6 +701,13 @@ class ChannelsSeparator:
                 request.progress(min(position, total) / rate, total / rate)
             if final:
                 break
+        # The per-call echo prediction for the coherence detector (independent of the
+        # adaptive filter; see _long_term_echo).
+        predicted = _long_term_echo(
+            np.asarray(ref_all, np.float64),
+            np.asarray(mic_all, np.float64),
+            round(opts.filter_ms * rate / 1000.0),
+        )
         del ref_all, errors_pending, echoes_pending, mic_pending, ref_pending
 
         joined = FrameStats.concatenate(stats)
@@ -767,6 +841,25 @@ class ChannelsSeparator:
         gated_blocks = gated_padded[:-1] & gated_padded[1:] & ~silent_blocks
         for start_block, end_block in _runs(silent_blocks | gated_blocks):
             cleaned[start_block * hop : min(total, end_block * hop)] = 0.0
+        # Last check, on the output itself: residue coherent with the customer (projected on
+        # the per-call echo prediction) above the masked noise floor is silenced as leakage,
+        # whether or not the canceller and the estimates above noticed it (an echo a few dB
+        # over the line noise that the filter never learnt).
+        coherent = np.zeros(silent_blocks.size, bool)
+        found = _coherent_residue(
+            np.asarray(cleaned, np.float64),
+            predicted,
+            hop,
+            max(1, round(opts.coherence_ms / 1000.0 * rate / hop)),
+            masked_share * noise / suppressor.power_scale,
+            opts.coherence_threshold,
+        )
+        span = min(found.size, coherent.size)
+        coherent[:span] = found[:span] & ~silent_blocks[:span] & ~gated_blocks[:span]
+        for start_block, end_block in _runs(coherent):
+            cleaned[start_block * hop : min(total, end_block * hop)] = 0.0
+        leak_blocks = leak_blocks | coherent
+        silent_blocks = silent_blocks | coherent
 
         duration = audio.duration
         removed = tuple(
@@ -803,6 +896,7 @@ class ChannelsSeparator:
             "noise_floor_dbfs": 10.0 * math.log10(noise / suppressor.power_scale + 1e-30),
             "gated_s": float(gated_blocks.sum() * hop_s),
             "echo_gain_db": 10.0 * math.log10(echo_gain + 1e-30),
+            "coherent_silenced_s": float(coherent.sum() * hop_s),
         }
         notes = []
         if not_converged.any():
