@@ -39,6 +39,7 @@ import numpy.typing as npt
 from scipy import ndimage, signal
 
 from voicepriv.audio import Audio
+from voicepriv.backends._options import number_option
 from voicepriv.errors import ConfigError, IsolationError
 from voicepriv.interfaces import IsolationRequest, IsolationResult
 from voicepriv.model import LayoutKind, Role, Segment
@@ -64,35 +65,13 @@ BoolArray = npt.NDArray[np.bool_]
 _EPS: Final = 1e-12
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(
-            f"channels separator option {attribute.name!r}: expected a positive number, "
-            f"got {value!r}"
-        )
+_positive = number_option("channels separator", "a positive number", lambda v: v > 0)
 
+_non_negative = number_option("channels separator", "a number >= 0", lambda v: v >= 0)
 
-def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigError(
-            f"channels separator option {attribute.name!r}: expected a number >= 0, got {value!r}"
-        )
+_negative = number_option("channels separator", "a level < 0 dBFS", lambda v: v < 0)
 
-
-def _negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value < 0:
-        raise ConfigError(
-            f"channels separator option {attribute.name!r}: expected a level < 0 dBFS, "
-            f"got {value!r}"
-        )
-
-
-def _fraction(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise ConfigError(
-            f"channels separator option {attribute.name!r}: expected a number in (0, 1], "
-            f"got {value!r}"
-        )
+_fraction = number_option("channels separator", "a number in (0, 1]", lambda v: 0 < v <= 1)
 
 
 @attrs.frozen(kw_only=True)

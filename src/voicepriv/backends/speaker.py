@@ -48,6 +48,7 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from voicepriv.audio import Audio
+from voicepriv.backends._options import number_option
 from voicepriv.errors import ConfigError, IsolationError
 from voicepriv.interfaces import (
     Embedder,
@@ -114,37 +115,15 @@ _FRAME_S: Final = 0.01
 _CONTEXT_FRAMES: Final = (-4, -2, 0, 2, 4)
 
 
-def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ConfigError(
-            f"speaker separator option {attribute.name!r}: expected a positive number, "
-            f"got {value!r}"
-        )
+_positive = number_option("speaker separator", "a positive number", lambda v: v > 0)
 
+_nonnegative = number_option("speaker separator", "a number >= 0", lambda v: v >= 0)
 
-def _nonnegative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigError(
-            f"speaker separator option {attribute.name!r}: expected a number >= 0, got {value!r}"
-        )
+_optional_score = number_option(
+    "speaker separator", "a cosine in [-1, 1]", lambda v: -1 <= v <= 1, optional=True
+)
 
-
-def _optional_score(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not -1 <= value <= 1:
-        raise ConfigError(
-            f"speaker separator option {attribute.name!r}: expected a cosine in [-1, 1], "
-            f"got {value!r}"
-        )
-
-
-def _unit(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigError(
-            f"speaker separator option {attribute.name!r}: expected a number in [0, 1], "
-            f"got {value!r}"
-        )
+_unit = number_option("speaker separator", "a number in [0, 1]", lambda v: 0 <= v <= 1)
 
 
 def _name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
