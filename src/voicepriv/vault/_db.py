@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -130,6 +131,26 @@ def _sqlite_path(url: str, base: Path | None) -> str:
     return str(path)
 
 
+def _enable_wal(connection: sqlite3.Connection) -> None:
+    """Switch the database to WAL mode, waiting out other openers doing the same.
+
+    Entering WAL needs a moment of exclusive access, and SQLite answers "database is locked"
+    at once (without its busy handler) when several connections switch a fresh file together:
+    retry with a short backoff until the busy timeout has passed.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    delay = 0.001
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def connect(url: str, *, base: Path | None = None, synchronous: str = "NORMAL") -> Database:
     """Open the database at *url* (``sqlite:///abs/path.db``, ``sqlite:rel.db`` or a path).
 
@@ -148,7 +169,7 @@ def connect(url: str, *, base: Path | None = None, synchronous: str = "NORMAL") 
         )
         connection.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
         if path != ":memory:":
-            connection.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(connection)
         connection.execute(f"PRAGMA synchronous = {synchronous}")
         connection.execute("PRAGMA foreign_keys = ON")
     except sqlite3.Error as exc:
