@@ -36,7 +36,7 @@ from typing import Any, Final
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage, signal
+import scipy
 
 from voicepriv.audio import Audio
 from voicepriv.backends._options import number_option
@@ -336,7 +336,7 @@ class _ResidualSuppressor:
     def __init__(self, sample_rate: int, options: ChannelsOptions) -> None:
         self.frame = _power_of_two(2 * options.frame_ms * sample_rate / 1000.0)
         self.hop = self.frame // 2
-        self.window: FloatArray = np.sqrt(signal.get_window("hann", self.frame, fftbins=True))
+        self.window: FloatArray = np.sqrt(scipy.signal.get_window("hann", self.frame, fftbins=True))
         #: A frame power (sum over the one-sided spectrum) of white noise whose mean square is 1.
         self.power_scale = float(self.window @ self.window) * (self.frame // 2 + 1)
         self.options = options
@@ -380,8 +380,8 @@ class _ResidualSuppressor:
 
         # Residual ratio per bin: smoothed |E|^2/|Y|^2, then its minimum over ~1.5 s where the
         # echo estimate is active. Double talk raises the ratio, so the minimum ignores it.
-        p_y_smooth = ndimage.uniform_filter1d(p_y, 5, axis=1, mode="nearest")
-        p_e_smooth = ndimage.uniform_filter1d(p_e, 5, axis=1, mode="nearest")
+        p_y_smooth = scipy.ndimage.uniform_filter1d(p_y, 5, axis=1, mode="nearest")
+        p_e_smooth = scipy.ndimage.uniform_filter1d(p_e, 5, axis=1, mode="nearest")
         y_level = p_y_smooth.sum(axis=1)
         active = y_level > max(1e-6 * float(y_level.max(initial=0.0)), 1e-9 * self.frame)
         raw = np.where(
@@ -389,7 +389,7 @@ class _ResidualSuppressor:
         )
         raw = np.minimum(raw, 1.0)
         raw[~active] = np.inf
-        smoothed, zi = signal.lfilter(
+        smoothed, zi = scipy.signal.lfilter(
             [0.3],
             [1.0, -0.7],
             np.where(np.isfinite(raw), raw, 1.0),
@@ -399,7 +399,9 @@ class _ResidualSuppressor:
         smoothed = np.where(np.isfinite(raw), smoothed, np.inf)
         self._ratio_state = zi[0] / 0.7
         stacked = np.concatenate([self._ratio_hist, smoothed])
-        ratio = ndimage.minimum_filter1d(stacked, self._history, axis=0, origin=self._history // 2)
+        ratio = scipy.ndimage.minimum_filter1d(
+            stacked, self._history, axis=0, origin=self._history // 2
+        )
         ratio = ratio[self._history :]
         ratio = np.where(np.isfinite(ratio), ratio, 1.0)
         self._ratio_hist = stacked[-self._history :]
@@ -442,12 +444,14 @@ def _envelope_following(stats: FrameStats, reach: int, window: int) -> FloatArra
     """
     floor = 1e-10 + 1e-6 * float(np.percentile(stats.reference_bands, 99))
     size = 2 * reach + 1
-    spread = ndimage.maximum_filter1d(stats.reference_bands, size, axis=0, origin=reach)
+    spread = scipy.ndimage.maximum_filter1d(stats.reference_bands, size, axis=0, origin=reach)
     x_db = 10.0 * np.log10(spread + floor)
     o_db = 10.0 * np.log10(stats.output_bands + floor)
 
     def mean(values: FloatArray) -> FloatArray:
-        smoothed: FloatArray = ndimage.uniform_filter1d(values, window, axis=0, mode="nearest")
+        smoothed: FloatArray = scipy.ndimage.uniform_filter1d(
+            values, window, axis=0, mode="nearest"
+        )
         return smoothed
 
     # Per band over time (so the spectral tilt every voice shares adds nothing), then pooled.
@@ -468,7 +472,7 @@ def _noise_floor(power: FloatArray, usable: BoolArray) -> float:
     nothing is masked). A minimum can only under-estimate the floor, so
     the estimate errs towards silencing; a floor that rises during the call is not followed.
     """
-    smoothed = ndimage.uniform_filter1d(power, 5, mode="nearest")
+    smoothed = scipy.ndimage.uniform_filter1d(power, 5, mode="nearest")
     # The first and last frames are partly zero padding; digital silence masks nothing.
     interior = np.zeros(power.size, bool)
     interior[4:-4] = True
@@ -492,11 +496,11 @@ def _long_term_echo(reference: FloatArray, microphone: FloatArray, taps: int) ->
     if size < 2 * taps or not np.any(reference):
         return np.zeros(size)
     nperseg = min(nperseg, 1 << int(math.log2(size)))
-    _, s_xx = signal.welch(reference, nperseg=nperseg, detrend=False)
-    _, s_xd = signal.csd(reference, microphone, nperseg=nperseg, detrend=False)
+    _, s_xx = scipy.signal.welch(reference, nperseg=nperseg, detrend=False)
+    _, s_xd = scipy.signal.csd(reference, microphone, nperseg=nperseg, detrend=False)
     transfer = s_xd / (s_xx + 1e-3 * float(s_xx.mean()) + 1e-30)
     response = np.fft.irfft(transfer, n=nperseg)[: min(taps, nperseg)]
-    predicted: FloatArray = signal.oaconvolve(reference, response)[:size]
+    predicted: FloatArray = scipy.signal.oaconvolve(reference, response)[:size]
     return predicted
 
 
@@ -524,7 +528,7 @@ def _coherent_residue(
     y = predicted[: blocks * hop].reshape(blocks, hop)
 
     def summed(values: FloatArray) -> FloatArray:
-        total: FloatArray = ndimage.uniform_filter1d(values, window, mode="constant") * window
+        total: FloatArray = scipy.ndimage.uniform_filter1d(values, window, mode="constant") * window
         return total
 
     oy = summed((o * y).sum(axis=1))
@@ -536,7 +540,7 @@ def _coherent_residue(
     # coefficient far above that is chance correlation with a (near) zero prediction.
     plausible = np.abs(oy) <= 3.0 * yy
     flagged = (projected > floor * window * hop) & (share > threshold) & plausible
-    spread: BoolArray = ndimage.maximum_filter1d(flagged, window) > 0
+    spread: BoolArray = scipy.ndimage.maximum_filter1d(flagged, window) > 0
     return spread
 
 
@@ -705,7 +709,7 @@ class ChannelsSeparator:
         # modelled echo path length before it (echo arrives up to filter_ms later).
         reach = max(1, math.ceil(opts.filter_ms / 1000.0 * rate / hop))
         size = reach + 1 + reach % 2
-        x_level = ndimage.maximum_filter1d(p_x, size, origin=size // 2)
+        x_level = scipy.ndimage.maximum_filter1d(p_x, size, origin=size // 2)
         # Active means above the customer channel's own line noise too (its minimum
         # statistics; under-estimating it only widens what counts as active).
         x_noise = _noise_floor(p_x, np.ones(p_x.size, bool))
@@ -759,35 +763,37 @@ class ChannelsSeparator:
         # stays at its noise floor, and so does the output. Pauses inside the customer's
         # speech do not count (the minimum over the path, not the maximum), nor do frames
         # with agent speech (above the floor).
-        x_sustained = ndimage.minimum_filter1d(p_x, size, origin=size // 2)
+        x_sustained = scipy.ndimage.minimum_filter1d(p_x, size, origin=size // 2)
         sustained = x_sustained > 1e-3 * float(np.percentile(p_x, 99))
         buried = far_active & sustained & (p_d <= at_floor) & (p_out <= at_floor)
         buried_count = np.cumsum(buried)
         no_audible_echo = (buried_count >= 2 * proof) & (buried_count >= 4 * np.cumsum(failing) + 1)
         ready = np.maximum.accumulate((np.cumsum(passing) >= proof) | no_echo | no_audible_echo)
         window = max(1, round(2.0 * rate / hop))
-        recent_fail = ndimage.uniform_filter1d(failing.astype(float), window, mode="nearest")
-        recent_ok = ndimage.uniform_filter1d(passing.astype(float), window, mode="nearest")
+        recent_fail = scipy.ndimage.uniform_filter1d(failing.astype(float), window, mode="nearest")
+        recent_ok = scipy.ndimage.uniform_filter1d(passing.astype(float), window, mode="nearest")
         echoing = far_active & (p_y > 0.1 * p_d)
         evidence = recent_fail * window >= 3.0
         not_converged = (far_active & ~ready) | (echoing & evidence & (recent_fail > recent_ok))
         # Envelope following must last at least three frames (chance alignments are short);
         # once the canceller is proven, a frame ten times louder than its echo estimate is
         # near-end speech, whatever the envelopes do (two talkers may start together).
-        follows = ndimage.binary_opening(following > opts.follow_threshold, iterations=1)
+        follows = scipy.ndimage.binary_opening(following > opts.follow_threshold, iterations=1)
         follows &= ~(ready & (p_out > 10.0 * p_y))
         # A frame whose whole output is down at the noise floor holds at most a masked (or
         # inaudible) customer residue: not leakage. The residual estimate itself is not
         # trusted for this; the output power bounds it from above.
         # Single frames at the floor inside leaking speech are closed over (no 16 ms holes).
         leaking = (leakage > opts.leakage_threshold) & (p_out > at_floor)
-        leaking |= ndimage.binary_closing(leaking, iterations=2) & (
+        leaking |= scipy.ndimage.binary_closing(leaking, iterations=2) & (
             leakage > opts.leakage_threshold
         )
         leak_mask = far_active & audible & (leaking | follows)
-        not_converged = ndimage.binary_dilation(not_converged, iterations=2) & audible
+        not_converged = scipy.ndimage.binary_dilation(not_converged, iterations=2) & audible
         not_converged &= far_active
-        leak_mask = ndimage.binary_dilation(leak_mask, iterations=2) & ~not_converged & audible
+        leak_mask = (
+            scipy.ndimage.binary_dilation(leak_mask, iterations=2) & ~not_converged & audible
+        )
 
         hop_s = hop / rate
         silence = leak_mask | not_converged

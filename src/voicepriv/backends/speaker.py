@@ -45,7 +45,7 @@ from typing import Any, Final
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
+import scipy
 
 from voicepriv.audio import Audio
 from voicepriv.backends._options import number_option
@@ -256,10 +256,12 @@ def _speech_runs(speech: BoolArray, pause_s: float) -> npt.NDArray[np.int64] | N
         return None
     pause = max(1, round(pause_s / _FRAME_S))
     joined = (
-        ndimage.binary_closing(np.pad(speech, pause), structure=np.ones(pause, bool))[pause:-pause]
+        scipy.ndimage.binary_closing(np.pad(speech, pause), structure=np.ones(pause, bool))[
+            pause:-pause
+        ]
         | speech
     )
-    labels, _ = ndimage.label(joined)
+    labels, _ = scipy.ndimage.label(joined)
     result: npt.NDArray[np.int64] = labels.astype(np.int64)
     return result
 
@@ -275,12 +277,14 @@ def _dilate_within(mask: BoolArray, frames: int, runs: npt.NDArray[np.int64] | N
     if frames <= 0:
         return mask.copy()
     size = 2 * frames + 1
-    grown: BoolArray = ndimage.maximum_filter1d(mask.astype(np.uint8), size=size).astype(bool)
+    grown: BoolArray = scipy.ndimage.maximum_filter1d(mask.astype(np.uint8), size=size).astype(bool)
     if runs is None:
         return grown
     big = np.iinfo(np.int64).max
-    upper = ndimage.maximum_filter1d(np.where(mask, runs, -1), size=size, mode="constant", cval=-1)
-    lower = ndimage.minimum_filter1d(
+    upper = scipy.ndimage.maximum_filter1d(
+        np.where(mask, runs, -1), size=size, mode="constant", cval=-1
+    )
+    lower = scipy.ndimage.minimum_filter1d(
         np.where(mask, runs, big), size=size, mode="constant", cval=big
     )
     same: BoolArray = (upper == runs) | (lower == runs) | (runs == 0)
@@ -648,7 +652,7 @@ class SpeakerSeparator:
         runs = _speech_runs(speech, opts.guard_pause_s)
         index = _nearest(times, scores.centres)
         span = 2 * round(opts.context_s / _FRAME_S) + 1
-        agent = ndimage.minimum_filter1d(
+        agent = scipy.ndimage.minimum_filter1d(
             window_agent[index].astype(np.uint8), size=span, mode="nearest"
         ).astype(bool)
         overlap = np.zeros(frames, bool)
@@ -658,7 +662,7 @@ class SpeakerSeparator:
                 scores.short_overlap[near], round(opts.overlap_context_s / _FRAME_S), runs
             )
         customer = window_customer[index]
-        near_speech = ndimage.maximum_filter1d(
+        near_speech = scipy.ndimage.maximum_filter1d(
             speech.astype(np.uint8), size=2 * round(opts.speech_pad_s / _FRAME_S) + 1
         ).astype(bool)
         keep = agent & ~overlap & near_speech
@@ -672,11 +676,11 @@ class SpeakerSeparator:
             train_customer = (
                 customer
                 & speech
-                & ~ndimage.maximum_filter1d(agent.astype(np.uint8), size=41).astype(bool)
+                & ~scipy.ndimage.maximum_filter1d(agent.astype(np.uint8), size=41).astype(bool)
             )
             if train_agent.sum() >= 200 and train_customer.sum() >= 200:
                 llr = _agent_llr(features, train_agent, train_customer)
-                smooth = ndimage.uniform_filter1d(llr, size=opts.llr_frames, mode="nearest")
+                smooth = scipy.ndimage.uniform_filter1d(llr, size=opts.llr_frames, mode="nearest")
                 keep &= ~speech | (smooth >= opts.llr_threshold)
         # bridge short silent gaps, then drop short spans
         # bridge short silent gaps, then drop short spans
@@ -744,8 +748,8 @@ class SpeakerSeparator:
         gain = np.repeat(keep.astype(np.float32), round(_FRAME_S * rate))[: audio.frames]
         if gain.size < audio.frames:
             gain = np.concatenate([gain, np.zeros(audio.frames - gain.size, np.float32)])
-        eroded = ndimage.minimum_filter1d(gain, size=2 * ramp + 1, mode="constant", cval=0.0)
-        gain = ndimage.uniform_filter1d(eroded, size=2 * ramp + 1, mode="constant") * gain
+        eroded = scipy.ndimage.minimum_filter1d(gain, size=2 * ramp + 1, mode="constant", cval=0.0)
+        gain = scipy.ndimage.uniform_filter1d(eroded, size=2 * ramp + 1, mode="constant") * gain
         samples = audio.samples[:, 0] * gain
         kept: list[Segment] = []
         removed: list[Segment] = []

@@ -24,7 +24,7 @@ from typing import Any, Final
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
+import scipy
 
 from voicepriv.audio import Audio
 from voicepriv.errors import AudioError, ConfigError, MissingExtraError
@@ -141,20 +141,20 @@ class EnergyVad:
         if samples.size == 0:
             return SpeechActivity(hop_s=self.hop_s, probabilities=np.zeros(0, np.float32))
         level = self.band_db(samples, audio.sample_rate)
-        smooth = ndimage.uniform_filter1d(level, size=5, mode="nearest")
+        smooth = scipy.ndimage.uniform_filter1d(level, size=5, mode="nearest")
         span = max(3, round(self.floor_window_s / self.hop_s))
-        floor = ndimage.minimum_filter1d(smooth, size=span, mode="nearest")
-        floor = ndimage.uniform_filter1d(floor, size=span, mode="nearest")
+        floor = scipy.ndimage.minimum_filter1d(smooth, size=span, mode="nearest")
+        floor = scipy.ndimage.uniform_filter1d(floor, size=span, mode="nearest")
         floor = np.maximum(floor, float(np.percentile(smooth, 2.0)))
         logits = (smooth - floor - self.margin_db) / self.slope_db
         probability = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
         loud = float(np.percentile(level, 99.0))
         probability[(smooth < loud - self.range_db) | (smooth < -80.0)] = 0.0
-        probability = ndimage.median_filter(probability, size=5, mode="nearest")
+        probability = scipy.ndimage.median_filter(probability, size=5, mode="nearest")
         hang = round(self.hangover_s / self.hop_s)
         if hang > 0:
             # hold: output[i] = max(input[i - hang : i + 1])
-            probability = ndimage.maximum_filter1d(
+            probability = scipy.ndimage.maximum_filter1d(
                 probability, size=hang + 1, origin=hang // 2, mode="nearest"
             )
         return SpeechActivity(hop_s=self.hop_s, probabilities=probability.astype(np.float32))
