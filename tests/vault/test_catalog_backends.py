@@ -250,27 +250,32 @@ def test_a_newer_schema_is_refused(catalog_url: str) -> None:
         Catalog(catalog_url)
 
 
-def test_many_openers_of_a_fresh_catalog_migrate_it_once(catalog_url: str) -> None:
-    # Workers of a batch open the same new catalog at the same moment; every one must get it
-    # (SQLite: switching a fresh file to WAL answers "locked" at once to all but one opener).
+def _open_together(url: str, openers: int = 6) -> list[BaseException]:
+    """Open the catalog at *url* from *openers* threads released at the same moment."""
     import threading
 
-    barrier = threading.Barrier(6)
+    barrier = threading.Barrier(openers)
     errors: list[BaseException] = []
 
     def open_it() -> None:
         barrier.wait()
         try:
-            Catalog(catalog_url).close()
-        except BaseException as exc:  # collected for the assertion below
+            Catalog(url).close()
+        except BaseException as exc:  # collected for the caller's assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    threads = [threading.Thread(target=open_it) for _ in range(openers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert errors == []
+    return errors
+
+
+def test_many_openers_of_a_fresh_catalog_migrate_it_once(catalog_url: str) -> None:
+    # Workers of a batch open the same new catalog at the same moment; every one must get it
+    # (SQLite: switching a fresh file to WAL answers "locked" at once to all but one opener).
+    assert _open_together(catalog_url) == []
     reopened = Catalog(catalog_url)
     try:
         reopened.add_recording(_recording("after-race"))
@@ -281,27 +286,6 @@ def test_many_openers_of_a_fresh_catalog_migrate_it_once(catalog_url: str) -> No
 
 def test_fresh_sqlite_catalogs_opened_together_never_report_locked(tmp_path: Path) -> None:
     # The WAL switch race hit about one fresh file in fifteen before the fix: open forty.
-    import threading
-
     for trial in range(40):
         url = f"sqlite:///{tmp_path / f'catalog-{trial}.db'}"
-        barrier = threading.Barrier(6)
-        errors: list[BaseException] = []
-
-        def open_it(
-            url: str = url,
-            barrier: threading.Barrier = barrier,
-            errors: list[BaseException] = errors,
-        ) -> None:
-            barrier.wait()
-            try:
-                Catalog(url).close()
-            except BaseException as exc:  # collected for the assertion below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=open_it) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert errors == [], f"trial {trial}"
+        assert _open_together(url) == [], f"trial {trial}"
