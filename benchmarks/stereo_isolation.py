@@ -23,7 +23,10 @@ Metrics per row (condition x system): ``erle_db`` over customer-only speech,
 ``agent_sisdr_db`` of the output against the clean agent speech during double talk,
 ``x_realtime`` (call seconds per processing second, one thread), ``residual_customer_db``
 (output level over customer-only speech, dBFS) and ``residual_detectable_pct`` (share of
-20 ms customer-only frames an energy detector at -60 dBFS would still pick up),
+20 ms customer-only frames an energy detector at -60 dBFS would still pick up, line noise
+included), ``residual_echo_detectable_pct`` (the same share for the part of the output the
+customer's speech explains, i.e. residual customer speech with the line noise left out;
+per-call Wiener fit from the clean customer speech),
 ``residual_coherent_db`` (level of the output over customer-only speech that is linearly
 explained by the customer, i.e. residual customer speech rather than line noise; Welch
 cross-spectra) and ``agent_retention_pct`` (share of 20 ms agent-only speech frames the output
@@ -316,6 +319,7 @@ def score(call: Call, output: Array, seconds: float) -> dict[str, float]:
         "residual_customer_db": round(float(10 * np.log10(np.mean(output[co] ** 2) + 1e-20)), 2),
         "residual_detectable_pct": round(detectable, 2),
         "residual_coherent_db": round(_coherent_db(output, call.customer, co), 2),
+        "residual_echo_detectable_pct": round(_echo_detectable_pct(output, call, frame), 2),
         "agent_retention_pct": round(retention, 2),
     }
 
@@ -328,6 +332,26 @@ def _coherent_db(output: Array, reference: Array, mask: npt.NDArray[np.bool_]) -
     coherent = np.abs(s_ro) ** 2 / (s_rr + 1e-30)
     power = float(np.sum(coherent) * 0.5 / (coherent.size - 1) / max(float(mask.mean()), 1e-9))
     return float(10 * np.log10(power + 1e-20))
+
+
+def _echo_detectable_pct(output: Array, call: Call, frame: int) -> float:
+    """Share (%) of 20 ms customer-only frames whose customer-explained part of *output* is
+    above -60 dBFS: residual customer speech a detector could pick up, line noise excluded.
+
+    The customer-explained part is *output* predicted from the clean customer speech by the
+    per-call least-squares (Wiener, Welch cross-spectra) filter over customer-only speech.
+    """
+    mask = call.customer_only
+    reference = call.customer * mask
+    nperseg = 4096
+    _, s_rr = signal.welch(reference, nperseg=nperseg, detrend=False)
+    _, s_ro = signal.csd(reference, output * mask, nperseg=nperseg, detrend=False)
+    response = np.fft.irfft(s_ro / (s_rr + 1e-30), n=nperseg)
+    explained = signal.oaconvolve(reference, response)[: output.size]
+    usable = (output.size // frame) * frame
+    levels = (explained[:usable] ** 2).reshape(-1, frame).mean(axis=1)
+    frames = mask[:usable].reshape(-1, frame).all(axis=1)
+    return float(np.mean(levels[frames] > 1e-6)) * 100 if frames.any() else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -372,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"{'condition':<27} {'system':<19} {'erle_db':>8} {'agent_sisdr_db':>14} "
         f"{'x_realtime':>10} {'residual_customer_db':>20} {'detectable_%':>12} "
-        f"{'coherent_db':>11} {'retention_%':>11}"
+        f"{'echo_det_%':>10} {'coherent_db':>11} {'retention_%':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -381,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['condition']:<27} {row['system']:<19} {row['erle_db']:>8.1f} "
             f"{row['agent_sisdr_db']:>14.1f} {row['x_realtime']:>10.0f} "
             f"{row['residual_customer_db']:>20.1f} {row['residual_detectable_pct']:>12.1f} "
+            f"{row['residual_echo_detectable_pct']:>10.1f} "
             f"{row['residual_coherent_db']:>11.1f} {row['agent_retention_pct']:>11.1f}"
         )
     print()
@@ -405,6 +430,15 @@ def main(argv: list[str] | None = None) -> int:
             "residual_detectable_pct": round(
                 statistics.median(r["residual_detectable_pct"] for r in mine), 2
             ),
+            "residual_echo_detectable_pct": round(
+                statistics.median(r["residual_echo_detectable_pct"] for r in mine), 2
+            ),
+            "residual_echo_detectable_max_pct": max(
+                r["residual_echo_detectable_pct"] for r in mine
+            ),
+            "x_realtime_8k_min": min(
+                [r["x_realtime"] for r in mine if r["condition"].startswith("8k")] or [0.0]
+            ),
             "residual_coherent_db": round(
                 statistics.median(r["residual_coherent_db"] for r in mine), 2
             ),
@@ -417,7 +451,9 @@ def main(argv: list[str] | None = None) -> int:
             f"median {system:<19} erle_db {entry['erle_db']:6.1f}  agent_sisdr_db "
             f"{entry['agent_sisdr_db']:6.1f}  x_realtime(8k) {entry['x_realtime_8k']:6.0f}  "
             f"residual_customer_db {entry['residual_customer_db']:6.1f}  detectable "
-            f"{entry['residual_detectable_pct']:5.1f} %  retention "
+            f"{entry['residual_detectable_pct']:5.1f} %  echo detectable "
+            f"{entry['residual_echo_detectable_pct']:5.1f} % (max "
+            f"{entry['residual_echo_detectable_max_pct']:5.1f} %)  retention "
             f"{entry['agent_retention_pct']:5.1f} %"
         )
     for note in notes:
