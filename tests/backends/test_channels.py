@@ -451,3 +451,27 @@ def test_generated_call_with_quiet_echo_under_line_noise_keeps_no_customer_resid
         # Guards the scenario itself: if the canceller alone ever gets this call clean, this
         # test no longer exercises the coherence check and needs a harder call.
         assert residue > -70.0, "the scenario no longer needs the coherence check"
+
+
+@pytest.mark.parametrize(
+    ("rate", "delay_ms", "erl_db", "path_change"),
+    [
+        (8000, 60.0, 12.0, False),
+        (8000, 120.0, 6.0, False),
+        (16000, 20.0, 20.0, False),
+        (8000, 80.0, 12.0, True),
+    ],
+)
+def test_no_customer_only_frame_is_detectable_on_a_quiet_line(
+    shared_data: Path, rate: int, delay_ms: float, erl_db: float, path_change: bool
+) -> None:
+    # "Residual customer speech that an energy detector could pick up: none." On a nearly
+    # noiseless line, no 20 ms frame of customer-only speech may stay above -60 dBFS.
+    call = Call(shared_data, rate=rate, delay_ms=delay_ms, erl_db=erl_db, path_change=path_change)
+    output, _ = run(call)
+    hop = rate // 50
+    frames = output.size // hop
+    levels = (output[: frames * hop].reshape(frames, hop) ** 2).mean(axis=1)
+    only = call.customer_only[: frames * hop].reshape(frames, hop).all(axis=1)
+    loud = np.flatnonzero(only & (levels > 1e-6)) * 0.02
+    assert loud.size == 0, f"customer-only frames above -60 dBFS at {loud.tolist()} s"

@@ -788,7 +788,11 @@ class ChannelsSeparator:
         leaking |= scipy.ndimage.binary_closing(leaking, iterations=2) & (
             leakage > opts.leakage_threshold
         )
-        leak_mask = far_active & audible & (leaking | follows)
+        # An echo-only frame holds no agent speech worth keeping (the echo estimate explains
+        # the microphone to within min_erle_db): whatever of it is audible above the floor is
+        # residual echo, however small a share the residual estimate gives it.
+        residual_only = echo_only & (p_out > at_floor)
+        leak_mask = far_active & audible & (leaking | follows | residual_only)
         not_converged = scipy.ndimage.binary_dilation(not_converged, iterations=2) & audible
         not_converged &= far_active
         leak_mask = (
