@@ -475,3 +475,33 @@ def test_no_customer_only_frame_is_detectable_on_a_quiet_line(
     only = call.customer_only[: frames * hop].reshape(frames, hop).all(axis=1)
     loud = np.flatnonzero(only & (levels > 1e-6)) * 0.02
     assert loud.size == 0, f"customer-only frames above -60 dBFS at {loud.tolist()} s"
+
+
+@pytest.mark.parametrize(
+    ("delay_ms", "erl_db", "path_change", "distortion"),
+    [(40.0, 10.0, False, "clip"), (80.0, 12.0, True, None), (120.0, 6.0, False, None)],
+)
+def test_output_is_never_louder_than_the_microphone_over_customer_only_speech(
+    shared_data: Path, delay_ms: float, erl_db: float, path_change: bool, distortion: str | None
+) -> None:
+    # Where only the customer speaks, an audible output frame louder than the agent channel
+    # itself can only be the canceller's estimate: the customer's speech, filtered.
+    call = Call(
+        shared_data,
+        delay_ms=delay_ms,
+        erl_db=erl_db,
+        path_change=path_change,
+        distortion=distortion,
+    )
+    output, _ = run(call)
+    hop = call.rate // 50
+    frames = output.size // hop
+
+    def levels(x: Array) -> Array:
+        framed: Array = (x[: frames * hop].reshape(frames, hop) ** 2).mean(axis=1)
+        return framed
+
+    only = call.customer_only[: frames * hop].reshape(frames, hop).all(axis=1)
+    out, mic = levels(output), levels(call.mic)
+    louder = np.flatnonzero(only & (out > 1e-8) & (out > mic)) * 0.02
+    assert louder.size == 0, f"output louder than the microphone at {louder.tolist()} s"

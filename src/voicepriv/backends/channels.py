@@ -792,7 +792,14 @@ class ChannelsSeparator:
         # the microphone to within min_erle_db): whatever of it is audible above the floor is
         # residual echo, however small a share the residual estimate gives it.
         residual_only = echo_only & (p_out > at_floor)
-        leak_mask = far_active & audible & (leaking | follows | residual_only)
+        # The canceller's own artefact: where its echo estimate is well above the microphone
+        # (a customer onset before the echo arrives, a filter that has not yet shed a changed
+        # path, one that learnt a distorted path and now amplifies the customer's quiet
+        # stretches), an output louder than the microphone is mostly that estimate, i.e. the
+        # customer's speech filtered, not anything the agent said. This holds whether or not
+        # the customer counts as active (the estimate is made from the customer channel).
+        overshoot = (p_y > 2.0 * p_d) & (p_out > p_d) & (p_out > at_floor)
+        leak_mask = audible & ((far_active & (leaking | follows | residual_only)) | overshoot)
         not_converged = scipy.ndimage.binary_dilation(not_converged, iterations=2) & audible
         not_converged &= far_active
         leak_mask = (
