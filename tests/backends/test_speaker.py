@@ -291,10 +291,11 @@ def test_onnx_wrong_person_enrollment_keeps_almost_nothing(
     assert kept_s <= 0.02 * audio.duration
 
 
-#: Measured agent-only retention at the default operating point on these calls: 63.5 % and
-#: 75.5 % (56.4 % and 72.0 % before the overlap lead check and the pause-bounded guard),
-#: below the issue's 85 % target (see docs/mono-isolation.md); the floor guards regressions.
-RETENTION_FLOOR = 0.55
+#: Measured agent-only retention at the default operating point on these calls: 34.1 % and
+#: 57.9 % (63.5 % and 75.5 % with the overlap settings before 2026-11-24, which leaked 1.4-1.9 %
+#: of customer speech on held-out benchmark seeds), far below the issue's 85 % target (see
+#: docs/mono-isolation.md); the floor guards regressions.
+RETENTION_FLOOR = 0.30
 
 
 @pytest.fixture(scope="module")
@@ -436,3 +437,33 @@ def test_hold_music_cluster_does_not_let_the_customer_through(split: bool) -> No
         assert (kept & agent_frames).sum() > 0.7 * agent_frames.sum()
     else:  # without the second split the customer is kept: the check above is what stops it
         assert (kept & customer_frames).sum() > 0.5 * customer_frames.sum()
+
+
+def test_an_agent_cluster_of_two_agent_like_halves_is_not_split() -> None:
+    # The agent speaks in two styles (say, a calm and a raised voice) that the embedder puts
+    # apart (cosine 0.74 < same_speaker 0.8) but that both score like the agent (0.86). The
+    # second split must not take one style for a second voice: before this rule it did, the
+    # two halves' lead fell under min_cluster_lead and the whole call was dropped.
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    enrolled, calm_axis, raised_axis, other = basis[:, 0], basis[:, 1], basis[:, 2], basis[:, 3]
+    calm = _unit(enrolled + 0.6 * calm_axis)
+    raised = _unit(enrolled + 0.6 * raised_axis)
+    customer = _unit(other + 0.2 * enrolled)
+    assert float(calm @ raised) < 0.8 and float(calm @ enrolled) > 0.82
+    spans = [(0, 15, calm), (15, 30, customer), (30, 45, raised), (45, 61, customer)]
+    audio = Audio(samples=rng.normal(0, 0.1, 60 * 8000).astype(np.float32), sample_rate=8000)
+    options = SpeakerOptions(
+        min_score=0.5, min_cluster_score=0.82, same_speaker=0.8, frame_refine=False
+    )
+    separator = SpeakerSeparator(
+        options, embedder=_ScriptedEmbedder(spans, seed=1), vad=_AllSpeech()
+    )
+    voiceprint = Voiceprint(
+        agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
+    )
+    kept = _kept_mask(_isolate(separator, audio, voiceprint), 6000)
+    agent_frames = np.zeros(6000, bool)
+    agent_frames[:1500] = agent_frames[3000:4500] = True
+    assert not (kept & ~agent_frames).any()
+    assert (kept & agent_frames).sum() > 0.7 * agent_frames.sum()

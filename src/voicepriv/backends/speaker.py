@@ -10,8 +10,12 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    k-means seeded with the lowest- and highest-scoring window against the voiceprint; the
    cluster nearer the voiceprint is the agent's. If that cluster's centroid scores below
    ``min_cluster_score`` against the voiceprint, the agent is not in the call and nothing is
-   kept (a wrong or absent agent keeps nothing). The agent model is the voiceprint blended
-   with the agent centroid (``adapt``); the other centroid models the customer.
+   kept (a wrong or absent agent keeps nothing). An agent cluster holding two voices (its
+   halves less alike than ``same_speaker``, the farther half scoring under
+   ``min_cluster_score``: hold music, a third voice) is split again and that half joins
+   the customer model; halves that both score like the agent are the agent's own variety.
+   The agent model is the voiceprint blended with the agent centroid (``adapt``); the other
+   centroid models the customer.
 4. **Window decisions.** A long window is *agent* when its cosine to the agent model leads
    the customer model by ``margin`` and its raw cosine to the enrolled voiceprint reaches
    ``min_score``. A short window is *overlap* when its customer score exceeds a per-call
@@ -194,9 +198,9 @@ class SpeakerOptions:
     min_cluster_lead: float = attrs.field(default=0.1, validator=_nonnegative)
     same_speaker: float | None = attrs.field(default=None, validator=_optional_score)
     short_window_s: float = attrs.field(default=0.8, validator=_positive)
-    overlap_quantile: float = attrs.field(default=1.0, validator=_unit)
+    overlap_quantile: float = attrs.field(default=0.95, validator=_unit)
     overlap_lead: float | None = attrs.field(default=0.0, validator=_optional_score)
-    overlap_context_s: float = attrs.field(default=0.3, validator=_nonnegative)
+    overlap_context_s: float = attrs.field(default=0.5, validator=_nonnegative)
     context_s: float = attrs.field(default=0.0, validator=_nonnegative)
     guard_s: float = attrs.field(default=0.5, validator=_nonnegative)
     guard_pause_s: float = attrs.field(default=0.5, validator=_nonnegative)
@@ -572,14 +576,18 @@ class SpeakerSeparator:
                 customer_found = True
                 lead = float(cluster_scores[agent_k] - cluster_scores[1 - agent_k])
                 # two voices in the agent cluster (e.g. the other cluster is hold music):
-                # split it again and treat the part farther from the voiceprint as customer
+                # split it again and treat the part farther from the voiceprint as customer,
+                # unless that part is itself as close to the voiceprint as an agent cluster
+                # must be (then the halves are the agent's own variety, not a second voice)
                 inside = rows[assign == agent_k]
                 if inside.shape[0] >= 8:
                     halves, parts = _two_means(inside, inside @ reference)
-                    if np.bincount(parts, minlength=2).min() >= 2 and float(
-                        halves[0] @ halves[1]
-                    ) < self._same_speaker(voiceprint):
-                        half_scores = halves @ reference
+                    half_scores = halves @ reference
+                    if (
+                        np.bincount(parts, minlength=2).min() >= 2
+                        and float(halves[0] @ halves[1]) < self._same_speaker(voiceprint)
+                        and float(half_scores.min()) < self._min_cluster_score(voiceprint)
+                    ):
                         best = int(np.argmax(half_scores))
                         agent_model = halves[best]
                         extra_customer = halves[1 - best]
