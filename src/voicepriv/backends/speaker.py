@@ -65,6 +65,7 @@ from voicepriv.model import Segment
 from voicepriv.plugins import backend, get_plugin_manager, hookimpl
 
 __all__ = [
+    "DEFAULT_MAX_CLUSTER_SIMILARITY",
     "DEFAULT_MIN_CLUSTER_SCORES",
     "DEFAULT_MIN_SCORES",
     "DEFAULT_SAME_SPEAKER",
@@ -109,6 +110,19 @@ DEFAULT_SAME_SPEAKER: Final[Mapping[str, float]] = {
     "onnx": 0.80,
     "resemblyzer": 0.85,
     "speechbrain": 0.50,
+}
+
+#: Cosine between the call's two cluster centroids above which they are not taken for two
+#: voices at all (the call cannot be split into agent and customer; nothing is kept), per
+#: embedder. resemblyzer: measured on 36 calls of the mono benchmark (seeds 7 and 13): the
+#: calls above 0.89 kept nothing anyway except one that kept 9.7 % of its agent speech and
+#: one that kept 9.9 % of its customer's (two close 8 kHz voices). Other embedders: 1.0 (no
+#: such check; for onnx the centroids of good and bad calls overlap, 0.80-0.94 at 8 kHz).
+DEFAULT_MAX_CLUSTER_SIMILARITY: Final[Mapping[str, float]] = {
+    "mfcc": 1.0,
+    "onnx": 1.0,
+    "resemblyzer": 0.89,
+    "speechbrain": 1.0,
 }
 
 FloatArray = npt.NDArray[np.float64]
@@ -161,6 +175,10 @@ class SpeakerOptions:
     :param min_cluster_lead: the agent cluster must score this much higher against the
         voiceprint than the other cluster; otherwise which voice is the agent's is not known
         and nothing is kept.
+    :param max_cluster_similarity: the call's two cluster centroids must be less alike than
+        this (cosine), otherwise they are not two voices that can be told apart and nothing
+        is kept; ``None`` takes :data:`DEFAULT_MAX_CLUSTER_SIMILARITY` (1.0 for embedders not
+        listed there).
     :param same_speaker: two halves of the agent cluster whose centroids are less similar
         than this hold two voices; ``None`` takes :data:`DEFAULT_SAME_SPEAKER`.
     :param overlap_quantile: a short window is overlap when its customer score exceeds this
@@ -197,6 +215,7 @@ class SpeakerOptions:
     min_cluster_score: float | None = attrs.field(default=None, validator=_optional_score)
     min_cluster_lead: float = attrs.field(default=0.1, validator=_nonnegative)
     same_speaker: float | None = attrs.field(default=None, validator=_optional_score)
+    max_cluster_similarity: float | None = attrs.field(default=None, validator=_optional_score)
     short_window_s: float = attrs.field(default=0.8, validator=_positive)
     overlap_quantile: float = attrs.field(default=0.95, validator=_unit)
     overlap_lead: float | None = attrs.field(default=0.0, validator=_optional_score)
@@ -479,6 +498,11 @@ class SpeakerSeparator:
                 f"{voiceprint.embedder!r}; give the option min_cluster_score"
             ) from None
 
+    def _max_cluster_similarity(self, voiceprint: Voiceprint) -> float:
+        if self.options.max_cluster_similarity is not None:
+            return float(self.options.max_cluster_similarity)
+        return DEFAULT_MAX_CLUSTER_SIMILARITY.get(voiceprint.embedder, 1.0)
+
     def _same_speaker(self, voiceprint: Voiceprint) -> float:
         if self.options.same_speaker is not None:
             return float(self.options.same_speaker)
@@ -575,6 +599,8 @@ class SpeakerSeparator:
                 customer_model = centres2[1 - agent_k]
                 customer_found = True
                 lead = float(cluster_scores[agent_k] - cluster_scores[1 - agent_k])
+                if float(centres2[0] @ centres2[1]) > self._max_cluster_similarity(voiceprint):
+                    lead = -np.inf  # not two voices that can be told apart
                 # two voices in the agent cluster (e.g. the other cluster is hold music):
                 # split it again and treat the part farther from the voiceprint as customer,
                 # unless that part is itself as close to the voiceprint as an agent cluster
