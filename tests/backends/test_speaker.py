@@ -20,6 +20,7 @@ from voicepriv.backends.speaker import (
     SpeakerSeparator,
     _dilate_within,
     _speech_runs,
+    _two_state_path,
     voicepriv_backend_names,
     voicepriv_separator,
 )
@@ -192,6 +193,39 @@ def test_guard_band_never_crosses_a_long_pause(
         assert (runs[left] == runs[right]) == (gap < round(pause_s / FRAME))
 
 
+@settings(max_examples=50, deadline=None)
+@given(
+    llr=st.lists(st.floats(-20, 20, allow_nan=False), min_size=1, max_size=120),
+    penalty=st.floats(0, 100),
+)
+def test_two_state_path_is_the_cheapest_segmentation(llr: list[float], penalty: float) -> None:
+    values = np.array(llr)
+    path = _two_state_path(values, penalty)
+    assert path.shape == values.shape and path.dtype == bool
+
+    def gain(labels: np.ndarray) -> float:
+        switches = int((labels[1:] != labels[:-1]).sum())
+        return float(values[labels].sum()) - penalty * switches
+
+    best = gain(path)
+    # no constant labelling, and (short inputs) no labelling at all, gains more
+    assert best >= gain(np.zeros(values.size, bool)) - 1e-9
+    assert best >= gain(np.ones(values.size, bool)) - 1e-9
+    if penalty == 0:
+        assert best == pytest.approx(float(np.maximum(values, 0).sum()))
+    if values.size <= 10:
+        for bits in itertools.product([False, True], repeat=values.size):
+            assert best >= gain(np.array(bits)) - 1e-9
+
+
+def test_two_state_path_finds_a_short_interruption_only_when_it_pays() -> None:
+    llr = np.full(300, 2.0)
+    llr[100:130] = -5.0  # 0.3 s that sound like someone else
+    found = _two_state_path(llr, penalty=50.0)
+    assert not found[100:130].any() and found[:100].all() and found[130:].all()
+    assert _two_state_path(llr, penalty=200.0).all()  # 2 switches cost more than 210
+
+
 @settings(max_examples=10)
 @given(seed=st.integers(0, 2**16), seconds=st.floats(0.2, 4.0))
 def test_any_audio_gives_a_consistent_report(seed: int, seconds: float) -> None:
@@ -291,11 +325,11 @@ def test_onnx_wrong_person_enrollment_keeps_almost_nothing(
     assert kept_s <= 0.02 * audio.duration
 
 
-#: Measured agent-only retention at the default operating point on these calls: 34.1 % and
-#: 57.9 % (63.5 % and 75.5 % with the overlap settings before 2026-11-24, which leaked 1.4-1.9 %
-#: of customer speech on held-out benchmark seeds), far below the issue's 85 % target (see
-#: docs/mono-isolation.md); the floor guards regressions.
-RETENTION_FLOOR = 0.30
+#: Measured agent-only retention at the default operating point on these calls (16 kHz): 44.7 %
+#: and 66.5 % with the frame-level resegmentation (``resegment``, 2026-11-24); 34.1 % and
+#: 57.9 % before it (``guard_s=0.5, resegment=False``), so the floor fails the old operating
+#: point on the first call. Still far below the issue's 85 % target (docs/mono-isolation.md).
+RETENTION_FLOOR = 0.40
 
 
 @pytest.fixture(scope="module")

@@ -22,17 +22,21 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    threshold (the ``overlap_quantile`` of agent windows' customer scores, capped at the
    customer windows' median) and the agent model does not lead its customer score by
    ``overlap_lead``.
-5. **Frame-level check.** A per-call frame classifier (full-covariance Gaussians on stacked
-   cepstra, +-40 ms context) is trained on the confident agent frames against the customer
-   frames *plus synthetic overlap*: agent and customer frames mixed in the power domain at
-   -12..+6 dB. Inside agent regions a frame stays only if its smoothed log-likelihood ratio
-   reaches ``llr_threshold`` (``frame_refine``).
+5. **Frame-level resegmentation.** A per-call frame classifier (full-covariance Gaussians on
+   stacked cepstra, +-40 ms context) is trained on the confident agent frames against the
+   customer frames *plus synthetic overlap*: agent and customer frames mixed in the power
+   domain at -12..+6 dB. Its per-frame log-likelihood ratio drives a two-state Viterbi path
+   (agent / other) over the 10 ms speech frames with a cost of ``switch_penalty`` per change
+   (``resegment``), which places turn changes at frame precision instead of the 1.2 s
+   windows' ~0.6 s. Inside agent regions a frame stays only if the path gives it to the
+   agent and its smoothed ratio reaches ``llr_threshold`` (``frame_refine``).
 6. **Fail-closed frame decisions.** Kept = agent region, not overlap, within ``speech_pad_s``
-   of VAD speech, frame check passed, and no speech judged customer or overlap within
-   ``guard_s`` (interruptions are found a little late; the guard band absorbs that). Neither
-   the guard band nor the overlap context reaches across a pause of ``guard_pause_s`` or
-   more. Kept spans shorter than ``min_keep_s`` are dropped; silent gaps shorter than
-   ``min_gap_s`` are bridged (never a gap holding customer speech or overlap).
+   of VAD speech, frame checks passed, and no speech the path gives to the other party and
+   no overlap within ``turn_guard_s`` (plus, when ``guard_s`` > 0, no speech judged customer
+   or overlap by the windows within ``guard_s``). Neither guard band nor the overlap
+   context reaches across a pause of ``guard_pause_s`` or more. Kept spans shorter than
+   ``min_keep_s`` are dropped; silent gaps shorter than ``min_gap_s`` are bridged (never a
+   gap holding customer speech or overlap).
 7. **Output.** Removed spans are silenced (10 ms ramps inside the kept spans, so no click),
    kept / removed segments are reported with a reason (``"customer"``, ``"overlap"``,
    ``"uncertain"``, ``"silence"``, ``"short"``), and the residual customer speech is estimated
@@ -190,11 +194,19 @@ class SpeakerOptions:
         for overlap; real overlap rarely lets the agent lead.
     :param llr_threshold: smoothed log-likelihood ratio a frame needs in the frame-level check.
     :param llr_frames: smoothing length (frames of 10 ms) of that ratio.
-    :param frame_refine: run the frame-level check at all.
+    :param frame_refine: run the frame-level model (check and resegmentation) at all.
+    :param resegment: give every speech frame to the agent or the other party by a two-state
+        Viterbi path over the frame log-likelihood ratios; frames given to the other party,
+        and frames within ``turn_guard_s`` of them or of overlap, are removed.
+    :param switch_penalty: cost (in summed log-likelihood ratio) of one change of party on
+        that path: larger values ignore shorter dips of the ratio.
+    :param turn_guard_s: no frame within this distance of speech the path gives to the other
+        party, or of overlap, is kept.
     :param overlap_context_s: frames this close to an overlapped short window are removed.
     :param context_s: a frame is kept only if every window centred this close is agent.
-    :param guard_s: no frame within this distance of speech judged customer or overlap is
-        kept (a late-detected interruption is not kept).
+    :param guard_s: no frame within this distance of speech the windows judge customer or
+        overlap is kept (0: off; the frame-level ``turn_guard_s`` places this band more
+        precisely; 0.5 before 2026-11-24).
     :param guard_pause_s: the guard band and the overlap context do not reach across a
         pause (VAD silence) at least this long: a turn change after such a pause is not
         late-detected speech of the other party (0: they reach across everything).
@@ -221,7 +233,7 @@ class SpeakerOptions:
     overlap_lead: float | None = attrs.field(default=0.0, validator=_optional_score)
     overlap_context_s: float = attrs.field(default=0.5, validator=_nonnegative)
     context_s: float = attrs.field(default=0.0, validator=_nonnegative)
-    guard_s: float = attrs.field(default=0.5, validator=_nonnegative)
+    guard_s: float = attrs.field(default=0.0, validator=_nonnegative)
     guard_pause_s: float = attrs.field(default=0.5, validator=_nonnegative)
     speech_pad_s: float = attrs.field(default=0.2, validator=_nonnegative)
     min_keep_s: float = attrs.field(default=0.5, validator=_nonnegative)
@@ -230,6 +242,9 @@ class SpeakerOptions:
     frame_refine: bool = True
     llr_threshold: float = 2.0
     llr_frames: int = 25
+    resegment: bool = True
+    switch_penalty: float = attrs.field(default=50.0, validator=_nonnegative)
+    turn_guard_s: float = attrs.field(default=0.3, validator=_nonnegative)
     vad: str = attrs.field(default="energy", validator=_name)
     vad_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
     vad_threshold: float = attrs.field(default=0.3, validator=_unit)
@@ -343,6 +358,31 @@ def _two_means(rows: FloatArray, scores: FloatArray) -> tuple[FloatArray, npt.ND
             break
         centres = np.stack([_centroid(rows[assign == k]) for k in (0, 1)])
     return centres, assign
+
+
+def _two_state_path(llr: FloatArray, penalty: float) -> BoolArray:
+    """Viterbi path of a two-state chain (agent / other): True where the agent state wins.
+
+    The agent state earns *llr* per frame, the other state 0; each switch costs *penalty*.
+    """
+    n = llr.size
+    from_switch = np.zeros((n, 2), bool)
+    agent, other = 0.0, 0.0
+    values = llr.tolist()
+    for t in range(n):
+        stay_a, switch_a = agent, other - penalty
+        stay_o, switch_o = other, agent - penalty
+        from_switch[t, 1] = switch_a > stay_a
+        from_switch[t, 0] = switch_o > stay_o
+        agent = max(stay_a, switch_a) + values[t]
+        other = max(stay_o, switch_o)
+    path = np.zeros(n, bool)
+    state = 1 if agent >= other else 0
+    for t in range(n - 1, -1, -1):
+        path[t] = state == 1
+        if from_switch[t, state]:
+            state = 1 - state
+    return path
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:
@@ -714,9 +754,15 @@ class SpeakerSeparator:
             )
             if train_agent.sum() >= 200 and train_customer.sum() >= 200:
                 llr = _agent_llr(features, train_agent, train_customer)
+                if opts.resegment:
+                    # frame-level turns: speech the two-state path gives to "other" is removed,
+                    # and so is everything within turn_guard_s of it or of overlap
+                    path = _two_state_path(np.where(speech, llr, 0.0), opts.switch_penalty)
+                    other_frames = (~path | overlap) & speech
+                    keep &= path | ~speech
+                    keep &= ~_dilate_within(other_frames, round(opts.turn_guard_s / _FRAME_S), runs)
                 smooth = scipy.ndimage.uniform_filter1d(llr, size=opts.llr_frames, mode="nearest")
                 keep &= ~speech | (smooth >= opts.llr_threshold)
-        # bridge short silent gaps, then drop short spans
         # bridge short silent gaps, then drop short spans
         gap = round(opts.min_gap_s / _FRAME_S)
         bridged = keep.copy()
