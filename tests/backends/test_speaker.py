@@ -510,6 +510,43 @@ def test_an_agent_cluster_of_two_agent_like_halves_is_not_split() -> None:
     assert (kept & agent_frames).sum() > 0.7 * agent_frames.sum()
 
 
+@pytest.mark.parametrize("ceiling", [None, 1.0])
+def test_a_second_voice_that_scores_like_the_agent_keeps_nothing(ceiling: float | None) -> None:
+    # The call's other voice scores 0.86 against the voiceprint, above the 0.82 an agent
+    # cluster needs, while the nearer one leads it by 0.13 (more than min_cluster_lead): either
+    # could be the agent. An 8 kHz onnx call of an unseen speaker pair looked like this (the
+    # agent's two speaking styles formed the clusters and the customer hid in one of them)
+    # and kept 31 % of its customer's speech before the check.
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    enrolled = basis[:, 0]
+    agent = _unit(enrolled + 0.1 * basis[:, 1])
+    customer = _unit(enrolled + 0.6 * basis[:, 2])
+    assert 0.84 < float(customer @ enrolled) < 0.87 and float(agent @ enrolled) > 0.99
+    spans = [(0, 15, agent), (15, 30, customer), (30, 45, agent), (45, 61, customer)]
+    audio = Audio(samples=rng.normal(0, 0.1, 60 * 8000).astype(np.float32), sample_rate=8000)
+    options = SpeakerOptions(
+        min_score=0.5,
+        min_cluster_score=0.82,
+        max_other_score=ceiling,
+        margin=0.0,
+        frame_refine=False,
+    )
+    separator = SpeakerSeparator(
+        options, embedder=_ScriptedEmbedder(spans, seed=1), vad=_AllSpeech()
+    )
+    voiceprint = Voiceprint(
+        agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
+    )
+    result = _isolate(separator, audio, voiceprint)
+    kept = _kept_mask(result, 6000)
+    if ceiling is None:  # the default ceiling is min_cluster_score
+        assert not kept.any()
+        assert result.metrics["kept_s"] == 0.0
+    else:  # without the check the nearer voice is kept: the check is what stops it
+        assert kept.sum() > 1000
+
+
 @pytest.mark.parametrize("limit", [0.89, 1.0])
 def test_two_clusters_too_alike_to_be_two_voices_keep_nothing(limit: float) -> None:
     # Two close voices (centroid cosine about 0.9): the nearer one leads by 0.16 against the

@@ -11,7 +11,9 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    k-means seeded with the lowest- and highest-scoring window against the voiceprint; the
    cluster nearer the voiceprint is the agent's. If that cluster's centroid scores below
    ``min_cluster_score`` against the voiceprint, the agent is not in the call and nothing is
-   kept (a wrong or absent agent keeps nothing). An agent cluster holding two voices (its
+   kept (a wrong or absent agent keeps nothing); if the *other* cluster scores at least
+   ``max_other_score`` (default: ``min_cluster_score``), it could be the agent as well, and
+   nothing is kept either. An agent cluster holding two voices (its
    halves less alike than ``same_speaker``, the farther half scoring under
    ``min_cluster_score``: hold music, a third voice) is split again and that half joins
    the customer model; halves that both score like the agent are the agent's own variety.
@@ -194,6 +196,10 @@ class SpeakerOptions:
     :param min_cluster_lead: the agent cluster must score this much higher against the
         voiceprint than the other cluster; otherwise which voice is the agent's is not known
         and nothing is kept.
+    :param max_other_score: the other cluster's centroid must score below this against the
+        enrolled voiceprint; a second voice that sounds like the enrolled agent means which
+        voice is the agent's is not known, and nothing is kept. ``None`` takes the
+        embedder's ``min_cluster_score`` (the floor the agent's own cluster must reach).
     :param max_cluster_similarity: the call's two cluster centroids must be less alike than
         this (cosine), otherwise they are not two voices that can be told apart and nothing
         is kept; ``None`` takes :data:`DEFAULT_MAX_CLUSTER_SIMILARITY` (1.0 for embedders not
@@ -247,6 +253,7 @@ class SpeakerOptions:
     min_cluster_lead: float = attrs.field(default=0.1, validator=_nonnegative)
     same_speaker: float | None = attrs.field(default=None, validator=_optional_score)
     max_cluster_similarity: float | None = attrs.field(default=None, validator=_optional_score)
+    max_other_score: float | None = attrs.field(default=None, validator=_optional_score)
     short_window_s: float = attrs.field(default=0.8, validator=_positive)
     overlap_quantile: float = attrs.field(default=0.95, validator=_unit)
     overlap_lead: float | None = attrs.field(default=0.0, validator=_optional_score)
@@ -575,6 +582,11 @@ class SpeakerSeparator:
             return float(self.options.max_cluster_similarity)
         return DEFAULT_MAX_CLUSTER_SIMILARITY.get(voiceprint.embedder, 1.0)
 
+    def _max_other_score(self, voiceprint: Voiceprint) -> float:
+        if self.options.max_other_score is not None:
+            return float(self.options.max_other_score)
+        return self._min_cluster_score(voiceprint)
+
     def _same_speaker(self, voiceprint: Voiceprint) -> float:
         if self.options.same_speaker is not None:
             return float(self.options.same_speaker)
@@ -673,6 +685,8 @@ class SpeakerSeparator:
                 lead = float(cluster_scores[agent_k] - cluster_scores[1 - agent_k])
                 if float(centres2[0] @ centres2[1]) > self._max_cluster_similarity(voiceprint):
                     lead = -np.inf  # not two voices that can be told apart
+                if float(cluster_scores[1 - agent_k]) >= self._max_other_score(voiceprint):
+                    lead = -np.inf  # the other voice sounds like the enrolled agent too
                 # two voices in the agent cluster (e.g. the other cluster is hold music):
                 # split it again and treat the part farther from the voiceprint as customer,
                 # unless that part is itself as close to the voiceprint as an agent cluster
