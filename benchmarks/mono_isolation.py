@@ -10,7 +10,8 @@ held-out utterances sent through the same line.
 Systems in the same run: ``oracle`` (keeps exactly the agent-only frames of the truth),
 ``keep-all``, ``vad-only`` (keeps every frame the energy VAD calls speech) and the
 ``speaker`` separator at its default operating point with each embedder available (``mfcc``
-always; ``onnx`` with the ``onnx`` extra; ``resemblyzer`` with its extra).
+always; ``onnx`` with the ``onnx`` extra; ``resemblyzer`` with its extra). The separator's
+VAD is its default (``"auto"``: silero with the ``onnx`` extra, else energy).
 
 Metrics (10 ms frames, truth from the mixer's segments): ``leakage_pct`` = customer-active
 seconds kept / customer-active seconds; ``retention_pct`` = agent-only seconds kept /
@@ -56,13 +57,14 @@ from voicepriv.interfaces import Embedder, IsolationRequest
 from voicepriv.model import ChannelLayout, Segment
 
 NAME = "mono_isolation"
-#: The operating point before 2026-11-24 (``--previous`` measures it in the same run): overlap
-#: flagged only at the customer windows' median customer score, 0.3 s of context around it.
-#: (The same change also stopped splitting an agent cluster whose two halves both score like
-#: the agent; that is not an option, so ``--previous`` rows include it.)
+#: The operating point before the frame-level resegmentation (``--previous`` measures it in
+#: the same run): energy VAD, a 0.5 s guard band around speech the windows judge customer or
+#: overlap, no two-state frame path.
 PREVIOUS: dict[str, Any] = {
-    "overlap_quantile": 1.0,
-    "overlap_context_s": 0.3,
+    "vad": "energy",
+    "vad_threshold": 0.3,
+    "guard_s": 0.5,
+    "resegment": False,
 }
 FRAME = 0.01
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "librispeech-test-other"
@@ -95,16 +97,23 @@ def _utterances() -> dict[str, list[Audio]]:
     return out
 
 
-def build_calls(count: int, seconds: float, seed: int) -> list[tuple[str, Case]]:
+def build_calls(
+    count: int, seconds: float, seed: int, only: Sequence[str] | None = None
+) -> list[tuple[str, Case]]:
     """*count* calls per condition (16 kHz clean and 8 kHz telephone), overlap 0/10/20 %.
 
     Calls come from :func:`voicepriv.bench.mixer.make_call` (turns, pauses, backchannels,
     interruptions, hold music); the agent is enrolled from three held-out utterances sent
-    through the same line.
+    through the same line. *only* restricts the calls to those speaker ids (both parties).
     """
     rng = np.random.default_rng(seed)
     speakers = _utterances()
     names = sorted(speakers)
+    if only is not None:
+        unknown = sorted(set(only) - set(names))
+        if unknown or len(set(only)) < 2:
+            raise SystemExit(f"--speakers: need two or more of {names}; unknown: {unknown}")
+        names = sorted(set(only))
     cases: list[tuple[str, Case]] = []
     for index in range(count):
         a, c = rng.choice(len(names), size=2, replace=False)
@@ -202,6 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--calls", type=int, help="calls per condition")
     parser.add_argument(
+        "--speakers",
+        help="comma-separated speaker ids to build calls from (e.g. a held-out half)",
+    )
+    parser.add_argument(
         "--previous",
         action="store_true",
         help="also run each embedder at the previous defaults (rows speaker/NAME/previous)",
@@ -212,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not DATA.is_dir():
         print(f"real speech not found at {DATA}", file=sys.stderr)
         return 2
-    calls = build_calls(count, seconds, args.seed)
+    only = [n.strip() for n in args.speakers.split(",")] if args.speakers else None
+    calls = build_calls(count, seconds, args.seed, only)
     results: list[dict[str, Any]] = []
 
     def frames_of(call: Case) -> int:
@@ -235,7 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         assert isinstance(embedder, Embedder)
         embedder.embed(calls[0][1].enroll[0])  # warm-up (model load, numba)
-        separator = SpeakerSeparator(SpeakerOptions(), embedder=embedder, vad=vad)
+        separator = SpeakerSeparator(SpeakerOptions(), embedder=embedder)
+        separator.speech_frames(calls[0][1].mix, 1)  # warm-up (VAD model load)
         prints: dict[int, Any] = {}
 
         def speaker(
@@ -252,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 prints[id(call.enroll)] = enroll_clips("agent", call.enroll, embedder)
         results += run_system(f"speaker/{name}", calls, speaker)
         if args.previous:
-            before = SpeakerSeparator(SpeakerOptions(**PREVIOUS), embedder=embedder, vad=vad)
+            before = SpeakerSeparator(SpeakerOptions(**PREVIOUS), embedder=embedder)
 
             def previous(
                 call: Case, sep: SpeakerSeparator = before, known: dict[int, Any] = prints
@@ -282,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "quick": args.quick,
             "seed": args.seed,
             "calls_per_condition": count,
+            "speakers": only,
             "call_seconds": seconds,
             "options": "SpeakerOptions() defaults",
             "previous_options": PREVIOUS if args.previous else None,
