@@ -11,7 +11,10 @@ Systems in the same run: ``oracle`` (keeps exactly the agent-only frames of the 
 ``keep-all``, ``vad-only`` (keeps every frame the energy VAD calls speech) and the
 ``speaker`` separator at its default operating point with each embedder available (``mfcc``
 always; ``onnx`` with the ``onnx`` extra; ``resemblyzer`` with its extra). The separator's
-VAD is its default (``"auto"``: silero with the ``onnx`` extra, else energy).
+VAD is its default (``"auto"``: silero with the ``onnx`` extra, else energy), and so is its
+overlap detector (``"auto"``: the Whisper-encoder probe with the ``whisper`` extra, else
+none). That probe was trained on calls of five of the ten speakers
+(``tools/train_overlap_probe.py``): measure it with ``--speakers`` set to the other five.
 
 Metrics (10 ms frames, truth from the mixer's segments): ``leakage_pct`` = customer-active
 seconds kept / customer-active seconds; ``retention_pct`` = agent-only seconds kept /
@@ -19,7 +22,8 @@ agent-only seconds (what a fail-closed isolator may keep); ``retention_all_pct``
 seconds kept / all agent seconds (overlap included, so even the oracle stays below 100 %);
 ``der_pct`` = diarization error rate of the kept map against the agent reference segments
 (``voicepriv.bench.metrics.der``, collar 0.25 s each side); ``x_realtime`` = call seconds /
-CPU seconds of the whole isolation (VAD, embeddings, decisions) on one thread.
+CPU seconds of the whole isolation (VAD, overlap detector, embeddings, decisions) on one
+thread.
 
     python benchmarks/mono_isolation.py [--quick] [--json PATH] [--embedders mfcc,onnx]
 """
@@ -57,14 +61,12 @@ from voicepriv.interfaces import Embedder, IsolationRequest
 from voicepriv.model import ChannelLayout, Segment
 
 NAME = "mono_isolation"
-#: The operating point before the frame-level resegmentation (``--previous`` measures it in
-#: the same run): energy VAD, a 0.5 s guard band around speech the windows judge customer or
-#: overlap, no two-state frame path.
+#: The operating point before 2026-11-24's second session (``--previous`` measures it in the
+#: same run): no frame-level overlap detector (so 0.5 s guard band and overlap context) and no
+#: ceiling on the other cluster's score against the voiceprint.
 PREVIOUS: dict[str, Any] = {
-    "vad": "energy",
-    "vad_threshold": 0.3,
-    "guard_s": 0.5,
-    "resegment": False,
+    "overlap_detector": "none",
+    "max_other_score": 1.0,
 }
 FRAME = 0.01
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "librispeech-test-other"
@@ -251,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         embedder.embed(calls[0][1].enroll[0])  # warm-up (model load, numba)
         separator = SpeakerSeparator(SpeakerOptions(), embedder=embedder)
         separator.speech_frames(calls[0][1].mix, 1)  # warm-up (VAD model load)
+        separator.detected_overlap(calls[0][1].mix, 1)  # warm-up (overlap model load)
         prints: dict[int, Any] = {}
 
         def speaker(

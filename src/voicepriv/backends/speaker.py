@@ -12,8 +12,8 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    cluster nearer the voiceprint is the agent's. If that cluster's centroid scores below
    ``min_cluster_score`` against the voiceprint, the agent is not in the call and nothing is
    kept (a wrong or absent agent keeps nothing); if the *other* cluster scores at least
-   ``max_other_score`` (default: ``min_cluster_score``), it could be the agent as well, and
-   nothing is kept either. An agent cluster holding two voices (its
+   ``max_other_score`` (per embedder: onnx 0.78, others their ``min_cluster_score``), it
+   could be the agent as well, and nothing is kept either. An agent cluster holding two voices (its
    halves less alike than ``same_speaker``, the farther half scoring under
    ``min_cluster_score``: hold music, a third voice) is split again and that half joins
    the customer model; halves that both score like the agent are the agent's own variety.
@@ -60,6 +60,11 @@ import scipy
 
 from voicepriv.audio import Audio
 from voicepriv.backends._options import number_option
+from voicepriv.backends.overlap import (
+    WHISPER_OVERLAP,
+    WhisperOverlapDetector,
+    whisper_overlap_available,
+)
 from voicepriv.errors import ConfigError, IsolationError, MissingExtraError
 from voicepriv.interfaces import (
     Embedder,
@@ -72,13 +77,17 @@ from voicepriv.model import Segment
 from voicepriv.plugins import backend, get_plugin_manager, hookimpl
 
 __all__ = [
+    "AUTO_OVERLAP",
     "AUTO_VAD",
+    "DEFAULT_BANDS",
     "DEFAULT_MAX_CLUSTER_SIMILARITY",
+    "DEFAULT_MAX_OTHER_SCORES",
     "DEFAULT_MIN_CLUSTER_SCORES",
     "DEFAULT_MIN_SCORES",
     "DEFAULT_SAME_SPEAKER",
     "DEFAULT_VAD_THRESHOLDS",
     "NAME",
+    "NO_OVERLAP_DETECTOR",
     "SpeakerOptions",
     "SpeakerSeparator",
     "voicepriv_backend_names",
@@ -127,6 +136,14 @@ DEFAULT_SAME_SPEAKER: Final[Mapping[str, float]] = {
 #: calls above 0.89 kept nothing anyway except one that kept 9.7 % of its agent speech and
 #: one that kept 9.9 % of its customer's (two close 8 kHz voices). Other embedders: 1.0 (no
 #: such check; for onnx the centroids of good and bad calls overlap, 0.80-0.94 at 8 kHz).
+#: Ceiling of the *other* cluster's score against the voiceprint per embedder (``None`` in
+#: ``max_other_score``); embedders not listed use their ``min_cluster_score``. onnx 0.78:
+#: on 8 kHz calls of speakers the defaults were not tuned on, two calls whose other cluster
+#: scored 0.80 and 0.83 kept 26 % and 31 % of their customer's speech (the customer's voice
+#: sat partly in the agent cluster); over 108 calls of 7 call sets no call with the other
+#: cluster under 0.80 leaked more than 3.3 %.
+DEFAULT_MAX_OTHER_SCORES: Final[Mapping[str, float]] = {"onnx": 0.78}
+
 DEFAULT_MAX_CLUSTER_SIMILARITY: Final[Mapping[str, float]] = {
     "mfcc": 1.0,
     "onnx": 1.0,
@@ -136,6 +153,15 @@ DEFAULT_MAX_CLUSTER_SIMILARITY: Final[Mapping[str, float]] = {
 
 #: The ``vad`` option's default: ``"silero"`` when it can be loaded, else ``"energy"``.
 AUTO_VAD: Final = "auto"
+#: ``overlap_detector`` value: ``"whisper"`` when the ``whisper`` extra is installed, else none.
+AUTO_OVERLAP: Final = "auto"
+#: ``overlap_detector`` value: no frame-level overlap detector.
+NO_OVERLAP_DETECTOR: Final = "none"
+#: ``(turn_guard_s, overlap_context_s)`` when those options are not given, by whether a
+#: frame-level overlap detector runs: it finds interruptions the windows miss, so the bands
+#: that absorb late detection can be narrower (chosen on held-out speakers, see
+#: docs/mono-isolation.md).
+DEFAULT_BANDS: Final[Mapping[bool, tuple[float, float]]] = {False: (0.5, 0.5), True: (0.3, 0.3)}
 
 #: Speech probability threshold per VAD backend when ``vad_threshold`` is not given.
 #: silero 0.2: chosen with the benchmark (0.3 left a word onset out often enough that an
@@ -158,6 +184,10 @@ _optional_score = number_option(
     "speaker separator", "a cosine in [-1, 1]", lambda v: -1 <= v <= 1, optional=True
 )
 
+_optional_nonnegative = number_option(
+    "speaker separator", "a number >= 0", lambda v: v >= 0, optional=True
+)
+
 _unit = number_option("speaker separator", "a number in [0, 1]", lambda v: 0 <= v <= 1)
 
 _optional_unit = number_option(
@@ -169,6 +199,15 @@ def _name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None
     if not isinstance(value, str) or not value:
         raise ConfigError(
             f"speaker separator option {attribute.name!r}: expected a backend name, got {value!r}"
+        )
+
+
+def _detector_name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    known = (AUTO_OVERLAP, WHISPER_OVERLAP, NO_OVERLAP_DETECTOR)
+    if value not in known:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: unknown overlap detector {value!r}; "
+            f"expected one of {', '.join(map(repr, known))}"
         )
 
 
@@ -198,8 +237,9 @@ class SpeakerOptions:
         and nothing is kept.
     :param max_other_score: the other cluster's centroid must score below this against the
         enrolled voiceprint; a second voice that sounds like the enrolled agent means which
-        voice is the agent's is not known, and nothing is kept. ``None`` takes the
-        embedder's ``min_cluster_score`` (the floor the agent's own cluster must reach).
+        voice is the agent's is not known, and nothing is kept. ``None`` takes
+        :data:`DEFAULT_MAX_OTHER_SCORES`, or for embedders not listed there their
+        ``min_cluster_score`` (the floor the agent's own cluster must reach).
     :param max_cluster_similarity: the call's two cluster centroids must be less alike than
         this (cosine), otherwise they are not two voices that can be told apart and nothing
         is kept; ``None`` takes :data:`DEFAULT_MAX_CLUSTER_SIMILARITY` (1.0 for embedders not
@@ -222,8 +262,20 @@ class SpeakerOptions:
     :param switch_penalty: cost (in summed log-likelihood ratio) of one change of party on
         that path: larger values ignore shorter dips of the ratio.
     :param turn_guard_s: no frame within this distance of speech the path gives to the other
-        party, or of overlap, is kept.
-    :param overlap_context_s: frames this close to an overlapped short window are removed.
+        party, or of overlap, is kept; ``None`` takes :data:`DEFAULT_BANDS` (0.5 s without
+        an overlap detector, 0.3 s with one).
+    :param overlap_context_s: frames this close to overlap (a short window judged overlap, or
+        a frame the overlap detector flags) are removed; ``None`` takes
+        :data:`DEFAULT_BANDS` (0.5 s without a detector, 0.3 s with one).
+    :param overlap_detector: frame-level overlapped-speech detector: ``"whisper"``
+        (:class:`voicepriv.backends.overlap.WhisperOverlapDetector`, ``whisper`` extra),
+        ``"none"``, or ``"auto"`` (default: ``"whisper"`` when its extra is installed). Its
+        flags only ever remove speech.
+    :param overlap_detector_threshold: overlap probability (smoothed over
+        ``overlap_detector_smooth_s``) from which a frame is overlap.
+    :param overlap_detector_smooth_s: moving-average length of that probability.
+    :param overlap_detector_options: options for the detector (``model_dir``, ``threads``,
+        ``probe``).
     :param context_s: a frame is kept only if every window centred this close is agent.
     :param guard_s: no frame within this distance of speech the windows judge customer or
         overlap is kept (0: off; the frame-level ``turn_guard_s`` places this band more
@@ -257,7 +309,11 @@ class SpeakerOptions:
     short_window_s: float = attrs.field(default=0.8, validator=_positive)
     overlap_quantile: float = attrs.field(default=0.95, validator=_unit)
     overlap_lead: float | None = attrs.field(default=0.0, validator=_optional_score)
-    overlap_context_s: float = attrs.field(default=0.5, validator=_nonnegative)
+    overlap_context_s: float | None = attrs.field(default=None, validator=_optional_nonnegative)
+    overlap_detector: str = attrs.field(default=AUTO_OVERLAP, validator=_detector_name)
+    overlap_detector_threshold: float = attrs.field(default=0.6, validator=_unit)
+    overlap_detector_smooth_s: float = attrs.field(default=0.2, validator=_nonnegative)
+    overlap_detector_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
     context_s: float = attrs.field(default=0.0, validator=_nonnegative)
     guard_s: float = attrs.field(default=0.0, validator=_nonnegative)
     guard_pause_s: float = attrs.field(default=0.5, validator=_nonnegative)
@@ -270,7 +326,7 @@ class SpeakerOptions:
     llr_frames: int = 25
     resegment: bool = True
     switch_penalty: float = attrs.field(default=50.0, validator=_nonnegative)
-    turn_guard_s: float = attrs.field(default=0.5, validator=_nonnegative)
+    turn_guard_s: float | None = attrs.field(default=None, validator=_optional_nonnegative)
     vad: str = attrs.field(default=AUTO_VAD, validator=_name)
     vad_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
     vad_threshold: float | None = attrs.field(default=None, validator=_optional_unit)
@@ -517,10 +573,19 @@ class SpeakerSeparator:
         *,
         embedder: Embedder | None = None,
         vad: VoiceActivityDetector | None = None,
+        overlap_detector: VoiceActivityDetector | None = None,
     ) -> None:
+        """*embedder*, *vad* and *overlap_detector* replace the backends the options name.
+
+        *overlap_detector* has the shape of a VAD, but its ``detect`` returns the
+        probability of overlapped speech per frame.
+        """
         self.options = options or SpeakerOptions()
         self._embedder = embedder
         self._vad = vad
+        self._overlap: list[VoiceActivityDetector | None] = (
+            [overlap_detector] if overlap_detector is not None else []
+        )
 
     @property
     def name(self) -> str:
@@ -561,6 +626,44 @@ class SpeakerSeparator:
             self._vad = found
         return self._vad
 
+    def _overlap_backend(self) -> VoiceActivityDetector | None:
+        if not self._overlap:
+            name = self.options.overlap_detector
+            if name == AUTO_OVERLAP:
+                name = WHISPER_OVERLAP if whisper_overlap_available() else NO_OVERLAP_DETECTOR
+            if name == NO_OVERLAP_DETECTOR:
+                self._overlap.append(None)
+            else:  # WHISPER_OVERLAP (the option's validator admits nothing else)
+                self._overlap.append(
+                    WhisperOverlapDetector.from_options(self.options.overlap_detector_options)
+                )
+        return self._overlap[0]
+
+    def bands(self, detector: bool) -> tuple[float, float]:
+        """``(turn_guard_s, overlap_context_s)`` in effect, with or without an overlap detector."""
+        guard, context = DEFAULT_BANDS[detector]
+        if self.options.turn_guard_s is not None:
+            guard = float(self.options.turn_guard_s)
+        if self.options.overlap_context_s is not None:
+            context = float(self.options.overlap_context_s)
+        return guard, context
+
+    def detected_overlap(self, audio: Audio, frames: int) -> BoolArray | None:
+        """Frames (10 ms grid) the overlap detector flags, or ``None`` when none runs."""
+        detector = self._overlap_backend()
+        if detector is None:
+            return None
+        activity = detector.detect(audio)
+        probabilities = np.asarray(activity.probabilities, np.float64)
+        if probabilities.size == 0:
+            return np.zeros(frames, bool)
+        times = (np.arange(frames) + 0.5) * _FRAME_S
+        index = np.minimum((times / activity.hop_s).astype(np.int64), probabilities.size - 1)
+        size = max(1, round(self.options.overlap_detector_smooth_s / _FRAME_S))
+        smooth = scipy.ndimage.uniform_filter1d(probabilities[index], size, mode="nearest")
+        flagged: BoolArray = smooth >= self.options.overlap_detector_threshold
+        return flagged
+
     def _vad_threshold(self) -> float:
         if self.options.vad_threshold is not None:
             return float(self.options.vad_threshold)
@@ -585,6 +688,8 @@ class SpeakerSeparator:
     def _max_other_score(self, voiceprint: Voiceprint) -> float:
         if self.options.max_other_score is not None:
             return float(self.options.max_other_score)
+        if voiceprint.embedder in DEFAULT_MAX_OTHER_SCORES:
+            return DEFAULT_MAX_OTHER_SCORES[voiceprint.embedder]
         return self._min_cluster_score(voiceprint)
 
     def _same_speaker(self, voiceprint: Voiceprint) -> float:
@@ -756,9 +861,15 @@ class SpeakerSeparator:
         speech: BoolArray,
         voiceprint: Voiceprint,
         features: FloatArray | None = None,
+        detected: BoolArray | None = None,
     ) -> npt.NDArray[Any]:
-        """Frame labels on the 10 ms grid: ``"agent"``, ``"customer"``, ``"overlap"`` ..."""
+        """Frame labels on the 10 ms grid: ``"agent"``, ``"customer"``, ``"overlap"`` ...
+
+        *detected* holds the frames a frame-level overlap detector flags (``None``: no
+        detector ran; the guard bands then take their wider defaults).
+        """
         opts = self.options
+        turn_guard_s, overlap_context_s = self.bands(detected is not None)
         frames = speech.size
         min_score = self._min_score(voiceprint)
         window_agent = (scores.enrolled >= min_score) & (
@@ -777,10 +888,12 @@ class SpeakerSeparator:
         ).astype(bool)
         overlap = np.zeros(frames, bool)
         if scores.short_centres.size:
-            near = _nearest(times, scores.short_centres)
-            overlap = _dilate_within(
-                scores.short_overlap[near], round(opts.overlap_context_s / _FRAME_S), runs
-            )
+            overlap = scores.short_overlap[_nearest(times, scores.short_centres)]
+        if detected is not None:
+            flagged = np.zeros(frames, bool)
+            flagged[: min(frames, detected.size)] = detected[:frames]
+            overlap = overlap | (flagged & speech)
+        overlap = _dilate_within(overlap, round(overlap_context_s / _FRAME_S), runs)
         customer = window_customer[index]
         near_speech = scipy.ndimage.maximum_filter1d(
             speech.astype(np.uint8), size=2 * round(opts.speech_pad_s / _FRAME_S) + 1
@@ -806,7 +919,7 @@ class SpeakerSeparator:
                     path = _two_state_path(np.where(speech, llr, 0.0), opts.switch_penalty)
                     other_frames = (~path | overlap) & speech
                     keep &= path | ~speech
-                    keep &= ~_dilate_within(other_frames, round(opts.turn_guard_s / _FRAME_S), runs)
+                    keep &= ~_dilate_within(other_frames, round(turn_guard_s / _FRAME_S), runs)
                 smooth = scipy.ndimage.uniform_filter1d(llr, size=opts.llr_frames, mode="nearest")
                 keep &= ~speech | (smooth >= opts.llr_threshold)
         # bridge short silent gaps, then drop short spans
@@ -854,7 +967,8 @@ class SpeakerSeparator:
         speech = probability >= self._vad_threshold()
         scores = self.score_windows(audio, voiceprint, speech, embedder)
         features = frame_bands(audio, frames) if self.options.frame_refine else None
-        labels = self.decide(scores, speech, voiceprint, features)
+        detected = self.detected_overlap(audio, frames)
+        labels = self.decide(scores, speech, voiceprint, features, detected)
         if request.progress is not None:
             request.progress(audio.duration, audio.duration)
         return self._result(audio, labels, scores, speech, voiceprint)
