@@ -25,7 +25,7 @@ def _run(module: str, *args: str) -> None:
 
 
 def test_ruff_check_is_clean() -> None:
-    _run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py", "docs")
+    _run("ruff", "check", "src", "tests", "benchmarks", "tools", "noxfile.py", "docs")
 
 
 def test_ruff_format_is_clean_on_src() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,6 @@ TRAIN = ("1688", "2033", "2414", "1998", "3080")
 HELD_OUT = ("2609", "3005", "3331", "367", "533")
 CONTEXTS = (2, 6, 15, 30)
 SPEEDS = (0.9, 1.0, 1.1)
-_RESAMPLE = {0.9: (10, 9), 1.1: (10, 11)}
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -63,7 +63,8 @@ def _utterances() -> dict[str, list[Audio]]:
 def _speed(utterances: Sequence[Audio], factor: float) -> list[Audio]:
     if factor == 1.0:
         return list(utterances)
-    up, down = _RESAMPLE[factor]
+    ratio = Fraction(factor).limit_denominator(100)  # speed num/den: resample by den/num
+    up, down = ratio.denominator, ratio.numerator
     return [
         Audio(
             samples=scipy.signal.resample_poly(u.mono(), up, down).astype(np.float32),
