@@ -77,30 +77,19 @@ def test_bad_probe_files_are_refused_with_their_path(tmp_path: Path) -> None:
     garbage.write_bytes(b"\x00not a probe" * 10)
     with pytest.raises(ConfigError, match=r"garbage\.npz"):
         load_probe(garbage)
-    lopsided = tmp_path / "lopsided.npz"
-    np.savez(
-        lopsided,
-        contexts=np.array([2]),
-        mean=np.zeros(6),
-        scale=np.ones(5),
-        coef=np.zeros(6),
-        intercept=0.0,
-        info=np.asarray("{}"),
-    )
-    with pytest.raises(ConfigError, match="inconsistent"):
-        load_probe(lopsided)
-    zero_scale = tmp_path / "zero.npz"
-    np.savez(
-        zero_scale,
-        contexts=np.array([2]),
-        mean=np.zeros(6),
-        scale=np.zeros(6),
-        coef=np.zeros(6),
-        intercept=0.0,
-        info=np.asarray("{}"),
-    )
-    with pytest.raises(ConfigError, match="inconsistent"):
-        load_probe(zero_scale)
+    for name, scale in (("lopsided", np.ones(5)), ("zero", np.zeros(6))):
+        path = tmp_path / f"{name}.npz"
+        np.savez(
+            path,
+            contexts=np.array([2]),
+            mean=np.zeros(6),
+            scale=scale,
+            coef=np.zeros(6),
+            intercept=0.0,
+            info=np.asarray("{}"),
+        )
+        with pytest.raises(ConfigError, match="inconsistent"):
+            load_probe(path)
 
 
 def test_probe_refuses_frames_of_another_width() -> None:

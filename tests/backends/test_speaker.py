@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -521,6 +522,23 @@ def test_an_agent_cluster_of_two_agent_like_halves_is_not_split() -> None:
     assert (kept & agent_frames).sum() > 0.7 * agent_frames.sum()
 
 
+def _two_voices(
+    enrolled: np.ndarray, agent: np.ndarray, customer: np.ndarray, **options: Any
+) -> tuple[IsolationResult, np.ndarray]:
+    """Isolate a scripted 60 s call of alternating 15 s turns; the result and its kept mask."""
+    spans = [(0, 15, agent), (15, 30, customer), (30, 45, agent), (45, 61, customer)]
+    audio = Audio(samples=np.zeros(60 * 8000, np.float32), sample_rate=8000)
+    settings = {"min_score": 0.5, "margin": 0.0, "frame_refine": False, **options}
+    separator = SpeakerSeparator(
+        SpeakerOptions(**settings), embedder=_ScriptedEmbedder(spans, seed=1), vad=_AllSpeech()
+    )
+    voiceprint = Voiceprint(
+        agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
+    )
+    result = _isolate(separator, audio, voiceprint)
+    return result, _kept_mask(result, 6000)
+
+
 class _FlagSpans:
     """An overlap-detector double: probability 1 inside the given spans, 0 elsewhere."""
 
@@ -623,23 +641,9 @@ def test_a_second_voice_that_scores_like_the_agent_keeps_nothing(ceiling: float 
     agent = _unit(enrolled + 0.1 * basis[:, 1])
     customer = _unit(enrolled + 0.6 * basis[:, 2])
     assert 0.84 < float(customer @ enrolled) < 0.87 and float(agent @ enrolled) > 0.99
-    spans = [(0, 15, agent), (15, 30, customer), (30, 45, agent), (45, 61, customer)]
-    audio = Audio(samples=rng.normal(0, 0.1, 60 * 8000).astype(np.float32), sample_rate=8000)
-    options = SpeakerOptions(
-        min_score=0.5,
-        min_cluster_score=0.82,
-        max_other_score=ceiling,
-        margin=0.0,
-        frame_refine=False,
+    result, kept = _two_voices(
+        enrolled, agent, customer, min_cluster_score=0.82, max_other_score=ceiling
     )
-    separator = SpeakerSeparator(
-        options, embedder=_ScriptedEmbedder(spans, seed=1), vad=_AllSpeech()
-    )
-    voiceprint = Voiceprint(
-        agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
-    )
-    result = _isolate(separator, audio, voiceprint)
-    kept = _kept_mask(result, 6000)
     if ceiling is None:  # the default ceiling is min_cluster_score
         assert not kept.any()
         assert result.metrics["kept_s"] == 0.0
@@ -658,22 +662,9 @@ def test_two_clusters_too_alike_to_be_two_voices_keep_nothing(limit: float) -> N
     agent = _unit(enrolled + 0.6 * basis[:, 1])
     customer = _unit(0.7 * enrolled + 0.6 * basis[:, 1] + 0.4 * basis[:, 2])
     assert 0.89 < float(agent @ customer) < 0.92
-    spans = [(0, 15, agent), (15, 30, customer), (30, 45, agent), (45, 61, customer)]
-    audio = Audio(samples=rng.normal(0, 0.1, 60 * 8000).astype(np.float32), sample_rate=8000)
-    options = SpeakerOptions(
-        min_score=0.5,
-        min_cluster_score=0.8,
-        max_cluster_similarity=limit,
-        margin=0.0,
-        frame_refine=False,
+    _, kept = _two_voices(
+        enrolled, agent, customer, min_cluster_score=0.8, max_cluster_similarity=limit
     )
-    separator = SpeakerSeparator(
-        options, embedder=_ScriptedEmbedder(spans, seed=1), vad=_AllSpeech()
-    )
-    voiceprint = Voiceprint(
-        agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
-    )
-    kept = _kept_mask(_isolate(separator, audio, voiceprint), 6000)
     if limit < 1.0:
         assert not kept.any()
     else:  # without the check the nearer cluster is kept: the check is what stops it

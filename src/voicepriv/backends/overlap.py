@@ -35,7 +35,8 @@ import numpy.typing as npt
 import scipy
 
 from voicepriv.audio import Audio
-from voicepriv.errors import ConfigError, MissingExtraError
+from voicepriv.backends.transcribers import default_model_dir, load_whisper_model
+from voicepriv.errors import ConfigError
 from voicepriv.interfaces import SpeechActivity
 
 __all__ = [
@@ -58,6 +59,7 @@ _RATE: Final = 16000
 _CHUNK_S: Final = 30  # Whisper's encoder input
 _HOP_S: Final = 0.02  # one encoder frame
 _OPTIONS: Final = frozenset({"model_dir", "threads", "probe"})
+_WHO: Final = "whisper overlap detector"
 
 
 @attrs.frozen(kw_only=True)
@@ -216,29 +218,12 @@ class WhisperOverlapDetector:
 
     def _load(self) -> Any:
         if not self._model:
-            try:
-                from faster_whisper import WhisperModel
-            except ImportError as error:
-                raise MissingExtraError(
-                    "whisper overlap detector: package faster-whisper is not installed; "
-                    "install the extra: pip install 'voicepriv[whisper]'"
-                ) from error
-            from voicepriv.backends.transcribers import default_model_dir
-
             model_dir = self.model_dir if self.model_dir is not None else default_model_dir()
             if not (model_dir / "model.bin").is_file():
                 raise ConfigError(
                     f"whisper overlap detector: model_dir {model_dir}: no model.bin in it"
                 )
-            self._model.append(
-                WhisperModel(
-                    str(model_dir),
-                    device="cpu",
-                    compute_type="int8",
-                    cpu_threads=self.threads,
-                    local_files_only=True,
-                )
-            )
+            self._model.append(load_whisper_model(model_dir, self.threads, _WHO))
         return self._model[0]
 
     def encode(self, audio: Audio) -> FloatArray:

@@ -29,6 +29,7 @@ __all__ = [
     "WHISPER",
     "WhisperTranscriber",
     "default_model_dir",
+    "load_whisper_model",
     "voicepriv_backend_names",
     "voicepriv_transcriber",
 ]
@@ -49,6 +50,28 @@ def default_model_dir() -> Path:
             "install the extra: pip install 'voicepriv[whisper]'"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def load_whisper_model(model_dir: Path, threads: int, who: str) -> Any:
+    """A faster-whisper model from *model_dir* on the CPU (int8), never downloading.
+
+    :param who: the caller, named in the error when faster-whisper is missing.
+    :raises MissingExtraError: faster-whisper is not installed.
+    """
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError as error:
+        raise MissingExtraError(
+            f"{who}: package faster-whisper is not installed; "
+            "install the extra: pip install 'voicepriv[whisper]'"
+        ) from error
+    return WhisperModel(
+        str(model_dir),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=threads,
+        local_files_only=True,
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -88,21 +111,8 @@ class WhisperTranscriber:
 
     def _load(self) -> Any:
         if not self._model:
-            try:
-                from faster_whisper import WhisperModel
-            except ImportError as error:
-                raise MissingExtraError(
-                    "whisper transcriber: package faster-whisper is not installed; "
-                    "install the extra: pip install 'voicepriv[whisper]'"
-                ) from error
             self._model.append(
-                WhisperModel(
-                    str(self.model_dir),
-                    device="cpu",
-                    compute_type="int8",
-                    cpu_threads=self.threads,
-                    local_files_only=True,
-                )
+                load_whisper_model(self.model_dir, self.threads, "whisper transcriber")
             )
         return self._model[0]
 
