@@ -651,6 +651,38 @@ def test_a_second_voice_that_scores_like_the_agent_keeps_nothing(ceiling: float 
         assert kept.sum() > 1000
 
 
+@pytest.mark.parametrize("share", [None, 0.0])
+def test_a_second_cluster_too_small_to_be_the_customer_keeps_nothing(share: float | None) -> None:
+    # The customer's voice embeds like the agent's (an 8 kHz pair the embedder cannot tell
+    # apart), so k-means takes 2 s of an unusual agent style for the second voice and puts
+    # the customer in the agent's cluster. A 30 s benchmark call like this kept 87 % of its
+    # customer's speech; the second cluster held 3 % of the speech windows.
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(16, 16)))[0]
+    enrolled = basis[:, 0]
+    agent = _unit(enrolled + 0.1 * basis[:, 1])
+    customer = _unit(enrolled + 0.1 * basis[:, 2])
+    style = _unit(0.7 * enrolled + 0.7 * basis[:, 3])
+    spans = [(0, 14, agent), (14, 16, style), (16, 30, agent), (30, 61, customer)]
+    audio = Audio(samples=np.zeros(60 * 8000, np.float32), sample_rate=8000)
+    settings: dict[str, Any] = {"min_score": 0.5, "min_cluster_score": 0.8, "margin": 0.0}
+    if share is not None:
+        settings["min_other_share"] = share
+    separator = SpeakerSeparator(
+        SpeakerOptions(frame_refine=False, **settings),
+        embedder=_ScriptedEmbedder(spans, seed=1),
+        vad=_AllSpeech(),
+    )
+    voiceprint = Voiceprint(
+        agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
+    )
+    kept = _kept_mask(_isolate(separator, audio, voiceprint), 6000)
+    if share is None:  # default 0.15
+        assert not kept.any()
+    else:  # without the check the customer is kept: the check is what stops it
+        assert kept[3000:].sum() > 1000
+
+
 @pytest.mark.parametrize("limit", [0.89, 1.0])
 def test_two_clusters_too_alike_to_be_two_voices_keep_nothing(limit: float) -> None:
     # Two close voices (centroid cosine about 0.9): the nearer one leads by 0.16 against the

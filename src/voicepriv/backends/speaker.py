@@ -13,10 +13,12 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    ``min_cluster_score`` against the voiceprint, the agent is not in the call and nothing is
    kept (a wrong or absent agent keeps nothing); if the *other* cluster scores at least
    ``max_other_score`` (per embedder: onnx 0.78, others their ``min_cluster_score``), it
-   could be the agent as well, and nothing is kept either. An agent cluster holding two voices (its
-   halves less alike than ``same_speaker``, the farther half scoring under
+   could be the agent as well, and nothing is kept either. An agent cluster holding two
+   voices (its halves less alike than ``same_speaker``, the farther half scoring under
    ``min_cluster_score``: hold music, a third voice) is split again and that half joins
    the customer model; halves that both score like the agent are the agent's own variety.
+   If the windows modelled as the customer are under ``min_other_share`` of the speech, the
+   customer was not found, and nothing is kept.
    The agent model is the voiceprint blended with the agent centroid (``adapt``); the other
    centroid models the customer.
 4. **Window decisions.** A long window is *agent* when its cosine to the agent model leads
@@ -132,12 +134,6 @@ DEFAULT_SAME_SPEAKER: Final[Mapping[str, float]] = {
     "speechbrain": 0.50,
 }
 
-#: Cosine between the call's two cluster centroids above which they are not taken for two
-#: voices at all (the call cannot be split into agent and customer; nothing is kept), per
-#: embedder. resemblyzer: measured on 36 calls of the mono benchmark (seeds 7 and 13): the
-#: calls above 0.89 kept nothing anyway except one that kept 9.7 % of its agent speech and
-#: one that kept 9.9 % of its customer's (two close 8 kHz voices). Other embedders: 1.0 (no
-#: such check; for onnx the centroids of good and bad calls overlap, 0.80-0.94 at 8 kHz).
 #: Ceiling of the *other* cluster's score against the voiceprint per embedder (``None`` in
 #: ``max_other_score``); embedders not listed use their ``min_cluster_score``. onnx 0.78:
 #: on 8 kHz calls of speakers the defaults were not tuned on, two calls whose other cluster
@@ -146,6 +142,12 @@ DEFAULT_SAME_SPEAKER: Final[Mapping[str, float]] = {
 #: cluster under 0.80 leaked more than 3.3 %.
 DEFAULT_MAX_OTHER_SCORES: Final[Mapping[str, float]] = {"onnx": 0.78}
 
+#: Cosine between the call's two cluster centroids above which they are not taken for two
+#: voices at all (the call cannot be split into agent and customer; nothing is kept), per
+#: embedder. resemblyzer: measured on 36 calls of the mono benchmark (seeds 7 and 13): the
+#: calls above 0.89 kept nothing anyway except one that kept 9.7 % of its agent speech and
+#: one that kept 9.9 % of its customer's (two close 8 kHz voices). Other embedders: 1.0 (no
+#: such check; for onnx the centroids of good and bad calls overlap, 0.80-0.94 at 8 kHz).
 DEFAULT_MAX_CLUSTER_SIMILARITY: Final[Mapping[str, float]] = {
     "mfcc": 1.0,
     "onnx": 1.0,
@@ -161,8 +163,8 @@ AUTO_OVERLAP: Final = "auto"
 NO_OVERLAP_DETECTOR: Final = "none"
 #: ``(turn_guard_s, overlap_context_s)`` when those options are not given, by whether a
 #: frame-level overlap detector runs: it finds interruptions the windows miss, so the bands
-#: that absorb late detection can be narrower (0.3 s: leakage as without the detector at
-#: 0.5 s on calls of held-out speakers, docs/mono-isolation.md).
+#: that absorb late detection can be narrower (0.3 s with it: 2-5 points more retention than
+#: 0.5 s without it, at about the same leakage; docs/mono-isolation.md).
 DEFAULT_BANDS: Final[Mapping[bool, tuple[float, float]]] = {False: (0.5, 0.5), True: (0.3, 0.3)}
 
 #: Speech probability threshold per VAD backend when ``vad_threshold`` is not given.
@@ -242,6 +244,11 @@ class SpeakerOptions:
         voice is the agent's is not known, and nothing is kept. ``None`` takes
         :data:`DEFAULT_MAX_OTHER_SCORES`, or for embedders not listed there their
         ``min_cluster_score`` (the floor the agent's own cluster must reach).
+    :param min_other_share: the windows modelled as the customer must be at least this share
+        of the call's speech windows, otherwise the customer was not found (the second
+        cluster is an outlier of the agent's voice and the customer sits in the agent's
+        cluster) and nothing is kept. A call where only the agent speaks is
+        indistinguishable from that and keeps nothing either.
     :param max_cluster_similarity: the call's two cluster centroids must be less alike than
         this (cosine), otherwise they are not two voices that can be told apart and nothing
         is kept; ``None`` takes :data:`DEFAULT_MAX_CLUSTER_SIMILARITY` (1.0 for embedders not
@@ -310,6 +317,7 @@ class SpeakerOptions:
     same_speaker: float | None = attrs.field(default=None, validator=_optional_score)
     max_cluster_similarity: float | None = attrs.field(default=None, validator=_optional_score)
     max_other_score: float | None = attrs.field(default=None, validator=_optional_score)
+    min_other_share: float = attrs.field(default=0.15, validator=_unit)
     short_window_s: float = attrs.field(default=0.8, validator=_positive)
     overlap_quantile: float = attrs.field(default=0.95, validator=_unit)
     overlap_lead: float | None = attrs.field(default=0.0, validator=_optional_score)
@@ -785,6 +793,7 @@ class SpeakerSeparator:
             centres2, assign = _two_means(rows, enrolled[active])
             sizes = np.bincount(assign, minlength=2)
             lead = np.inf
+            other_rows = 0  # windows given to the customer model
             if sizes.min() >= 2:
                 cluster_scores = centres2 @ reference
                 agent_k = int(np.argmax(cluster_scores))
@@ -813,8 +822,12 @@ class SpeakerSeparator:
                         agent_model = halves[best]
                         extra_customer = halves[1 - best]
                         lead = min(lead, float(half_scores[best] - half_scores[1 - best]))
+                        other_rows += int((parts != best).sum())
+                other_rows += int(sizes[1 - agent_k])
             else:
                 agent_model = _centroid(rows)
+            if other_rows < opts.min_other_share * rows.shape[0]:
+                lead = -np.inf  # no second voice of any weight: the customer was not found
             cluster_score = float(agent_model @ reference)
             # both voices close to the voiceprint: which one is the agent is not known
             agent_found = (
