@@ -278,24 +278,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             if id(call.enroll) not in prints:
                 prints[id(call.enroll)] = enroll_clips("agent", call.enroll, embedder)
         results += run_system(f"speaker/{name}", calls, speaker)
-        if args.previous:
-            before = SpeakerSeparator(SpeakerOptions(**PREVIOUS), embedder=embedder)
+        variants = (
+            ("previous", PREVIOUS, args.previous),
+            ("no-osd", WITHOUT_DETECTOR, args.without_detector),
+        )
+        for label, changed, wanted in variants:
+            if not wanted:
+                continue
+            other = SpeakerSeparator(SpeakerOptions(**changed), embedder=embedder)
 
-            def previous(
-                call: Case, sep: SpeakerSeparator = before, known: dict[int, Any] = prints
+            def variant(
+                call: Case, sep: SpeakerSeparator = other, known: dict[int, Any] = prints
             ) -> BoolArray:
                 return speaker(call, sep, known)
 
-            results += run_system(f"speaker/{name}/previous", calls, previous)
-        if args.without_detector:
-            plain = SpeakerSeparator(SpeakerOptions(**WITHOUT_DETECTOR), embedder=embedder)
-
-            def without_detector(
-                call: Case, sep: SpeakerSeparator = plain, known: dict[int, Any] = prints
-            ) -> BoolArray:
-                return speaker(call, sep, known)
-
-            results += run_system(f"speaker/{name}/no-osd", calls, without_detector)
+            results += run_system(f"speaker/{name}/{label}", calls, variant)
     columns = (
         ("system", "system", "<25", ""),
         ("cond", "condition", "<5", ""),
