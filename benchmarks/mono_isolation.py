@@ -47,7 +47,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import soundfile as sf
 
 from voicepriv.audio import Audio
 from voicepriv.backends.embedders import voicepriv_embedder
@@ -55,6 +54,7 @@ from voicepriv.backends.speaker import SpeakerOptions, SpeakerSeparator
 from voicepriv.backends.vad import EnergyVad
 from voicepriv.bench.metrics import der
 from voicepriv.bench.mixer import Call, CallConfig, make_call
+from voicepriv.bench.speakers import scan
 from voicepriv.bench.telephone import ChannelConfig
 from voicepriv.enrollment import enroll_clips
 from voicepriv.errors import MissingExtraError
@@ -94,13 +94,8 @@ class Case:
 
 
 def _utterances() -> dict[str, list[Audio]]:
-    out: dict[str, list[Audio]] = {}
-    for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
-        out[folder.name] = [
-            Audio(samples=sf.read(f, dtype="float32")[0], sample_rate=16000)
-            for f in sorted(folder.glob("*.flac"))
-        ]
-    return out
+    corpus = scan(DATA)
+    return {speaker: corpus.load(speaker, 16000) for speaker in corpus.speakers}
 
 
 def build_calls(

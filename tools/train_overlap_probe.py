@@ -30,11 +30,11 @@ import numpy as np
 import numpy.typing as npt
 import scipy.optimize
 import scipy.signal
-import soundfile as sf
 
 from voicepriv.audio import Audio
 from voicepriv.backends.overlap import PROBE_FILE, OverlapProbe, WhisperOverlapDetector
 from voicepriv.bench.mixer import CallConfig, make_call
+from voicepriv.bench.speakers import scan
 from voicepriv.bench.telephone import ChannelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,13 +52,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 def _utterances() -> dict[str, list[Audio]]:
-    out: dict[str, list[Audio]] = {}
-    for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
-        out[folder.name] = [
-            Audio(samples=sf.read(f, dtype="float32")[0], sample_rate=16000)
-            for f in sorted(folder.glob("*.flac"))
-        ]
-    return out
+    corpus = scan(DATA)
+    return {speaker: corpus.load(speaker, 16000) for speaker in corpus.speakers}
 
 
 def _speed(utterances: Sequence[Audio], factor: float) -> list[Audio]:

@@ -98,7 +98,7 @@ def test_probe_refuses_frames_of_another_width() -> None:
 
 
 def test_options_are_checked(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown options"):
+    with pytest.raises(ConfigError, match="unknown option"):
         WhisperOverlapDetector.from_options({"modeldir": "x"})
     with pytest.raises(ConfigError, match="threads"):
         WhisperOverlapDetector.from_options({"threads": 0})

@@ -528,6 +528,13 @@ def _two_voices(
 ) -> tuple[IsolationResult, np.ndarray]:
     """Isolate a scripted 60 s call of alternating 15 s turns; the result and its kept mask."""
     spans = [(0, 15, agent), (15, 30, customer), (30, 45, agent), (45, 61, customer)]
+    return _scripted_call(enrolled, spans, **options)
+
+
+def _scripted_call(
+    enrolled: np.ndarray, spans: Sequence[tuple[float, float, np.ndarray]], **options: Any
+) -> tuple[IsolationResult, np.ndarray]:
+    """Isolate a 60 s call whose window embeddings follow *spans*; the result and kept mask."""
     audio = Audio(samples=np.zeros(60 * 8000, np.float32), sample_rate=8000)
     settings = {"min_score": 0.5, "margin": 0.0, "frame_refine": False, **options}
     separator = SpeakerSeparator(
@@ -676,19 +683,10 @@ def test_a_second_cluster_too_small_to_be_the_customer_keeps_nothing(share: floa
     customer = _unit(enrolled + 0.1 * basis[:, 2])
     style = _unit(0.7 * enrolled + 0.7 * basis[:, 3])
     spans = [(0, 14, agent), (14, 16, style), (16, 30, agent), (30, 61, customer)]
-    audio = Audio(samples=np.zeros(60 * 8000, np.float32), sample_rate=8000)
-    settings: dict[str, Any] = {"min_score": 0.5, "min_cluster_score": 0.8, "margin": 0.0}
+    settings: dict[str, Any] = {"min_cluster_score": 0.8}
     if share is not None:
         settings["min_other_share"] = share
-    separator = SpeakerSeparator(
-        SpeakerOptions(frame_refine=False, **settings),
-        embedder=_ScriptedEmbedder(spans, seed=1),
-        vad=_AllSpeech(),
-    )
-    voiceprint = Voiceprint(
-        agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
-    )
-    kept = _kept_mask(_isolate(separator, audio, voiceprint), 6000)
+    _, kept = _scripted_call(enrolled, spans, **settings)
     if share is None:  # default 0.15
         assert not kept.any()
     else:  # without the check the customer is kept: the check is what stops it

@@ -125,7 +125,7 @@ def test_spoken_card_found_by_patterns_is_silenced_in_stored_audio(
 def test_unknown_option_and_missing_model_are_config_errors(tmp_path: Path) -> None:
     from voicepriv.backends.transcribers import WhisperTranscriber
 
-    with pytest.raises(ConfigError, match="unknown options"):
+    with pytest.raises(ConfigError, match="unknown option"):
         WhisperTranscriber.from_options({"model": "tiny"})
     with pytest.raises(ConfigError, match=r"no model\.bin"):
         WhisperTranscriber.from_options({"model_dir": str(tmp_path)})

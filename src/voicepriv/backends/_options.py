@@ -7,7 +7,7 @@ expected and the value received.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Set
 from typing import Any
 
 import attrs
@@ -33,6 +33,19 @@ class _NumberOption:
             raise ConfigError(
                 f"{self.owner} option {attribute.name!r}: expected {self.expected}, got {value!r}"
             )
+
+
+def check_options(owner: str, options: Mapping[str, Any], known: Set[str]) -> None:
+    """Refuse option names *owner* (e.g. ``"whisper transcriber"``) does not know, all at once.
+
+    :raises ConfigError: naming the unknown options and the known ones.
+    """
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{owner}: unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 def number_option(

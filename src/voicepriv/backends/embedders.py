@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voicepriv.audio import Audio
+from voicepriv.backends._options import check_options
 from voicepriv.errors import AudioError, ConfigError, MissingExtraError
 from voicepriv.interfaces import Embedder
 from voicepriv.plugins import hookimpl
@@ -148,15 +149,6 @@ def _power_frames(samples: FloatArray, n_fft: int, win: int, hop: int) -> FloatA
     window[offset : offset + win] = np.hamming(win + 1)[:-1]
     power: FloatArray = (np.abs(np.fft.rfft(frames * window, axis=1)) ** 2).astype(np.float32)
     return power
-
-
-def _check_options(who: str, options: Mapping[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(
-            f"{who} embedder: unknown option(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(known)) or 'none'}"
-        )
 
 
 def _bool_option(who: str, options: Mapping[str, Any], name: str, default: bool) -> bool:
@@ -533,10 +525,10 @@ class SpeechBrainEmbedder:
 
 def _build(name: str, options: Mapping[str, Any]) -> Embedder:
     if name == MFCC:
-        _check_options(MFCC, options, {"telephone"})
+        check_options(f"{MFCC} embedder", options, {"telephone"})
         return MfccEmbedder(telephone=_bool_option(MFCC, options, "telephone", False))
     if name == ONNX:
-        _check_options(ONNX, options, {"model_path", "threads", "telephone"})
+        check_options(f"{ONNX} embedder", options, {"model_path", "threads", "telephone"})
         threads = options.get("threads", 1)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ConfigError(
@@ -548,9 +540,9 @@ def _build(name: str, options: Mapping[str, Any]) -> Embedder:
             telephone=_bool_option(ONNX, options, "telephone", False),
         )
     if name == RESEMBLYZER:
-        _check_options(RESEMBLYZER, options, {"telephone"})
+        check_options(f"{RESEMBLYZER} embedder", options, {"telephone"})
         return ResemblyzerEmbedder(telephone=_bool_option(RESEMBLYZER, options, "telephone", False))
-    _check_options(SPEECHBRAIN, options, {"source", "telephone"})
+    check_options(f"{SPEECHBRAIN} embedder", options, {"source", "telephone"})
     if "source" not in options:
         raise ConfigError(
             "speechbrain embedder: option 'source' (a local model directory) is required; "

@@ -36,6 +36,7 @@ import numpy.typing as npt
 import scipy
 
 from voicepriv.audio import Audio
+from voicepriv.backends._options import check_options
 from voicepriv.backends.transcribers import default_model_dir, load_whisper_model
 from voicepriv.errors import ConfigError, MissingExtraError
 from voicepriv.interfaces import SpeechActivity
@@ -196,12 +197,7 @@ class WhisperOverlapDetector:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> WhisperOverlapDetector:
         """Build from options ``model_dir``, ``probe`` (a ``.npz`` path) and ``threads``."""
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ConfigError(
-                f"whisper overlap detector: unknown options {sorted(unknown)}; "
-                f"expected some of {sorted(_OPTIONS)}"
-            )
+        check_options(_WHO, options, _OPTIONS)
         threads = options.get("threads", 1)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ConfigError(

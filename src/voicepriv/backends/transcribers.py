@@ -21,6 +21,7 @@ import attrs
 import numpy as np
 
 from voicepriv.audio import Audio
+from voicepriv.backends._options import check_options
 from voicepriv.errors import ConfigError, MissingExtraError
 from voicepriv.interfaces import Word
 from voicepriv.plugins import hookimpl
@@ -92,12 +93,7 @@ class WhisperTranscriber:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> WhisperTranscriber:
         """Build from options ``model_dir``, ``language``, ``beam_size``, ``threads``."""
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ConfigError(
-                f"whisper transcriber: unknown options {sorted(unknown)}; "
-                f"expected some of {sorted(_OPTIONS)}"
-            )
+        check_options("whisper transcriber", options, _OPTIONS)
         raw = options.get("model_dir")
         model_dir = Path(raw) if raw is not None else default_model_dir()
         if not (model_dir / "model.bin").is_file():

@@ -27,6 +27,7 @@ import numpy.typing as npt
 import scipy
 
 from voicepriv.audio import Audio
+from voicepriv.backends._options import check_options
 from voicepriv.errors import AudioError, ConfigError, MissingExtraError
 from voicepriv.interfaces import SpeechActivity
 from voicepriv.plugins import hookimpl
@@ -64,15 +65,6 @@ def _number(owner: str, name: str, value: object, low: float, high: float) -> fl
     return float(value)
 
 
-def _check_options(owner: str, options: Mapping[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ConfigError(
-            f"{owner} VAD: unknown option(s) {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-
-
 # --------------------------------------------------------------------------- energy
 
 
@@ -106,7 +98,7 @@ class EnergyVad:
     def from_options(cls, options: Mapping[str, Any]) -> EnergyVad:
         """Build from plugin options; unknown or out-of-range values raise ``ConfigError``."""
         known = {field.name for field in attrs.fields(cls)}
-        _check_options(ENERGY, options, known)
+        check_options(f"{ENERGY} VAD", options, known)
         limits = {
             "hop_s": (0.001, 0.1),
             "frame_s": (0.005, 0.2),
@@ -226,7 +218,7 @@ class SileroVad:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> SileroVad:
         """Build from plugin options ``model_path`` and ``threads``."""
-        _check_options(SILERO, options, {"model_path", "threads"})
+        check_options(f"{SILERO} VAD", options, {"model_path", "threads"})
         threads = options.get("threads", 1)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ConfigError(f"silero VAD option 'threads': expected an int >= 1, got {threads!r}")
