@@ -20,8 +20,6 @@ from voicepriv.backends.overlap import WhisperOverlapDetector, whisper_overlap_a
 from voicepriv.backends.speaker import (
     SpeakerOptions,
     SpeakerSeparator,
-    _dilate_within,
-    _speech_runs,
     _two_state_path,
     voicepriv_backend_names,
     voicepriv_separator,
@@ -158,41 +156,6 @@ def test_refuses_without_voiceprint_or_with_two_channels() -> None:
     short = Voiceprint(agent_id="a1", embedder="mfcc", vector=np.ones(4, np.float32), seconds=5)
     with pytest.raises(IsolationError, match="4 dims"):
         _isolate(separator, audio, short)
-
-
-@settings(max_examples=50)
-@given(
-    speech=st.lists(st.booleans(), min_size=1, max_size=200),
-    marks=st.lists(st.integers(0, 199), max_size=5),
-    frames=st.integers(0, 60),
-    pause_s=st.sampled_from([0.0, 0.05, 0.2, 0.5]),
-)
-def test_guard_band_never_crosses_a_long_pause(
-    speech: list[bool], marks: list[int], frames: int, pause_s: float
-) -> None:
-    voiced = np.array(speech)
-    mask = np.zeros(voiced.size, bool)
-    mask[[m for m in marks if m < voiced.size]] = True
-    mask &= voiced
-    runs = _speech_runs(voiced, pause_s)
-    plain = _dilate_within(mask, frames, None)
-    grown = _dilate_within(mask, frames, runs)
-    assert (grown <= plain).all() and (grown >= mask).all()
-    if runs is None:
-        assert (grown == plain).all()
-        return
-    # a reached speech frame has a masked frame of its own run within reach, and every
-    # frame of a run with a masked frame within reach is reached
-    for i in np.flatnonzero(voiced):
-        near = mask[max(0, i - frames) : i + frames + 1] & (
-            runs[max(0, i - frames) : i + frames + 1] == runs[i]
-        )
-        assert grown[i] == near.any()
-    # runs: speech split only at pauses of at least pause_s (10 ms frames)
-    assert (runs[voiced] > 0).all()
-    for left, right in itertools.pairwise(np.flatnonzero(voiced)):
-        gap = right - left - 1
-        assert (runs[left] == runs[right]) == (gap < round(pause_s / FRAME))
 
 
 @settings(max_examples=50, deadline=None)

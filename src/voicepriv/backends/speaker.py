@@ -63,6 +63,16 @@ import numpy.typing as npt
 import scipy
 
 from voicepriv.audio import Audio
+from voicepriv.backends._frames import (
+    FRAME_S,
+    centroid,
+    dilate_within,
+    drop_short,
+    label_runs,
+    labelled_segments,
+    silence_outside,
+    speech_runs,
+)
 from voicepriv.backends._options import number_option
 from voicepriv.backends.overlap import (
     WHISPER_OVERLAP,
@@ -77,7 +87,6 @@ from voicepriv.interfaces import (
     VoiceActivityDetector,
     Voiceprint,
 )
-from voicepriv.model import Segment
 from voicepriv.plugins import backend, get_plugin_manager, hookimpl
 
 __all__ = [
@@ -175,7 +184,7 @@ DEFAULT_VAD_THRESHOLDS: Final[Mapping[str, float]] = {"energy": 0.3, "silero": 0
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-_FRAME_S: Final = 0.01
+_FRAME_S: Final = FRAME_S
 #: Frame offsets stacked into one feature vector of the frame-level agent model.
 _CONTEXT_FRAMES: Final = (-4, -2, 0, 2, 4)
 
@@ -358,73 +367,6 @@ class SpeakerOptions:
         return cls(**dict(options))
 
 
-def _runs(labels: npt.NDArray[Any]) -> list[tuple[int, int, Any]]:
-    """(start, end, value) of every run of equal values."""
-    if labels.size == 0:
-        return []
-    change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [labels.size]])
-    return [(int(s), int(e), labels[s]) for s, e in zip(starts, ends, strict=True)]
-
-
-def _drop_short(mask: BoolArray, frames: int) -> BoolArray:
-    """*mask* with True runs shorter than *frames* cleared."""
-    if frames <= 1:
-        return mask
-    out = mask.copy()
-    for start, end, value in _runs(mask):
-        if value and end - start < frames:
-            out[start:end] = False
-    return out
-
-
-def _speech_runs(speech: BoolArray, pause_s: float) -> npt.NDArray[np.int64] | None:
-    """Run number of every frame: speech joined across pauses shorter than *pause_s*.
-
-    A pause of at least *pause_s* separates two runs; silent frames inside a longer pause
-    get run number 0. ``None`` when *pause_s* is 0 (one run everywhere).
-    """
-    if pause_s <= 0:
-        return None
-    pause = max(1, round(pause_s / _FRAME_S))
-    joined = (
-        scipy.ndimage.binary_closing(np.pad(speech, pause), structure=np.ones(pause, bool))[
-            pause:-pause
-        ]
-        | speech
-    )
-    labels, _ = scipy.ndimage.label(joined)
-    result: npt.NDArray[np.int64] = labels.astype(np.int64)
-    return result
-
-
-def _dilate_within(mask: BoolArray, frames: int, runs: npt.NDArray[np.int64] | None) -> BoolArray:
-    """*mask* grown by *frames* each way, but never across a pause between two speech runs.
-
-    With *runs* (from :func:`_speech_runs`), a frame is reached only from a masked frame of
-    the same run; run labels grow with time, so the smallest and the largest run number of
-    the masked frames within reach tell whether the frame's own run is among them. Frames in
-    no run (long pauses) are reached from anywhere within *frames*.
-    """
-    if frames <= 0:
-        return mask.copy()
-    size = 2 * frames + 1
-    grown: BoolArray = scipy.ndimage.maximum_filter1d(mask.astype(np.uint8), size=size).astype(bool)
-    if runs is None:
-        return grown
-    big = np.iinfo(np.int64).max
-    upper = scipy.ndimage.maximum_filter1d(
-        np.where(mask, runs, -1), size=size, mode="constant", cval=-1
-    )
-    lower = scipy.ndimage.minimum_filter1d(
-        np.where(mask, runs, big), size=size, mode="constant", cval=big
-    )
-    same: BoolArray = (upper == runs) | (lower == runs) | (runs == 0)
-    result: BoolArray = grown & same
-    return result
-
-
 def _nearest(
     times: npt.NDArray[np.floating[Any]], centres: npt.NDArray[np.floating[Any]]
 ) -> npt.NDArray[np.int64]:
@@ -436,13 +378,6 @@ def _nearest(
     return result
 
 
-def _centroid(vectors: FloatArray) -> FloatArray:
-    mean = vectors.mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    result: FloatArray = mean / norm if norm > 0 else mean
-    return result
-
-
 def _two_means(rows: FloatArray, scores: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
     """Cosine 2-means of *rows*, seeded by the lowest- and highest-*scores* row."""
     centres = rows[[int(np.argmin(scores)), int(np.argmax(scores))]]
@@ -451,7 +386,7 @@ def _two_means(rows: FloatArray, scores: FloatArray) -> tuple[FloatArray, npt.ND
         assign = np.argmax(rows @ centres.T, axis=1)
         if (assign == 0).all() or (assign == 1).all():
             break
-        centres = np.stack([_centroid(rows[assign == k]) for k in (0, 1)])
+        centres = np.stack([centroid(rows[assign == k]) for k in (0, 1)])
     return centres, assign
 
 
@@ -826,7 +761,7 @@ class SpeakerSeparator:
                         other_rows += int((parts != best).sum())
                 other_rows += int(sizes[1 - agent_k])
             else:
-                agent_model = _centroid(rows)
+                agent_model = centroid(rows)
             if other_rows < opts.min_other_share * rows.shape[0]:
                 lead = -np.inf  # no second voice of any weight: the customer was not found
             cluster_score = float(agent_model @ reference)
@@ -898,7 +833,7 @@ class SpeakerSeparator:
         times = (np.arange(frames) + 0.5) * _FRAME_S
         if scores.centres.size == 0:
             return np.full(frames, "uncertain", dtype=object)
-        runs = _speech_runs(speech, opts.guard_pause_s)
+        runs = speech_runs(speech, opts.guard_pause_s)
         index = _nearest(times, scores.centres)
         span = 2 * round(opts.context_s / _FRAME_S) + 1
         agent = scipy.ndimage.minimum_filter1d(
@@ -911,7 +846,7 @@ class SpeakerSeparator:
             flagged = np.zeros(frames, bool)
             flagged[: min(frames, detected.size)] = detected[:frames]
             overlap = overlap | (flagged & speech)
-        overlap = _dilate_within(overlap, round(overlap_context_s / _FRAME_S), runs)
+        overlap = dilate_within(overlap, round(overlap_context_s / _FRAME_S), runs)
         customer = window_customer[index]
         near_speech = scipy.ndimage.maximum_filter1d(
             speech.astype(np.uint8), size=2 * round(opts.speech_pad_s / _FRAME_S) + 1
@@ -921,7 +856,7 @@ class SpeakerSeparator:
         guard = round(opts.guard_s / _FRAME_S)
         if guard > 0:
             other = (customer | overlap) & speech
-            keep &= ~_dilate_within(other, guard, runs)
+            keep &= ~dilate_within(other, guard, runs)
         if features is not None and opts.frame_refine:
             train_agent = keep & speech
             train_customer = (
@@ -937,13 +872,13 @@ class SpeakerSeparator:
                     path = _two_state_path(np.where(speech, llr, 0.0), opts.switch_penalty)
                     other_frames = (~path | overlap) & speech
                     keep &= path | ~speech
-                    keep &= ~_dilate_within(other_frames, round(turn_guard_s / _FRAME_S), runs)
+                    keep &= ~dilate_within(other_frames, round(turn_guard_s / _FRAME_S), runs)
                 smooth = scipy.ndimage.uniform_filter1d(llr, size=opts.llr_frames, mode="nearest")
                 keep &= ~speech | (smooth >= opts.llr_threshold)
         # bridge short silent gaps, then drop short spans
         gap = round(opts.min_gap_s / _FRAME_S)
         bridged = keep.copy()
-        for start, end, value in _runs(keep):
+        for start, end, value in label_runs(keep):
             if (
                 not value
                 and start > 0
@@ -952,7 +887,7 @@ class SpeakerSeparator:
                 and not (customer[start:end] | overlap[start:end]).any()
             ):
                 bridged[start:end] = True
-        kept = _drop_short(bridged, round(opts.min_keep_s / _FRAME_S))
+        kept = drop_short(bridged, round(opts.min_keep_s / _FRAME_S))
         labels = np.full(frames, "uncertain", dtype=object)
         labels[~speech] = "silence"
         labels[customer & speech] = "customer"
@@ -999,25 +934,9 @@ class SpeakerSeparator:
         speech: BoolArray,
         voiceprint: Voiceprint,
     ) -> IsolationResult:
-        rate = audio.sample_rate
         keep = labels == "agent"
-        # sample gain: 1 in kept frames, 10 ms ramps inside kept spans
-        ramp = max(1, round(_FRAME_S * rate))
-        gain = np.repeat(keep.astype(np.float32), round(_FRAME_S * rate))[: audio.frames]
-        if gain.size < audio.frames:
-            gain = np.concatenate([gain, np.zeros(audio.frames - gain.size, np.float32)])
-        eroded = scipy.ndimage.minimum_filter1d(gain, size=2 * ramp + 1, mode="constant", cval=0.0)
-        gain = scipy.ndimage.uniform_filter1d(eroded, size=2 * ramp + 1, mode="constant") * gain
-        samples = audio.samples[:, 0] * gain
-        kept: list[Segment] = []
-        removed: list[Segment] = []
-        for start, end, label in _runs(labels):
-            segment = Segment(
-                start=start * _FRAME_S,
-                end=min(end * _FRAME_S, audio.duration),
-                label=str(label),
-            )
-            (kept if label == "agent" else removed).append(segment)
+        output = silence_outside(audio, keep)
+        kept, removed = labelled_segments(labels, audio.duration)
         # customer posterior per frame from the score difference (temperature 0.05 cosine)
         times = (np.arange(labels.size) + 0.5) * _FRAME_S
         if scores.centres.size:
@@ -1040,9 +959,9 @@ class SpeakerSeparator:
             notes.append("no customer voice found in the call to contrast with")
         overlap_s = float((labels == "overlap").sum() * _FRAME_S)
         return IsolationResult(
-            audio=Audio(samples=samples.astype(np.float32), sample_rate=rate),
-            kept=tuple(kept),
-            removed=tuple(removed),
+            audio=output,
+            kept=kept,
+            removed=removed,
             residual_leakage=min(1.0, max(0.0, residual)),
             confidence=min(1.0, max(0.0, confidence)),
             agent_channel=None,
