@@ -689,3 +689,22 @@ def test_auto_vad_is_silero_with_the_onnx_extra() -> None:
     energy = SpeakerSeparator(SpeakerOptions(vad="energy"))
     assert energy._vad_threshold() == 0.3
     assert SpeakerSeparator(SpeakerOptions(vad_threshold=0.6))._vad_threshold() == 0.6
+
+
+def test_segmentation_overlap_detector_option(shared_data: Path) -> None:
+    """``overlap_detector="segmentation"``: the network's overlap flags, narrow bands."""
+    import soundfile as sf
+
+    samples, rate = sf.read(shared_data / "ami-excerpts" / "trn08.flac", dtype="float32")
+    audio = Audio(samples=samples, sample_rate=rate)
+    separator = SpeakerSeparator(SpeakerOptions(overlap_detector="segmentation"))
+    frames = int(np.ceil(audio.duration / FRAME))
+    flagged = separator.detected_overlap(audio, frames)
+    assert flagged is not None and flagged.shape == (frames,)
+    assert flagged[1600:3200].any() and not flagged.all()
+    assert separator.bands(True) == (0.3, 0.3)
+    wrong = SpeakerSeparator(
+        SpeakerOptions(overlap_detector="segmentation", overlap_detector_options={"probe": "x"})
+    )
+    with pytest.raises(ConfigError, match="'probe'"):
+        wrong.detected_overlap(audio, frames)

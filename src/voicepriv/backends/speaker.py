@@ -73,12 +73,13 @@ from voicepriv.backends._frames import (
     silence_outside,
     speech_runs,
 )
-from voicepriv.backends._options import number_option
+from voicepriv.backends._options import check_options, number_option
 from voicepriv.backends.overlap import (
     WHISPER_OVERLAP,
     WhisperOverlapDetector,
     whisper_overlap_available,
 )
+from voicepriv.backends.pyannet import SEGMENTATION_OVERLAP, SegmentationOverlapDetector
 from voicepriv.errors import ConfigError, IsolationError, MissingExtraError
 from voicepriv.interfaces import (
     Embedder,
@@ -103,6 +104,7 @@ __all__ = [
     "NO_OVERLAP_DETECTOR",
     "SpeakerOptions",
     "SpeakerSeparator",
+    "voiceprint_embedder",
     "voicepriv_backend_names",
     "voicepriv_separator",
 ]
@@ -216,7 +218,7 @@ def _name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None
 
 
 def _detector_name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    known = (AUTO_OVERLAP, WHISPER_OVERLAP, NO_OVERLAP_DETECTOR)
+    known = (AUTO_OVERLAP, WHISPER_OVERLAP, SEGMENTATION_OVERLAP, NO_OVERLAP_DETECTOR)
     if value not in known:
         raise ConfigError(
             f"speaker separator option {attribute.name!r}: unknown overlap detector {value!r}; "
@@ -365,6 +367,27 @@ class SpeakerOptions:
                 f"known: {', '.join(sorted(known))}"
             )
         return cls(**dict(options))
+
+
+def voiceprint_embedder(
+    voiceprint: Voiceprint, given: Embedder | None, options: Mapping[str, Any], who: str
+) -> Embedder:
+    """The embedder that made *voiceprint*: *given* when it is that one, else looked up by name.
+
+    :param who: the separator's name, for messages.
+    :raises IsolationError: *given* is another embedder, or the plugin's answer is none.
+    """
+    if given is not None:
+        if given.name != voiceprint.embedder:
+            raise IsolationError(
+                f"{who} separator: the voiceprint of agent {voiceprint.agent_id!r} was made "
+                f"by embedder {voiceprint.embedder!r}, not {given.name!r}"
+            )
+        return given
+    found = backend(get_plugin_manager(), "embedder", voiceprint.embedder, options)
+    if not isinstance(found, Embedder):
+        raise IsolationError(f"embedder {voiceprint.embedder!r} is not an Embedder")
+    return found
 
 
 def _nearest(
@@ -543,20 +566,10 @@ class SpeakerSeparator:
     # ------------------------------------------------------------------ backends
 
     def _embedder_for(self, voiceprint: Voiceprint) -> Embedder:
-        if self._embedder is not None:
-            if self._embedder.name != voiceprint.embedder:
-                raise IsolationError(
-                    f"speaker separator: the voiceprint of agent {voiceprint.agent_id!r} was made "
-                    f"by embedder {voiceprint.embedder!r}, not {self._embedder.name!r}"
-                )
-            return self._embedder
-        found = backend(
-            get_plugin_manager(), "embedder", voiceprint.embedder, self.options.embedder_options
+        self._embedder = voiceprint_embedder(
+            voiceprint, self._embedder, self.options.embedder_options, NAME
         )
-        if not isinstance(found, Embedder):
-            raise IsolationError(f"embedder {voiceprint.embedder!r} is not an Embedder")
-        self._embedder = found
-        return found
+        return self._embedder
 
     def _vad_backend(self) -> VoiceActivityDetector:
         if self._vad is None:
@@ -581,6 +594,10 @@ class SpeakerSeparator:
                 name = WHISPER_OVERLAP if whisper_overlap_available() else NO_OVERLAP_DETECTOR
             if name == NO_OVERLAP_DETECTOR:
                 self._overlap.append(None)
+            elif name == SEGMENTATION_OVERLAP:
+                detector_options = dict(self.options.overlap_detector_options)
+                check_options("segmentation overlap detector", detector_options, {"step_s"})
+                self._overlap.append(SegmentationOverlapDetector(**detector_options))
             else:  # WHISPER_OVERLAP (the option's validator admits nothing else)
                 self._overlap.append(
                     WhisperOverlapDetector.from_options(self.options.overlap_detector_options)
