@@ -8,9 +8,12 @@ default :class:`~voicepriv.bench.telephone.ChannelConfig`). The agent is enrolle
 held-out utterances sent through the same line.
 
 Systems in the same run: ``oracle`` (keeps exactly the agent-only frames of the truth),
-``keep-all``, ``vad-only`` (keeps every frame the energy VAD calls speech) and the
-``speaker`` separator at its default operating point with each embedder available (``mfcc``
-always; ``onnx`` with the ``onnx`` extra; ``resemblyzer`` with its extra). The separator's
+``keep-all``, ``vad-only`` (keeps every frame the energy VAD calls speech), and the
+``speaker`` and ``segmentation`` separators (``--separators``) at their default operating
+points with each embedder available (``mfcc`` always; ``onnx`` with the ``onnx`` extra;
+``resemblyzer`` with its extra). ``--segmentation-detector`` adds rows
+``speaker/NAME/seg-osd``: the speaker separator with the segmentation network as its
+overlap detector (threshold 0.4). The separator's
 VAD is its default (``"auto"``: silero with the ``onnx`` extra, else energy), and so is its
 overlap detector (``"auto"``: the Whisper-encoder detector with the ``whisper`` extra, else
 none); ``--without-detector`` adds rows ``speaker/NAME/no-osd`` without it. The detector's
@@ -50,6 +53,7 @@ import numpy.typing as npt
 
 from voicepriv.audio import Audio
 from voicepriv.backends.embedders import voicepriv_embedder
+from voicepriv.backends.segmentation import SegmentationSeparator
 from voicepriv.backends.speaker import SpeakerOptions, SpeakerSeparator
 from voicepriv.backends.vad import EnergyVad
 from voicepriv.bench.metrics import der
@@ -58,7 +62,7 @@ from voicepriv.bench.speakers import scan
 from voicepriv.bench.telephone import ChannelConfig
 from voicepriv.enrollment import enroll_clips
 from voicepriv.errors import MissingExtraError
-from voicepriv.interfaces import Embedder, IsolationRequest
+from voicepriv.interfaces import Embedder, IsolationRequest, Separator
 from voicepriv.model import ChannelLayout, Segment
 
 NAME = "mono_isolation"
@@ -72,6 +76,11 @@ PREVIOUS: dict[str, Any] = {
 }
 #: ``--without-detector`` rows: no frame-level overlap detector (bands default to 0.5 s).
 WITHOUT_DETECTOR: dict[str, Any] = {"overlap_detector": "none"}
+#: ``--segmentation-detector`` rows: the segmentation network as the overlap detector.
+SEGMENTATION_DETECTOR: dict[str, Any] = {
+    "overlap_detector": "segmentation",
+    "overlap_detector_threshold": 0.4,
+}
 FRAME = 0.01
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "librispeech-test-other"
 
@@ -221,6 +230,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also run each embedder without the overlap detector (speaker/NAME/no-osd)",
     )
     parser.add_argument(
+        "--segmentation-detector",
+        action="store_true",
+        help="also run each embedder with the segmentation network as overlap detector "
+        "(speaker/NAME/seg-osd)",
+    )
+    parser.add_argument(
+        "--separators",
+        default="speaker,segmentation",
+        help="mono separators to measure (speaker, segmentation)",
+    )
+    parser.add_argument(
         "--previous",
         action="store_true",
         help="also run each embedder at the previous defaults (rows speaker/NAME/previous)",
@@ -261,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prints: dict[int, Any] = {}
 
         def speaker(
-            call: Case, sep: SpeakerSeparator = separator, known: dict[int, Any] = prints
+            call: Case, sep: Separator = separator, known: dict[int, Any] = prints
         ) -> BoolArray:
             request = IsolationRequest(
                 layout=ChannelLayout.mono(), voiceprint=known[id(call.enroll)]
@@ -272,10 +292,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _, call in calls:
             if id(call.enroll) not in prints:
                 prints[id(call.enroll)] = enroll_clips("agent", call.enroll, embedder)
-        results += run_system(f"speaker/{name}", calls, speaker)
+        separators = {n.strip() for n in args.separators.split(",")}
+        if "speaker" in separators:
+            results += run_system(f"speaker/{name}", calls, speaker)
+        if "segmentation" in separators:
+            segmenter = SegmentationSeparator(embedder=embedder)
+            segmenter.model()  # load the network outside the timed isolation
+
+            def segmented(
+                call: Case, sep: SegmentationSeparator = segmenter, known: dict[int, Any] = prints
+            ) -> BoolArray:
+                return speaker(call, sep, known)
+
+            results += run_system(f"segmentation/{name}", calls, segmented)
         variants = (
             ("previous", PREVIOUS, args.previous),
             ("no-osd", WITHOUT_DETECTOR, args.without_detector),
+            ("seg-osd", SEGMENTATION_DETECTOR, args.segmentation_detector),
         )
         for label, changed, wanted in variants:
             if not wanted:
@@ -289,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             results += run_system(f"speaker/{name}/{label}", calls, variant)
     columns = (
-        ("system", "system", "<25", ""),
+        ("system", "system", "<28", ""),
         ("cond", "condition", "<5", ""),
         ("calls", "calls", ">5", ""),
         ("leak%", "leakage_pct", ">7", ".2f"),
@@ -315,6 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "options": "SpeakerOptions() defaults",
             "previous_options": PREVIOUS if args.previous else None,
             "no_detector_options": WITHOUT_DETECTOR if args.without_detector else None,
+            "segmentation_detector_options": (
+                SEGMENTATION_DETECTOR if args.segmentation_detector else None
+            ),
+            "separators": args.separators,
         }
         args.json.write_text(
             json.dumps({"benchmark": NAME, "params": params, "results": results}, indent=2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from mono_report import check_report, isolate_mono
 from voicepriv.audio import Audio
 from voicepriv.backends._frames import FRAME_S
 from voicepriv.backends.embedders import MfccEmbedder, voicepriv_embedder
@@ -29,18 +29,9 @@ from voicepriv.enrollment import enroll_clips
 from voicepriv.errors import ConfigError, IsolationError
 from voicepriv.interfaces import (
     Embedder,
-    IsolationRequest,
-    IsolationResult,
     Separator,
     Voiceprint,
 )
-from voicepriv.model import ChannelLayout
-
-
-def _isolate(separator: Separator, audio: Audio, voiceprint: Voiceprint | None) -> IsolationResult:
-    return separator.isolate(
-        audio, IsolationRequest(layout=ChannelLayout.mono(), voiceprint=voiceprint)
-    )
 
 
 def _mask(segments: object, frames: int, label: str | None = None) -> np.ndarray:
@@ -49,31 +40,6 @@ def _mask(segments: object, frames: int, label: str | None = None) -> np.ndarray
         if label is None or segment.label == label:
             mask[round(segment.start / FRAME_S) : round(segment.end / FRAME_S)] = True
     return mask
-
-
-def _check_report(result: IsolationResult, audio: Audio) -> None:
-    """Kept and removed spans tile the call; removed spans are exact silence."""
-    spans = sorted(result.kept + result.removed, key=lambda s: s.start)
-    assert spans[0].start == 0.0
-    assert spans[-1].end == pytest.approx(audio.duration, abs=0.011)
-    for left, right in itertools.pairwise(spans):
-        assert right.start == pytest.approx(left.end)
-    out = result.audio.samples[:, 0]
-    assert out.shape[0] == audio.frames
-    for segment in result.removed:
-        start = round(segment.start * audio.sample_rate)
-        end = round(segment.end * audio.sample_rate)
-        assert not out[start:end].any(), segment
-    assert {s.label for s in result.kept} <= {"agent"}
-    assert {s.label for s in result.removed} <= {
-        "customer",
-        "overlap",
-        "uncertain",
-        "silence",
-        "short",
-    }
-    assert 0.0 <= result.residual_leakage <= 1.0
-    assert 0.0 <= result.confidence <= 1.0
 
 
 # ----------------------------------------------------------------- plugin surface and refusals
@@ -110,22 +76,22 @@ def test_refuses_without_voiceprint_or_with_two_channels() -> None:
     separator = SegmentationSeparator(MFCC_LIMITS, embedder=MfccEmbedder())
     audio = Audio(samples=np.zeros(16000, np.float32), sample_rate=16000)
     with pytest.raises(IsolationError, match="voiceprint"):
-        _isolate(separator, audio, None)
+        isolate_mono(separator, audio, None)
     voiceprint = Voiceprint(
         agent_id="a1", embedder="mfcc", vector=np.ones(38, np.float32) / np.sqrt(38), seconds=5
     )
     stereo = Audio(samples=np.zeros((16000, 2), np.float32), sample_rate=16000)
     with pytest.raises(IsolationError, match="mono"):
-        _isolate(separator, stereo, voiceprint)
+        isolate_mono(separator, stereo, voiceprint)
     wrong = Voiceprint(agent_id="a1", embedder="onnx", vector=np.ones(4, np.float32), seconds=5)
     with pytest.raises(IsolationError, match="'onnx'"):
-        _isolate(separator, audio, wrong)
+        isolate_mono(separator, audio, wrong)
     unknown = Voiceprint(agent_id="a1", embedder="x", vector=np.ones(4, np.float32), seconds=5)
     with pytest.raises(ConfigError, match="min_cluster_score"):
         SegmentationSeparator().thresholds(unknown)
     # the MFCC baseline has no defaults here: refused before any work unless given
     with pytest.raises(ConfigError, match="cannot tell voices apart"):
-        _isolate(SegmentationSeparator(embedder=MfccEmbedder()), audio, voiceprint)
+        isolate_mono(SegmentationSeparator(embedder=MfccEmbedder()), audio, voiceprint)
 
 
 def test_silence_keeps_nothing() -> None:
@@ -134,8 +100,8 @@ def test_silence_keeps_nothing() -> None:
     voiceprint = Voiceprint(
         agent_id="a1", embedder="mfcc", vector=np.ones(38, np.float32) / np.sqrt(38), seconds=5
     )
-    result = _isolate(separator, audio, voiceprint)
-    _check_report(result, audio)
+    result = isolate_mono(separator, audio, voiceprint)
+    check_report(result, audio)
     assert result.kept == ()
     assert any("nothing kept" in note for note in result.notes)
 
@@ -289,8 +255,8 @@ def test_onnx_real_call_keeps_the_agent_and_no_customer_alone_speech(
     call = _call(shared_data, agent_id, customer_id, seed=seed, telephone=telephone)
     mix: Audio = call.mix  # type: ignore[attr-defined]
     voiceprint = enroll_clips(agent_id, list(call.enrollment), onnx_embedder)  # type: ignore[attr-defined]
-    result = _isolate(SegmentationSeparator(embedder=onnx_embedder), mix, voiceprint)
-    _check_report(result, mix)
+    result = isolate_mono(SegmentationSeparator(embedder=onnx_embedder), mix, voiceprint)
+    check_report(result, mix)
     frames = int(np.ceil(mix.duration / FRAME_S))
     segments = call.segments  # type: ignore[attr-defined]
     agent = _mask(segments, frames, "agent")
@@ -316,7 +282,7 @@ def test_onnx_call_without_the_agent_keeps_nothing(
     call = _call(shared_data, "3080", "367", seed=22, telephone=False)
     corpus = scan(shared_data / "librispeech-test-other")
     voiceprint = enroll_clips("1688", corpus.load("1688", 16000)[:3], onnx_embedder)
-    result = _isolate(
+    result = isolate_mono(
         SegmentationSeparator(embedder=onnx_embedder),
         call.mix,  # type: ignore[attr-defined]
         voiceprint,
@@ -333,5 +299,5 @@ def test_onnx_wrong_person_enrollment_keeps_almost_nothing(
     corpus = scan(shared_data / "librispeech-test-other")
     voiceprint = enroll_clips("1998", corpus.load("1998", 16000)[:3], onnx_embedder)
     mix: Audio = call.mix  # type: ignore[attr-defined]
-    result = _isolate(SegmentationSeparator(embedder=onnx_embedder), mix, voiceprint)
+    result = isolate_mono(SegmentationSeparator(embedder=onnx_embedder), mix, voiceprint)
     assert sum(s.duration for s in result.kept) <= 0.02 * mix.duration

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from mono_report import check_report, isolate_mono
 from voicepriv.audio import Audio
 from voicepriv.backends.embedders import MfccEmbedder, voicepriv_embedder
 from voicepriv.backends.overlap import WhisperOverlapDetector, whisper_overlap_available
@@ -29,13 +30,11 @@ from voicepriv.enrollment import enroll_clips
 from voicepriv.errors import ConfigError, IsolationError
 from voicepriv.interfaces import (
     Embedder,
-    IsolationRequest,
     IsolationResult,
     Separator,
     SpeechActivity,
     Voiceprint,
 )
-from voicepriv.model import ChannelLayout
 
 FRAME = 0.01
 
@@ -89,38 +88,6 @@ def _kept_mask(result: IsolationResult, frames: int) -> np.ndarray:
     return mask
 
 
-def _isolate(separator: Separator, audio: Audio, voiceprint: Voiceprint | None) -> IsolationResult:
-    return separator.isolate(
-        audio, IsolationRequest(layout=ChannelLayout.mono(), voiceprint=voiceprint)
-    )
-
-
-def _check_report(result: IsolationResult, audio: Audio) -> None:
-    """Kept and removed spans tile the call; removed spans are exact silence."""
-    spans = sorted(result.kept + result.removed, key=lambda s: s.start)
-    assert spans[0].start == 0.0
-    assert spans[-1].end == pytest.approx(audio.duration, abs=0.011)
-    for left, right in itertools.pairwise(spans):
-        assert right.start == pytest.approx(left.end)
-    out = result.audio.samples[:, 0]
-    assert out.shape[0] == audio.frames
-    for segment in result.removed:
-        start = round(segment.start * audio.sample_rate)
-        end = round(segment.end * audio.sample_rate)
-        assert not out[start:end].any(), segment
-    assert np.all(np.abs(out) <= np.abs(audio.samples[:, 0]) + 1e-7)
-    assert {s.label for s in result.kept} <= {"agent"}
-    assert {s.label for s in result.removed} <= {
-        "customer",
-        "overlap",
-        "uncertain",
-        "silence",
-        "short",
-    }
-    assert 0.0 <= result.residual_leakage <= 1.0
-    assert 0.0 <= result.confidence <= 1.0
-
-
 # ----------------------------------------------------------------- plugin surface and refusals
 
 
@@ -143,19 +110,19 @@ def test_refuses_without_voiceprint_or_with_two_channels() -> None:
     separator = SpeakerSeparator(embedder=MfccEmbedder())
     audio = Audio(samples=np.zeros(16000, np.float32), sample_rate=16000)
     with pytest.raises(IsolationError, match="voiceprint"):
-        _isolate(separator, audio, None)
+        isolate_mono(separator, audio, None)
     voiceprint = Voiceprint(
         agent_id="a1", embedder="mfcc", vector=np.ones(38, np.float32) / np.sqrt(38), seconds=5
     )
     stereo = Audio(samples=np.zeros((16000, 2), np.float32), sample_rate=16000)
     with pytest.raises(IsolationError, match="mono"):
-        _isolate(separator, stereo, voiceprint)
+        isolate_mono(separator, stereo, voiceprint)
     wrong = Voiceprint(agent_id="a1", embedder="onnx", vector=np.ones(4, np.float32), seconds=5)
     with pytest.raises(IsolationError, match="'onnx'"):
-        _isolate(separator, audio, wrong)
+        isolate_mono(separator, audio, wrong)
     short = Voiceprint(agent_id="a1", embedder="mfcc", vector=np.ones(4, np.float32), seconds=5)
     with pytest.raises(IsolationError, match="4 dims"):
-        _isolate(separator, audio, short)
+        isolate_mono(separator, audio, short)
 
 
 @settings(max_examples=50, deadline=None)
@@ -201,8 +168,8 @@ def test_any_audio_gives_a_consistent_report(seed: int, seconds: float) -> None:
     voiceprint = Voiceprint(
         agent_id="a1", embedder="mfcc", vector=vector / np.linalg.norm(vector), seconds=5
     )
-    result = _isolate(SpeakerSeparator(embedder=MfccEmbedder()), audio, voiceprint)
-    _check_report(result, audio)
+    result = isolate_mono(SpeakerSeparator(embedder=MfccEmbedder()), audio, voiceprint)
+    check_report(result, audio)
 
 
 # ----------------------------------------------------------------- real speech, core install
@@ -217,10 +184,10 @@ def test_mfcc_pipeline_runs_and_fails_closed(shared_data: Path) -> None:
         "a1", [Audio(samples=x, sample_rate=16000) for x in agent[:3]], embedder
     )
     separator = SpeakerSeparator(embedder=embedder)
-    _check_report(_isolate(separator, audio, voiceprint), audio)
+    check_report(isolate_mono(separator, audio, voiceprint), audio)
     # a call of the customer alone keeps nothing
     alone = Audio(samples=np.concatenate(customer[:3]), sample_rate=16000)
-    assert _isolate(separator, alone, voiceprint).kept == ()
+    assert isolate_mono(separator, alone, voiceprint).kept == ()
 
 
 # ----------------------------------------------------------------- real speech, onnx embedder
@@ -271,8 +238,8 @@ def test_onnx_real_conversation_meets_leakage_target(
     audio, truth_agent, truth_customer = _conversation(agent[3:], customer, seed=seed)
     clips = [Audio(samples=x, sample_rate=16000) for x in agent[:3]]
     voiceprint = enroll_clips(agent_id, clips, onnx_embedder)
-    result = _isolate(SpeakerSeparator(options, embedder=onnx_embedder), audio, voiceprint)
-    _check_report(result, audio)
+    result = isolate_mono(SpeakerSeparator(options, embedder=onnx_embedder), audio, voiceprint)
+    check_report(result, audio)
     kept = _kept_mask(result, truth_agent.size)
     solo = truth_agent & ~truth_customer
     leakage = (kept & truth_customer).sum() / truth_customer.sum()
@@ -280,7 +247,7 @@ def test_onnx_real_conversation_meets_leakage_target(
     assert leakage <= 0.01
     assert retention >= floor
     # the same call at 8 kHz telephone rate
-    narrow = _isolate(
+    narrow = isolate_mono(
         SpeakerSeparator(options, embedder=onnx_embedder), audio.resampled(8000), voiceprint
     )
     kept8 = _kept_mask(narrow, truth_agent.size)
@@ -295,7 +262,7 @@ def test_onnx_call_without_agent_keeps_nothing(shared_data: Path, onnx_embedder:
     audio, _, _ = _conversation(customer_a, customer_b, seed=4, seconds=30.0)
     clips = [Audio(samples=x, sample_rate=16000) for x in agent[:3]]
     voiceprint = enroll_clips("1688", clips, onnx_embedder)
-    result = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio, voiceprint)
+    result = isolate_mono(SpeakerSeparator(embedder=onnx_embedder), audio, voiceprint)
     assert result.kept == ()
     assert not result.audio.samples.any()
 
@@ -310,7 +277,7 @@ def test_onnx_wrong_person_enrollment_keeps_almost_nothing(
     audio, _, _ = _conversation(agent, customer, seed=6, seconds=30.0)
     clips = [Audio(samples=x, sample_rate=16000) for x in impostor[:3]]
     voiceprint = enroll_clips("1998", clips, onnx_embedder)
-    result = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio, voiceprint)
+    result = isolate_mono(SpeakerSeparator(embedder=onnx_embedder), audio, voiceprint)
     kept_s = sum(s.duration for s in result.kept)
     assert kept_s <= 0.02 * audio.duration
 
@@ -336,15 +303,15 @@ def test_resemblyzer_real_conversation_leaks_nothing_and_absent_agent_keeps_noth
     clips = [Audio(samples=x, sample_rate=16000) for x in agent[:3]]
     voiceprint = enroll_clips("2414", clips, resemblyzer_embedder)
     separator = SpeakerSeparator(embedder=resemblyzer_embedder)
-    result = _isolate(separator, audio, voiceprint)
-    _check_report(result, audio)
+    result = isolate_mono(separator, audio, voiceprint)
+    check_report(result, audio)
     kept = _kept_mask(result, truth_agent.size)
     assert (kept & truth_customer).sum() / truth_customer.sum() <= 0.01
     assert (kept & truth_agent & ~truth_customer).sum() / (
         truth_agent & ~truth_customer
     ).sum() > 0.3
     others, _, _ = _conversation(_load(shared_data, "3080"), customer, seed=4, seconds=30.0)
-    assert _isolate(separator, others, voiceprint).kept == ()
+    assert isolate_mono(separator, others, voiceprint).kept == ()
 
 
 @pytest.mark.onnx
@@ -364,7 +331,7 @@ def test_onnx_voiceprint_between_both_voices_keeps_nothing(
     ambiguous = Voiceprint(
         agent_id="a", embedder="onnx", vector=middle / np.linalg.norm(middle), seconds=10.0
     )
-    result = _isolate(SpeakerSeparator(embedder=onnx_embedder), audio, ambiguous)
+    result = isolate_mono(SpeakerSeparator(embedder=onnx_embedder), audio, ambiguous)
     assert result.kept == ()
     assert "no span was confidently the enrolled agent" in " ".join(result.notes)
 
@@ -443,7 +410,7 @@ def test_hold_music_cluster_does_not_let_the_customer_through(split: bool) -> No
     voiceprint = Voiceprint(
         agent_id="a", embedder="scripted", vector=agent.astype(np.float32), seconds=9
     )
-    result = _isolate(separator, audio, voiceprint)
+    result = isolate_mono(separator, audio, voiceprint)
     kept = _kept_mask(result, 6000)
     customer_frames = np.zeros(6000, bool)
     customer_frames[2000:3000] = customer_frames[5000:6000] = True
@@ -479,7 +446,7 @@ def test_an_agent_cluster_of_two_agent_like_halves_is_not_split() -> None:
     voiceprint = Voiceprint(
         agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
     )
-    kept = _kept_mask(_isolate(separator, audio, voiceprint), 6000)
+    kept = _kept_mask(isolate_mono(separator, audio, voiceprint), 6000)
     agent_frames = np.zeros(6000, bool)
     agent_frames[:1500] = agent_frames[3000:4500] = True
     assert not (kept & ~agent_frames).any()
@@ -506,7 +473,7 @@ def _scripted_call(
     voiceprint = Voiceprint(
         agent_id="a", embedder="scripted", vector=enrolled.astype(np.float32), seconds=9
     )
-    result = _isolate(separator, audio, voiceprint)
+    result = isolate_mono(separator, audio, voiceprint)
     return result, _kept_mask(result, 6000)
 
 
@@ -548,14 +515,16 @@ def test_flagged_overlap_is_removed_with_its_context() -> None:
         options, embedder=embedder, vad=_AllSpeech(), overlap_detector=flags
     )
     assert separator.bands(True) == (0.3, 0.3) and separator.bands(False) == (0.5, 0.5)
-    result = _isolate(separator, audio, voiceprint)
+    result = isolate_mono(separator, audio, voiceprint)
     kept = _kept_mask(result, 6000)
     for start, end in ((40.0, 41.0), (10.0, 10.2)):
         assert not kept[round((start - 0.3) / FRAME) : round((end + 0.3) / FRAME)].any()
     assert kept[round(35 / FRAME) : round(39 / FRAME)].all()  # agent speech elsewhere stays
     assert any(s.label == "overlap" and s.start <= 40.0 < s.end for s in result.removed)
     without = _kept_mask(
-        _isolate(SpeakerSeparator(options, embedder=embedder, vad=_AllSpeech()), audio, voiceprint),
+        isolate_mono(
+            SpeakerSeparator(options, embedder=embedder, vad=_AllSpeech()), audio, voiceprint
+        ),
         6000,
     )
     assert without[round(40 / FRAME) : round(41 / FRAME)].all()  # the detector removed it
@@ -583,7 +552,7 @@ def test_overlap_flags_never_keep_more(spans: list[tuple[float, float]]) -> None
         separator = SpeakerSeparator(
             options, embedder=embedder, vad=_AllSpeech(), overlap_detector=detector
         )
-        return _kept_mask(_isolate(separator, audio, voiceprint), 6000)
+        return _kept_mask(isolate_mono(separator, audio, voiceprint), 6000)
 
     # the flags as the separator sees them: the 20 ms output read at each 10 ms frame's centre
     probability = _FlagSpans(spans).detect(audio).probabilities
