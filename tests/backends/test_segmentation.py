@@ -86,6 +86,9 @@ def test_refuses_without_voiceprint_or_with_two_channels() -> None:
     wrong = Voiceprint(agent_id="a1", embedder="onnx", vector=np.ones(4, np.float32), seconds=5)
     with pytest.raises(IsolationError, match="'onnx'"):
         isolate_mono(separator, audio, wrong)
+    short = Voiceprint(agent_id="a1", embedder="mfcc", vector=np.ones(4, np.float32), seconds=5)
+    with pytest.raises(IsolationError, match="4 dims"):
+        isolate_mono(separator, audio, short)
     unknown = Voiceprint(agent_id="a1", embedder="x", vector=np.ones(4, np.float32), seconds=5)
     with pytest.raises(ConfigError, match="min_cluster_score"):
         SegmentationSeparator().thresholds(unknown)

@@ -591,7 +591,8 @@ class SegmentationSeparator:
     def isolate(self, audio: Audio, request: IsolationRequest) -> IsolationResult:
         """Agent-only audio of a mono *audio* and the report.
 
-        :raises IsolationError: no voiceprint, or more than one channel.
+        :raises IsolationError: no voiceprint, more than one channel, or a voiceprint that
+            does not fit its embedder.
         :raises ConfigError: the voiceprint's embedder has no default thresholds here
             (:data:`UNSUPPORTED_BY_DEFAULT`) and the options give none.
         """
@@ -613,6 +614,12 @@ class SegmentationSeparator:
             audio, step_s=self.options.step_s, model=self.model(), progress=request.progress
         )
         windows = self.windows(audio, embedder)
+        dims = np.asarray(voiceprint.vector).size
+        if windows.vectors.ndim != 2 or windows.vectors.shape[1] != dims:
+            raise IsolationError(
+                f"{_WHO}: embedder {embedder.name!r} gives {windows.vectors.shape[-1]}-dim "
+                f"windows, but the voiceprint of agent {voiceprint.agent_id!r} has {dims} dims"
+            )
         voices = self.voices(segmentation, windows, frames)
         identification = self.identify(voices, segmentation.starts.size, voiceprint)
         identification = self.consistent(segmentation, identification, frames)

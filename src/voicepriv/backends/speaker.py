@@ -289,7 +289,10 @@ class SpeakerOptions:
         :data:`DEFAULT_BANDS` (0.5 s without a detector, 0.3 s with one).
     :param overlap_detector: frame-level overlapped-speech detector: ``"auto"`` (default:
         ``"whisper"`` when the ``whisper`` extra is installed, else none), ``"whisper"``
-        (:class:`voicepriv.backends.overlap.WhisperOverlapDetector`) or ``"none"``. Its flags
+        (:class:`voicepriv.backends.overlap.WhisperOverlapDetector`), ``"segmentation"``
+        (:class:`voicepriv.backends.pyannet.SegmentationOverlapDetector`: pyannote's network,
+        core install; measured 3-8 points more retention than ``"whisper"`` and a worse
+        worst call on two of three sets, docs/mono-isolation.md) or ``"none"``. Its flags
         only add overlap; with it the guard band and overlap context default to 0.3 s
         instead of 0.5 s (:data:`DEFAULT_BANDS`). Measured: on 30 s calls less leakage
         (worst call 7.8 -> 3.2 %) and 2-4 points more retention; on 60 s calls 2-5 points
@@ -297,8 +300,8 @@ class SpeakerOptions:
     :param overlap_detector_threshold: overlap probability (smoothed over
         ``overlap_detector_smooth_s``) from which a frame is overlap.
     :param overlap_detector_smooth_s: moving-average length of that probability.
-    :param overlap_detector_options: options for the detector (``model_dir``, ``threads``,
-        ``probe``).
+    :param overlap_detector_options: options for the detector (whisper: ``model_dir``,
+        ``threads``, ``probe``; segmentation: ``step_s``).
     :param context_s: a frame is kept only if every window centred this close is agent.
     :param guard_s: no frame within this distance of speech the windows judge customer or
         overlap is kept (0: off; the frame-level ``turn_guard_s`` places this band more
