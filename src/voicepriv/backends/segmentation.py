@@ -58,7 +58,7 @@ from voicepriv.backends._frames import (
     silence_outside,
     speech_runs,
 )
-from voicepriv.backends._options import number_option
+from voicepriv.backends._options import check_options, number_option
 from voicepriv.backends.pyannet import POWERSET, Segmentation, SegmentationModel, segment
 from voicepriv.backends.speaker import (
     DEFAULT_MAX_CLUSTER_SIMILARITY,
@@ -209,13 +209,7 @@ class SegmentationOptions:
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> SegmentationOptions:
         """Build from plugin options; unknown names raise :class:`ConfigError` (all at once)."""
-        known = {field.name for field in attrs.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(
-                f"{_WHO}: unknown option(s) {', '.join(map(repr, unknown))}; "
-                f"known: {', '.join(sorted(known))}"
-            )
+        check_options(_WHO, options, {field.name for field in attrs.fields(cls)})
         return cls(**dict(options))
 
 

@@ -362,13 +362,7 @@ class SpeakerOptions:
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> SpeakerOptions:
         """Build from plugin options; unknown names raise :class:`ConfigError` (all at once)."""
-        known = {field.name for field in attrs.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(
-                f"speaker separator: unknown option(s) {', '.join(map(repr, unknown))}; "
-                f"known: {', '.join(sorted(known))}"
-            )
+        check_options("speaker separator", options, {field.name for field in attrs.fields(cls)})
         return cls(**dict(options))
 
 
