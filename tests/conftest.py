@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from torch_checkpoint import fake_torch  # noqa: F401  (a fixture, shared by the loader tests)
+
 # Tests see only voicepriv's own plugins unless a test asks for autoloading explicitly.
 os.environ.setdefault("VOICEPRIV_DISABLE_PLUGIN_AUTOLOAD", "1")
 

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import pickle
-import sys
 import types
 import zipfile
-from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +14,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from torch_checkpoint import Storage, Tensor, save_state_dict, write_checkpoint
 from voicepriv.audio import Audio
 from voicepriv.backends.pyannet import (
     CHUNK_S,
@@ -112,77 +109,11 @@ def test_network_input_is_checked(model: SegmentationModel) -> None:
 # --------------------------------------------------------------------------- checkpoint reader
 
 
-@pytest.fixture
-def fake_torch(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
-    """A stand-in ``torch`` module so that a test can pickle a checkpoint the way torch does."""
-    torch = types.ModuleType("torch")
-    utils = types.ModuleType("torch._utils")
-
-    class FloatStorage:
-        pass
-
-    FloatStorage.__module__ = "torch"
-    FloatStorage.__qualname__ = "FloatStorage"
-
-    def _rebuild_tensor_v2(*args: object) -> None:
-        raise AssertionError("never called while pickling")
-
-    _rebuild_tensor_v2.__module__ = "torch._utils"
-    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
-    torch.FloatStorage = FloatStorage  # type: ignore[attr-defined]
-    utils._rebuild_tensor_v2 = _rebuild_tensor_v2  # type: ignore[attr-defined]
-    torch._utils = utils  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "torch", torch)
-    monkeypatch.setitem(sys.modules, "torch._utils", utils)
-    yield torch
-
-
-class _Storage:
-    def __init__(self, key: str, values: np.ndarray) -> None:
-        self.key = key
-        self.values = values
-
-
-class _Tensor:
-    def __init__(self, storage: _Storage, shape: tuple[int, ...]) -> None:
-        self.storage = storage
-        self.shape = shape
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        rebuild = sys.modules["torch._utils"]._rebuild_tensor_v2
-        strides = tuple(int(np.prod(self.shape[i + 1 :])) for i in range(len(self.shape)))
-        return (rebuild, (self.storage, 0, self.shape, strides, False, OrderedDict()))
-
-
-def _write_checkpoint(path: Path, payload: object, storages: list[_Storage]) -> None:
-    """Write *payload* in torch.save's zip layout (``archive/data.pkl`` + ``archive/data/N``)."""
-    torch = sys.modules["torch"]
-
-    class _Pickler(pickle.Pickler):
-        def persistent_id(self, obj: object) -> object:
-            if isinstance(obj, _Storage):
-                return ("storage", torch.FloatStorage, obj.key, "cpu", obj.values.size)
-            return None
-
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=2).dump(payload)
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("archive/data.pkl", buffer.getvalue())
-        for storage in storages:
-            archive.writestr(f"archive/data/{storage.key}", storage.values.astype("<f4").tobytes())
-
-
 def test_reads_a_torch_checkpoint_without_torch(
     fake_torch: types.ModuleType, model: SegmentationModel, tmp_path: Path
 ) -> None:
-    storages: list[_Storage] = []
-    state: OrderedDict[str, _Tensor] = OrderedDict()
-    for index, (name, value) in enumerate(model.weights().items()):
-        storage = _Storage(str(index), value.ravel())
-        storages.append(storage)
-        state[name] = _Tensor(storage, value.shape)
     path = tmp_path / "pytorch_model.bin"
-    _write_checkpoint(path, {"state_dict": state, "pytorch-lightning_version": "2.0.2"}, storages)
+    save_state_dict(path, model.weights(), extra={"pytorch-lightning_version": "2.0.2"})
     read = read_torch_state_dict(path)
     assert read.keys() == model.weights().keys()
     for name, value in model.weights().items():
@@ -217,13 +148,13 @@ def test_broken_checkpoints_are_config_errors(fake_torch: types.ModuleType, tmp_
         archive.writestr("something.txt", "hello")
     with pytest.raises(ConfigError, match="expected one"):
         read_torch_state_dict(empty)
-    storage = _Storage("0", np.zeros(4, np.float32))
+    storage = Storage("0", np.zeros(4, np.float32))
     short = tmp_path / "short.bin"
-    _write_checkpoint(short, {"w": _Tensor(storage, (4, 4))}, [storage])
+    write_checkpoint(short, {"w": Tensor(storage, (4, 4))}, [storage])
     with pytest.raises(ConfigError, match=r"short\.bin"):
         read_torch_state_dict(short)
     missing = tmp_path / "missing-storage.bin"
-    _write_checkpoint(missing, {"w": _Tensor(storage, (4,))}, [])
+    write_checkpoint(missing, {"w": Tensor(storage, (4,))}, [])
     with pytest.raises(ConfigError, match=r"missing-storage\.bin"):
         read_torch_state_dict(missing)
     with pytest.raises(ConfigError, match="no such file"):

@@ -1,5 +1,8 @@
 """Built-in speaker embedders: ``"mfcc"``, ``"onnx"``, ``"resemblyzer"``, ``"speechbrain"``.
 
+(``"campplus"``, CAM++ in numpy on the core install, lives in
+:mod:`voicepriv.backends.campplus`.)
+
 Every embedder gives L2-normalised float32 vectors and works on mono :class:`Audio` at any
 rate (resampled to 16 kHz inside). With the option ``telephone=True`` every input is first
 band-limited through 8 kHz sampling. Enroll at the bandwidth of the calls to isolate (the agent
@@ -21,7 +24,6 @@ on wideband audio, so band-limiting is off by default.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -31,8 +33,16 @@ import numpy as np
 import numpy.typing as npt
 
 from voicepriv.audio import Audio
+from voicepriv.backends._embedding import (
+    RATE,
+    bool_option,
+    check_window,
+    prepare_mono,
+    unit_rows,
+    window_starts,
+)
 from voicepriv.backends._options import check_options
-from voicepriv.errors import AudioError, ConfigError, MissingExtraError
+from voicepriv.errors import ConfigError, MissingExtraError
 from voicepriv.interfaces import Embedder
 from voicepriv.plugins import hookimpl
 
@@ -56,44 +66,11 @@ RESEMBLYZER: Final = "resemblyzer"
 SPEECHBRAIN: Final = "speechbrain"
 
 FloatArray = npt.NDArray[np.float32]
-_RATE: Final = 16000
+_RATE: Final = RATE
 _EPS: Final = 1e-10
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def _prepare(audio: Audio, who: str, telephone: bool) -> FloatArray:
-    """Mono samples at 16 kHz, band-limited to the telephone band when asked."""
-    if audio.channels != 1:
-        raise AudioError(f"{who} embedder: expected mono audio, got {audio.channels} channels")
-    if telephone and audio.sample_rate > 8000:
-        audio = audio.resampled(8000)
-    if audio.sample_rate != _RATE:
-        audio = audio.resampled(_RATE)
-    return audio.samples[:, 0]
-
-
-def _normalise(matrix: npt.NDArray[Any]) -> FloatArray:
-    """Rows scaled to unit length (all-zero rows stay zero)."""
-    array = np.asarray(matrix, np.float64)
-    norms = np.linalg.norm(array, axis=-1, keepdims=True)
-    result: FloatArray = (array / np.maximum(norms, _EPS)).astype(np.float32)
-    return result
-
-
-def _check_window(who: str, window_s: float, hop_s: float) -> None:
-    if not (window_s > 0 and hop_s > 0 and math.isfinite(window_s) and math.isfinite(hop_s)):
-        raise ConfigError(
-            f"{who} embedder: window_s and hop_s must be positive, got {window_s!r}, {hop_s!r}"
-        )
-
-
-def _window_starts(count: int, window: int, hop: int) -> npt.NDArray[np.int64]:
-    """Start indices of windows of *window* items every *hop* over *count* items (>= 1)."""
-    if count <= window:
-        return np.zeros(1, np.int64)
-    return np.arange(0, count - window + 1, hop, dtype=np.int64)
 
 
 def _moving_mean(matrix: FloatArray, span: int) -> FloatArray:
@@ -151,13 +128,6 @@ def _power_frames(samples: FloatArray, n_fft: int, win: int, hop: int) -> FloatA
     return power
 
 
-def _bool_option(who: str, options: Mapping[str, Any], name: str, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{who} embedder option {name!r}: expected true or false, got {value!r}")
-    return value
-
-
 def _onnx_session(path: Path, threads: int, who: str) -> Any:
     try:
         import onnxruntime
@@ -207,7 +177,7 @@ class MfccEmbedder:
         return 2 * self._CEPS
 
     def _features(self, audio: Audio) -> tuple[FloatArray, FloatArray]:
-        samples = _prepare(audio, MFCC, self.telephone)
+        samples = prepare_mono(audio, MFCC, self.telephone)
         power = _power_frames(samples, 512, 400, 160)
         bands = np.log(power @ self._mel.T + _EPS)
         ceps = (bands @ self._dct.T).astype(np.float32)
@@ -220,7 +190,7 @@ class MfccEmbedder:
         n = np.maximum(counts, 1.0)[:, np.newaxis]
         mean = sums / n
         std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
-        return _normalise(np.concatenate([mean, std], axis=1))
+        return unit_rows(np.concatenate([mean, std], axis=1))
 
     def embed(self, audio: Audio) -> FloatArray:
         """One L2-normalised 38-dim vector for all speech in *audio*."""
@@ -238,11 +208,11 @@ class MfccEmbedder:
         self, audio: Audio, *, window_s: float, hop_s: float
     ) -> tuple[FloatArray, FloatArray]:
         """Vectors of windows of *window_s* every *hop_s* seconds (cumulative sums, no loop)."""
-        _check_window(MFCC, window_s, hop_s)
+        check_window(MFCC, window_s, hop_s)
         ceps, speech = self._features(audio)
         window = max(1, round(window_s * 100))
         hop = max(1, round(hop_s * 100))
-        starts = _window_starts(ceps.shape[0], window, hop)
+        starts = window_starts(ceps.shape[0], window, hop)
         ends = np.minimum(starts + window, ceps.shape[0])
         weighted = ceps * speech[:, np.newaxis]
 
@@ -320,7 +290,7 @@ class OnnxEmbedder:
         return self._dim
 
     def _logmel(self, audio: Audio) -> FloatArray:
-        samples = _prepare(audio, ONNX, self.telephone)
+        samples = prepare_mono(audio, ONNX, self.telephone)
         power = _power_frames(samples, 512, 400, 160)
         feat: FloatArray = np.log10(power @ self._mel.T + 1e-10).astype(np.float32)
         if feat.shape[0] < self._WINDOW:
@@ -335,27 +305,27 @@ class OnnxEmbedder:
             np.asarray(self._session.run(None, {"mel_window": windows[i : i + 256]})[0])
             for i in range(0, windows.shape[0], 256)
         ]
-        return _normalise(np.concatenate(outputs))
+        return unit_rows(np.concatenate(outputs))
 
     def embed(self, audio: Audio) -> FloatArray:
         """Per-window embeddings (0.8 s every 0.4 s), L2-normalised, averaged, normalised."""
         feat = self._logmel(audio)
-        vectors = self._run(feat, _window_starts(feat.shape[0], self._WINDOW, self._STRIDE))
-        result: FloatArray = _normalise(vectors.mean(axis=0))
+        vectors = self._run(feat, window_starts(feat.shape[0], self._WINDOW, self._STRIDE))
+        result: FloatArray = unit_rows(vectors.mean(axis=0))
         return result
 
     def embed_windows(
         self, audio: Audio, *, window_s: float, hop_s: float
     ) -> tuple[FloatArray, FloatArray]:
         """0.8 s sub-windows every *hop_s*; windows longer than 0.8 s average several."""
-        _check_window(ONNX, window_s, hop_s)
+        check_window(ONNX, window_s, hop_s)
         feat = self._logmel(audio)
         hop = max(1, round(hop_s * 100))
-        starts = _window_starts(feat.shape[0], self._WINDOW, hop)
+        starts = window_starts(feat.shape[0], self._WINDOW, hop)
         vectors = self._run(feat, starts)
         span = max(1, round((window_s * 100 - self._WINDOW) / hop) + 1)
         span = min(span, vectors.shape[0])
-        averaged = _normalise(_moving_mean(vectors, span))
+        averaged = unit_rows(_moving_mean(vectors, span))
         first = starts[: averaged.shape[0]]
         last = starts[span - 1 : span - 1 + averaged.shape[0]] + self._WINDOW
         centres = ((first + last) / 2.0 * 0.01).astype(np.float32)
@@ -398,7 +368,7 @@ class ResemblyzerEmbedder:
         return 256
 
     def _frames(self, audio: Audio) -> FloatArray:
-        samples = _prepare(audio, RESEMBLYZER, self.telephone)
+        samples = prepare_mono(audio, RESEMBLYZER, self.telephone)
         peak = float(np.abs(samples).max()) if samples.size else 0.0
         if peak > 0:
             samples = samples / peak * 0.5
@@ -412,29 +382,29 @@ class ResemblyzerEmbedder:
             for i in range(0, windows.shape[0], 128):
                 batch = torch.from_numpy(np.array(windows[i : i + 128]))
                 outputs.append(self._encoder(batch).cpu().numpy())
-        return _normalise(np.concatenate(outputs))
+        return unit_rows(np.concatenate(outputs))
 
     def embed(self, audio: Audio) -> FloatArray:
         """Partial embeddings of 1.6 s every 0.8 s, averaged and normalised."""
         mel = self._frames(audio)
         if mel.shape[0] < 160:
             mel = np.concatenate([mel, np.zeros((160 - mel.shape[0], mel.shape[1]), np.float32)])
-        starts = _window_starts(mel.shape[0], 160, 80)
+        starts = window_starts(mel.shape[0], 160, 80)
         index = starts[:, np.newaxis] + np.arange(160)[np.newaxis, :]
-        result: FloatArray = _normalise(self._run(mel[index]).mean(axis=0))
+        result: FloatArray = unit_rows(self._run(mel[index]).mean(axis=0))
         return result
 
     def embed_windows(
         self, audio: Audio, *, window_s: float, hop_s: float
     ) -> tuple[FloatArray, FloatArray]:
         """One encoder pass per window of *window_s* seconds every *hop_s*."""
-        _check_window(RESEMBLYZER, window_s, hop_s)
+        check_window(RESEMBLYZER, window_s, hop_s)
         mel = self._frames(audio)
         window = max(10, round(window_s * 100))
         if mel.shape[0] < window:
             pad = np.zeros((window - mel.shape[0], mel.shape[1]), np.float32)
             mel = np.concatenate([mel, pad])
-        starts = _window_starts(mel.shape[0], window, max(1, round(hop_s * 100)))
+        starts = window_starts(mel.shape[0], window, max(1, round(hop_s * 100)))
         index = starts[:, np.newaxis] + np.arange(window)[np.newaxis, :]
         centres = ((starts + window / 2.0) * 0.01).astype(np.float32)
         return centres, self._run(mel[index])
@@ -494,11 +464,11 @@ class SpeechBrainEmbedder:
             for i in range(0, batch.shape[0], 64):
                 chunk = torch.from_numpy(np.array(batch[i : i + 64]))
                 outputs.append(self._model.encode_batch(chunk).reshape(chunk.shape[0], -1).numpy())
-        return _normalise(np.concatenate(outputs))
+        return unit_rows(np.concatenate(outputs))
 
     def embed(self, audio: Audio) -> FloatArray:
         """One embedding of the whole *audio*."""
-        samples = _prepare(audio, SPEECHBRAIN, self.telephone)
+        samples = prepare_mono(audio, SPEECHBRAIN, self.telephone)
         if samples.size < _RATE // 4:
             samples = np.concatenate([samples, np.zeros(_RATE // 4 - samples.size, np.float32)])
         result: FloatArray = self._run(samples[np.newaxis])[0]
@@ -508,13 +478,13 @@ class SpeechBrainEmbedder:
         self, audio: Audio, *, window_s: float, hop_s: float
     ) -> tuple[FloatArray, FloatArray]:
         """One encoder pass per window (batched)."""
-        _check_window(SPEECHBRAIN, window_s, hop_s)
-        samples = _prepare(audio, SPEECHBRAIN, self.telephone)
+        check_window(SPEECHBRAIN, window_s, hop_s)
+        samples = prepare_mono(audio, SPEECHBRAIN, self.telephone)
         window = max(_RATE // 10, round(window_s * _RATE))
         hop = max(1, round(hop_s * _RATE))
         if samples.size < window:
             samples = np.concatenate([samples, np.zeros(window - samples.size, np.float32)])
-        starts = _window_starts(samples.size, window, hop)
+        starts = window_starts(samples.size, window, hop)
         frames = np.lib.stride_tricks.sliding_window_view(samples, window)[starts]
         centres = ((starts + window / 2.0) / _RATE).astype(np.float32)
         return centres, self._run(frames)
@@ -526,7 +496,7 @@ class SpeechBrainEmbedder:
 def _build(name: str, options: Mapping[str, Any]) -> Embedder:
     if name == MFCC:
         check_options(f"{MFCC} embedder", options, {"telephone"})
-        return MfccEmbedder(telephone=_bool_option(MFCC, options, "telephone", False))
+        return MfccEmbedder(telephone=bool_option(MFCC, options, "telephone", False))
     if name == ONNX:
         check_options(f"{ONNX} embedder", options, {"model_path", "threads", "telephone"})
         threads = options.get("threads", 1)
@@ -537,11 +507,11 @@ def _build(name: str, options: Mapping[str, Any]) -> Embedder:
         return OnnxEmbedder(
             model_path=options.get("model_path"),
             threads=threads,
-            telephone=_bool_option(ONNX, options, "telephone", False),
+            telephone=bool_option(ONNX, options, "telephone", False),
         )
     if name == RESEMBLYZER:
         check_options(f"{RESEMBLYZER} embedder", options, {"telephone"})
-        return ResemblyzerEmbedder(telephone=_bool_option(RESEMBLYZER, options, "telephone", False))
+        return ResemblyzerEmbedder(telephone=bool_option(RESEMBLYZER, options, "telephone", False))
     check_options(f"{SPEECHBRAIN} embedder", options, {"source", "telephone"})
     if "source" not in options:
         raise ConfigError(
@@ -549,7 +519,7 @@ def _build(name: str, options: Mapping[str, Any]) -> Embedder:
             "model hubs are not used"
         )
     return SpeechBrainEmbedder(
-        source=options["source"], telephone=_bool_option(SPEECHBRAIN, options, "telephone", False)
+        source=options["source"], telephone=bool_option(SPEECHBRAIN, options, "telephone", False)
     )
 
 

@@ -234,7 +234,7 @@ def read_torch_state_dict(path: str | Path) -> dict[str, npt.NDArray[Any]]:
             pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
             if len(pickles) != 1:
                 raise ConfigError(
-                    f"segmentation checkpoint {source!r}: not a PyTorch zip checkpoint "
+                    f"PyTorch checkpoint {source!r}: not a PyTorch zip checkpoint "
                     f"(expected one */data.pkl, found {len(pickles)})"
                 )
             root = pickles[0][: -len("data.pkl")]
@@ -243,17 +243,16 @@ def read_torch_state_dict(path: str | Path) -> dict[str, npt.NDArray[Any]]:
     except ConfigError:
         raise
     except FileNotFoundError as exc:
-        raise ConfigError(f"segmentation checkpoint {source!r}: no such file") from exc
+        raise ConfigError(f"PyTorch checkpoint {source!r}: no such file") from exc
     except (zipfile.BadZipFile, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-        raise ConfigError(f"segmentation checkpoint {source!r}: unreadable: {exc}") from exc
+        raise ConfigError(f"PyTorch checkpoint {source!r}: unreadable: {exc}") from exc
     except OSError as exc:
-        raise ConfigError(f"segmentation checkpoint {source!r}: cannot read: {exc}") from exc
+        raise ConfigError(f"PyTorch checkpoint {source!r}: cannot read: {exc}") from exc
     if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, Mapping):
         raise ConfigError(
-            f"segmentation checkpoint {source!r}: expected a state dict, got "
-            f"{type(loaded).__name__}"
+            f"PyTorch checkpoint {source!r}: expected a state dict, got {type(loaded).__name__}"
         )
     return {str(k): v for k, v in loaded.items() if isinstance(v, np.ndarray)}
 
