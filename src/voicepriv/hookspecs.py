@@ -124,7 +124,7 @@ def voicepriv_embedder(name: str, options: Mapping[str, Any]) -> Embedder | None
     The first non-``None`` answer wins. A backend that loads weights accepts a local directory
     in *options* (model hubs may be unreachable).
 
-    :param name: e.g. ``"mfcc"``, ``"onnx"``, ``"resemblyzer"``, ``"speechbrain"``.
+    :param name: e.g. ``"mfcc"``, ``"campplus"``, ``"onnx"``, ``"resemblyzer"``, ``"speechbrain"``.
     :param options: backend options, passed through unchanged.
     """
 

