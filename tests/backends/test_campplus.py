@@ -119,7 +119,7 @@ def test_the_architecture_has_cam_plus_plus_size() -> None:
 def test_unreadable_model_paths_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         CamPlusPlusModel.from_path(tmp_path / "absent.npz")
-    with pytest.raises(ConfigError, match="neither"):
+    with pytest.raises(ConfigError, match="none of"):
         CamPlusPlusModel.from_path(tmp_path)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not an archive")

@@ -84,7 +84,7 @@ def test_bad_weights_are_refused_with_every_problem_named(model: SegmentationMod
 def test_unreadable_model_paths_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         SegmentationModel.from_path(tmp_path / "missing.npz")
-    with pytest.raises(ConfigError, match=r"neither pytorch_model\.bin"):
+    with pytest.raises(ConfigError, match=r"none of pytorch_model\.bin"):
         SegmentationModel.from_path(tmp_path)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not an archive at all")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import itertools
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -43,7 +42,7 @@ from voicepriv.backends._embedding import (
     window_starts,
 )
 from voicepriv.backends._options import check_options
-from voicepriv.backends.pyannet import read_torch_state_dict
+from voicepriv.backends._weights import checked_weights, load_weights
 from voicepriv.errors import AudioError, ConfigError
 from voicepriv.interfaces import Embedder
 from voicepriv.plugins import hookimpl
@@ -258,27 +257,13 @@ class CamPlusPlusModel:
     """
 
     def __init__(self, weights: Mapping[str, npt.ArrayLike], *, source: str = "weights") -> None:
-        problems: list[str] = []
-        arrays: dict[str, FloatArray] = {}
-        for name, shape in EXPECTED_SHAPES.items():
-            if name not in weights:
-                problems.append(f"{name} is missing")
-                continue
-            value = np.asarray(weights[name])
-            if value.shape != shape:
-                problems.append(f"{name} has shape {value.shape}, expected {shape}")
-            elif not np.issubdtype(value.dtype, np.floating) or not np.isfinite(value).all():
-                problems.append(f"{name} is not finite floating point")
-            elif name.endswith("running_var") and (value < 0).any():
-                problems.append(f"{name} has negative variances")
-            else:
-                arrays[name] = value.astype(np.float32)
-        if problems:
-            raise ConfigError(
-                f"campplus model {source!r}: not CAM++ (80 bands, 192 dims) weights: "
-                + "; ".join(problems[:6])
-                + (f" (and {len(problems) - 6} more)" if len(problems) > 6 else "")
-            )
+        arrays = checked_weights(
+            weights,
+            EXPECTED_SHAPES,
+            model="campplus model",
+            architecture="CAM++ (80 bands, 192 dims)",
+            source=source,
+        )
         self.source = source
         self._w = arrays
 
@@ -291,25 +276,10 @@ class CamPlusPlusModel:
 
         :raises ConfigError: nothing loadable at *path*, or not CAM++ weights.
         """
-        where = Path(path)
-        if where.is_dir():
-            for name in (WEIGHTS_FILE, "campplus_cn_en_common.pt"):
-                if (where / name).is_file():
-                    return cls.from_path(where / name)
-            raise ConfigError(
-                f"campplus model {str(where)!r}: directory holds neither {WEIGHTS_FILE} nor "
-                "campplus_cn_en_common.pt"
-            )
-        if not where.is_file():
-            raise ConfigError(f"campplus model {str(where)!r}: no such file or directory")
-        if zipfile.is_zipfile(where) and where.suffix != ".npz":
-            return cls(read_torch_state_dict(where), source=str(where))
-        try:
-            with where.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
-                weights = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ConfigError(f"campplus model {str(where)!r}: unreadable: {exc}") from exc
-        return cls(weights, source=str(where))
+        weights, source = load_weights(
+            path, model="campplus model", names=(WEIGHTS_FILE, "campplus_cn_en_common.pt")
+        )
+        return cls(weights, source=source)
 
     @classmethod
     def bundled(cls) -> CamPlusPlusModel:

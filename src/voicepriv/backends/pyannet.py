@@ -25,22 +25,19 @@ real time.
 
 from __future__ import annotations
 
-import collections
 import functools
 import importlib.resources
-import io
 import itertools
-import pickle
-import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
 from voicepriv.audio import Audio
+from voicepriv.backends._weights import checked_weights, load_weights, read_torch_state_dict
 from voicepriv.errors import AudioError, ConfigError
 from voicepriv.interfaces import SpeechActivity
 
@@ -124,139 +121,6 @@ def _expected_shapes() -> dict[str, tuple[int, ...]]:
 EXPECTED_SHAPES: Final[Mapping[str, tuple[int, ...]]] = _expected_shapes()
 
 
-# --------------------------------------------------------------------------- checkpoint reader
-
-
-class _Inert:
-    """Stands in for the metadata objects a checkpoint pickles (task specs, versions)."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        self.args = args
-
-    def __setstate__(self, state: object) -> None:
-        self.state = state
-
-
-_STORAGES: Final[Mapping[str, type[np.generic]]] = {
-    "FloatStorage": np.float32,
-    "DoubleStorage": np.float64,
-    "HalfStorage": np.float16,
-    "LongStorage": np.int64,
-    "IntStorage": np.int32,
-    "BoolStorage": np.bool_,
-}
-#: Metadata classes a pyannote checkpoint pickles besides its tensors; read as inert objects.
-_INERT: Final = frozenset(
-    {
-        ("torch.torch_version", "TorchVersion"),
-        ("pyannote.audio.core.task", "Specifications"),
-        ("pyannote.audio.core.task", "Problem"),
-        ("pyannote.audio.core.task", "Resolution"),
-    }
-)
-
-
-def _rebuild_tensor(
-    storage: npt.NDArray[Any],
-    offset: int,
-    size: tuple[int, ...],
-    stride: tuple[int, ...],
-    *_rest: object,
-) -> npt.NDArray[Any]:
-    if not size:
-        return storage[offset : offset + 1].reshape(()).copy()
-    needed = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) + 1
-    if min(size) > 0 and needed > storage.size:
-        raise ValueError(f"a tensor of shape {tuple(size)} reaches past its storage")
-    view = np.lib.stride_tricks.as_strided(
-        storage[offset:],
-        shape=tuple(size),
-        strides=tuple(s * storage.itemsize for s in stride),
-        writeable=False,
-    )
-    return np.array(view)
-
-
-def _rebuild_parameter(data: npt.NDArray[Any], *_rest: object) -> npt.NDArray[Any]:
-    return data
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles a PyTorch checkpoint into numpy arrays; refuses every other callable."""
-
-    def __init__(self, data: bytes, archive: zipfile.ZipFile, root: str, source: str) -> None:
-        super().__init__(io.BytesIO(data))
-        self._archive = archive
-        self._root = root
-        self._source = source
-
-    def find_class(self, module: str, name: str) -> Any:
-        allowed: Mapping[tuple[str, str], Callable[..., Any]] = {
-            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-            ("collections", "OrderedDict"): collections.OrderedDict,
-        }
-        if (module, name) in allowed:
-            return allowed[(module, name)]
-        if module == "torch" and name in _STORAGES:
-            return _STORAGES[name]
-        if (module, name) in _INERT:
-            return type(name, (_Inert,), {})
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-
-    def persistent_load(self, pid: Any) -> npt.NDArray[Any]:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"unexpected storage reference {pid!r}")
-        _, dtype, key, _location, count = pid
-        if not isinstance(dtype, type) or not issubclass(dtype, np.generic):
-            raise pickle.UnpicklingError(f"unexpected storage type {dtype!r}")
-        raw = self._archive.read(f"{self._root}data/{key}")
-        array = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<"))
-        if array.size < int(count):
-            raise pickle.UnpicklingError(f"storage {key} holds {array.size} of {count} values")
-        return array
-
-
-def read_torch_state_dict(path: str | Path) -> dict[str, npt.NDArray[Any]]:
-    """The tensors of a PyTorch checkpoint file as numpy arrays, without torch.
-
-    Reads the zip format ``torch.save`` writes (``archive/data.pkl`` + ``archive/data/N``).
-    A Lightning checkpoint's ``state_dict`` entry is taken when there is one. The unpickler
-    builds only arrays, ordered dicts and inert stand-ins for pyannote's task metadata;
-    anything else in the file (code to run, unknown classes) is refused.
-
-    :raises ConfigError: the file is missing, not a PyTorch zip checkpoint, or holds
-        objects other than tensors and known metadata.
-    """
-    source = str(path)
-    try:
-        with zipfile.ZipFile(source) as archive:
-            pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
-            if len(pickles) != 1:
-                raise ConfigError(
-                    f"PyTorch checkpoint {source!r}: not a PyTorch zip checkpoint "
-                    f"(expected one */data.pkl, found {len(pickles)})"
-                )
-            root = pickles[0][: -len("data.pkl")]
-            unpickler = _ArrayUnpickler(archive.read(pickles[0]), archive, root, source)
-            loaded = unpickler.load()
-    except ConfigError:
-        raise
-    except FileNotFoundError as exc:
-        raise ConfigError(f"PyTorch checkpoint {source!r}: no such file") from exc
-    except (zipfile.BadZipFile, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-        raise ConfigError(f"PyTorch checkpoint {source!r}: unreadable: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"PyTorch checkpoint {source!r}: cannot read: {exc}") from exc
-    if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
-        loaded = loaded["state_dict"]
-    if not isinstance(loaded, Mapping):
-        raise ConfigError(
-            f"PyTorch checkpoint {source!r}: expected a state dict, got {type(loaded).__name__}"
-        )
-    return {str(k): v for k, v in loaded.items() if isinstance(v, np.ndarray)}
-
-
 # --------------------------------------------------------------------------- the network
 
 
@@ -324,25 +188,13 @@ class SegmentationModel:
     """
 
     def __init__(self, weights: Mapping[str, npt.ArrayLike], *, source: str = "weights") -> None:
-        problems: list[str] = []
-        arrays: dict[str, FloatArray] = {}
-        for name, shape in EXPECTED_SHAPES.items():
-            if name not in weights:
-                problems.append(f"{name} is missing")
-                continue
-            value = np.asarray(weights[name])
-            if value.shape != shape:
-                problems.append(f"{name} has shape {value.shape}, expected {shape}")
-            elif not np.issubdtype(value.dtype, np.floating) or not np.isfinite(value).all():
-                problems.append(f"{name} is not finite floating point")
-            else:
-                arrays[name] = value.astype(np.float32)
-        if problems:
-            raise ConfigError(
-                f"segmentation model {source!r}: not segmentation-3.0 weights: "
-                + "; ".join(problems[:6])
-                + (f" (and {len(problems) - 6} more)" if len(problems) > 6 else "")
-            )
+        arrays = checked_weights(
+            weights,
+            EXPECTED_SHAPES,
+            model="segmentation model",
+            architecture="segmentation-3.0",
+            source=source,
+        )
         self.source = source
         self._w = arrays
         self._sinc = _sinc_filters(
@@ -369,25 +221,10 @@ class SegmentationModel:
 
         :raises ConfigError: nothing loadable at *path*, or not segmentation-3.0 weights.
         """
-        where = Path(path)
-        if where.is_dir():
-            for name in ("pytorch_model.bin", WEIGHTS_FILE):
-                if (where / name).is_file():
-                    return cls.from_path(where / name)
-            raise ConfigError(
-                f"segmentation model {str(where)!r}: directory holds neither pytorch_model.bin "
-                f"nor {WEIGHTS_FILE}"
-            )
-        if not where.is_file():
-            raise ConfigError(f"segmentation model {str(where)!r}: no such file or directory")
-        if zipfile.is_zipfile(where) and where.suffix != ".npz":
-            return cls(read_torch_state_dict(where), source=str(where))
-        try:
-            with where.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
-                weights = {name: archive[name] for name in archive.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ConfigError(f"segmentation model {str(where)!r}: unreadable: {exc}") from exc
-        return cls(weights, source=str(where))
+        weights, source = load_weights(
+            path, model="segmentation model", names=("pytorch_model.bin", WEIGHTS_FILE)
+        )
+        return cls(weights, source=source)
 
     @classmethod
     def bundled(cls) -> SegmentationModel:
