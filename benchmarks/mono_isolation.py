@@ -10,8 +10,8 @@ held-out utterances sent through the same line.
 Systems in the same run: ``oracle`` (keeps exactly the agent-only frames of the truth),
 ``keep-all``, ``vad-only`` (keeps every frame the energy VAD calls speech), and the
 ``speaker`` and ``segmentation`` separators (``--separators``) at their default operating
-points with each embedder available (``mfcc`` always; ``onnx`` with the ``onnx`` extra;
-``resemblyzer`` with its extra). ``--segmentation-detector`` adds rows
+points with each embedder available (``mfcc`` and ``campplus`` always; ``onnx`` with the
+``onnx`` extra; ``resemblyzer`` with its extra). ``--segmentation-detector`` adds rows
 ``speaker/NAME/seg-osd``: the speaker separator with the segmentation network as its
 overlap detector (threshold 0.4). The separator's
 VAD is its default (``"auto"``: silero with the ``onnx`` extra, else energy), and so is its
@@ -52,7 +52,6 @@ import numpy as np
 import numpy.typing as npt
 
 from voicepriv.audio import Audio
-from voicepriv.backends.embedders import voicepriv_embedder
 from voicepriv.backends.segmentation import SegmentationSeparator
 from voicepriv.backends.speaker import SpeakerOptions, SpeakerSeparator
 from voicepriv.backends.vad import EnergyVad
@@ -64,6 +63,7 @@ from voicepriv.enrollment import enroll_clips
 from voicepriv.errors import MissingExtraError
 from voicepriv.interfaces import Embedder, IsolationRequest, Separator
 from voicepriv.model import ChannelLayout, Segment
+from voicepriv.plugins import backend, get_plugin_manager
 
 NAME = "mono_isolation"
 #: The operating point before 2026-11-24's second session (``--previous`` measures it in the
@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter calls (< 1 min)")
     parser.add_argument("--json", type=Path, help="write results here")
-    parser.add_argument("--embedders", default="mfcc,onnx,resemblyzer")
+    parser.add_argument("--embedders", default="mfcc,onnx,campplus,resemblyzer")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--calls", type=int, help="calls per condition")
     parser.add_argument(
@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results += run_system("vad-only", calls, vad_only)
     for name in [n.strip() for n in args.embedders.split(",") if n.strip()]:
         try:
-            embedder = voicepriv_embedder(name=name, options={})
+            embedder = backend(get_plugin_manager(), "embedder", name, {})
         except MissingExtraError as exc:
             print(f"skipping {name}: {exc}", file=sys.stderr)
             continue

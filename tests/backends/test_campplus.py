@@ -247,4 +247,4 @@ def test_real_voices_are_told_apart_at_both_bandwidths(
             total += 1
             worst_other = max(worst_other, float(np.delete(scores, names.index(reader)).max()))
     assert hits / total >= (0.95 if not telephone else 0.9)
-    assert worst_other < 0.65  # DEFAULT_MIN_CLUSTER_SCORES["campplus"]
+    assert worst_other < 0.65  # 0.1 under DEFAULT_MIN_CLUSTER_SCORES["campplus"]

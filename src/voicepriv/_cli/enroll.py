@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--vault", type=Path, metavar="DIR", help="store it in this vault")
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the voiceprint JSON here")
     parser.add_argument(
-        "--embedder", default="onnx", help="embedder backend (default: onnx; mfcc needs no extra)"
+        "--embedder",
+        default="onnx",
+        help="embedder backend (default: onnx; campplus and mfcc need no extra)",
     )
     parser.add_argument(
         "--option",
