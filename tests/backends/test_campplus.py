@@ -14,6 +14,8 @@ from hypothesis.extra import numpy as hnp
 
 from torch_checkpoint import save_state_dict
 from voicepriv.audio import Audio
+from voicepriv.backends import campplus
+from voicepriv.backends._embedding import window_starts
 from voicepriv.backends.campplus import (
     CAMPPLUS,
     EXPECTED_SHAPES,
@@ -136,6 +138,93 @@ def test_network_input_is_checked(model: CamPlusPlusModel) -> None:
         model.embed_features(np.zeros((2, 40, 40), np.float32))
     with pytest.raises(AudioError, match="NaN"):
         model.embed_features(np.full((1, 40, 80), np.nan, np.float32))
+    with pytest.raises(AudioError, match=r"\(frames >= 2, 80\)"):
+        model.embed_sliding(np.zeros((1, 40, 80), np.float32), [0], length=20)
+    with pytest.raises(AudioError, match="NaN"):
+        model.embed_sliding(np.full((40, 80), np.nan, np.float32), [0], length=20)
+    for starts, length in (([-1], 20), ([30], 20), ([0], 1)):
+        with pytest.raises(AudioError, match="40 input frames"):
+            model.embed_sliding(np.zeros((40, 80), np.float32), starts, length=length)
+
+
+# --------------------------------------------------------------------------- one pass per call
+
+
+@settings(max_examples=30)
+@given(
+    values=hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 60), st.integers(1, 3)),
+        elements=st.floats(-100, 100, width=32),
+    ),
+    width=st.integers(1, 80),
+)
+def test_sliding_mean_is_the_mean_of_the_box_centred_on_each_frame(
+    values: np.ndarray, width: int
+) -> None:
+    got = campplus._sliding_mean(values, width)
+    for frame in range(values.shape[0]):
+        box = values[max(0, frame - width // 2) : max(0, frame - width // 2 + width)]
+        assert np.allclose(got[frame], box.mean(axis=0), atol=1e-3), frame
+
+
+def test_the_front_end_in_pieces_is_the_front_end(
+    model: CamPlusPlusModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features = np.random.default_rng(4).normal(0, 2, (1, 230, 80)).astype(np.float32)
+    whole = model._head(features)
+    monkeypatch.setattr(campplus, "_HEAD_PIECE", 50)
+    assert np.abs(model._long_head(features[0]) - whole).max() < 1e-4
+
+
+def _speech_features(shared_data: Path, seconds: float) -> np.ndarray:
+    readers = _utterances(shared_data)
+    speech = np.concatenate([clip.samples.ravel() for clip in readers["1688"]])
+    return kaldi_fbank(speech[: round(seconds * 16000)])
+
+
+def test_the_call_in_pieces_gives_the_embeddings_of_one_pass(
+    shared_data: Path, model: CamPlusPlusModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pieces of 400 frames carry margins of 300 frames plus a window; what depends on
+    # frames further away than that is negligible (cosine 0.9999999 for 60 s pieces).
+    features = _speech_features(shared_data, 16.0)
+    features = features - campplus._sliding_mean(features, 80)
+    starts = window_starts(features.shape[0], 80, 10)
+    one = model.embed_sliding(features, starts, length=80)
+    monkeypatch.setattr(campplus, "_PIECE", 400)
+    pieces = model.embed_sliding(features, starts, length=80)
+    one /= np.linalg.norm(one, axis=1, keepdims=True)
+    pieces /= np.linalg.norm(pieces, axis=1, keepdims=True)
+    assert np.min(np.sum(one * pieces, axis=1)) > 0.999
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("telephone", [False, True])
+def test_both_window_modes_tell_real_voices_apart(
+    shared_data: Path, model: CamPlusPlusModel, telephone: bool
+) -> None:
+    # Every 0.8 s window of a reader's speech (voiceprints from other utterances) scores
+    # higher against its own reader than against the others, in both modes; the modes'
+    # embeddings are related, not equal.
+    readers = _utterances(shared_data)
+    modes = {
+        flag: CamPlusPlusEmbedder(model=model, telephone=telephone, per_window=flag)
+        for flag in (False, True)
+    }
+    names = ["1688", "2609", "3005", "533"]
+    prints = np.stack([enroll_clips(r, readers[r][:3], modes[False]).vector for r in names])
+    windows: dict[bool, list[np.ndarray]] = {False: [], True: []}
+    for index, reader in enumerate(names):
+        speech = np.concatenate([clip.samples.ravel() for clip in readers[reader][3:6]])
+        audio = Audio(samples=speech[: 16000 * 12], sample_rate=16000)
+        for flag, embedder in modes.items():
+            _, matrix = embedder.embed_windows(audio, window_s=0.8, hop_s=0.2)
+            scores = matrix @ prints.T
+            windows[flag].append(matrix)
+            assert np.mean(np.argmax(scores, axis=1) == index) >= (0.9 if telephone else 0.95)
+    cosines = np.sum(np.concatenate(windows[False]) * np.concatenate(windows[True]), axis=1)
+    assert 0.6 < float(np.mean(cosines)) < 0.99
 
 
 @settings(max_examples=15)
@@ -151,7 +240,9 @@ def test_fbank_frames_and_values_are_well_defined(samples: np.ndarray) -> None:
 # --------------------------------------------------------------------------- the embedder
 
 
-def test_embedder_contract(embedder: CamPlusPlusEmbedder) -> None:
+@pytest.mark.parametrize("per_window", [False, True])
+def test_embedder_contract(model: CamPlusPlusModel, per_window: bool) -> None:
+    embedder = CamPlusPlusEmbedder(model=model, per_window=per_window)
     assert isinstance(embedder, Embedder)
     assert embedder.name == CAMPPLUS
     assert embedder.dim == 192
@@ -172,9 +263,22 @@ def test_embedder_contract(embedder: CamPlusPlusEmbedder) -> None:
 def test_batching_does_not_change_window_embeddings(model: CamPlusPlusModel) -> None:
     noise = np.random.default_rng(1).normal(0, 0.1, (40000, 1)).astype(np.float32)
     audio = Audio(samples=noise, sample_rate=16000)
-    _, one = CamPlusPlusEmbedder(model=model, batch=1).embed_windows(audio, window_s=1, hop_s=0.3)
-    _, many = CamPlusPlusEmbedder(model=model, batch=7).embed_windows(audio, window_s=1, hop_s=0.3)
-    assert np.allclose(one, many, atol=1e-5)
+    one = CamPlusPlusEmbedder(model=model, per_window=True, batch=1)
+    many = CamPlusPlusEmbedder(model=model, per_window=True, batch=7)
+    _, one_matrix = one.embed_windows(audio, window_s=1, hop_s=0.3)
+    _, many_matrix = many.embed_windows(audio, window_s=1, hop_s=0.3)
+    assert np.allclose(one_matrix, many_matrix, atol=1e-5)
+
+
+def test_per_window_mode_embeds_each_window_on_its_own(model: CamPlusPlusModel) -> None:
+    noise = np.random.default_rng(5).normal(0, 0.1, (40000, 1)).astype(np.float32)
+    audio = Audio(samples=noise, sample_rate=16000)
+    embedder = CamPlusPlusEmbedder(model=model, per_window=True)
+    centres, matrix = embedder.embed_windows(audio, window_s=1, hop_s=0.5)
+    for centre, row in zip(centres, matrix, strict=True):
+        start = round((centre - 0.5) * 16000)
+        piece = Audio(samples=noise[start : start + 16000 + 240], sample_rate=16000)
+        assert float(row @ embedder.embed(piece)) > 0.9999
 
 
 def test_short_and_bad_inputs(embedder: CamPlusPlusEmbedder) -> None:
@@ -191,6 +295,8 @@ def test_short_and_bad_inputs(embedder: CamPlusPlusEmbedder) -> None:
     stereo = Audio(samples=np.zeros((16000, 2), np.float32), sample_rate=16000)
     with pytest.raises(AudioError, match="mono"):
         embedder.embed(stereo)
+    with pytest.raises(AudioError, match="mono"):
+        embedder.embed_windows(stereo, window_s=0.8, hop_s=0.1)
     with pytest.raises(ConfigError, match="positive"):
         embedder.embed_windows(short, window_s=0.0, hop_s=0.1)
     with pytest.raises(ConfigError, match="'batch'"):
@@ -202,12 +308,16 @@ def test_plugin_hook_builds_the_embedder_and_checks_options() -> None:
     assert CAMPPLUS in backend_names(manager, "embedder")
     built = backend(manager, "embedder", CAMPPLUS, {"telephone": True, "batch": 8})
     assert isinstance(built, CamPlusPlusEmbedder)
-    assert built.telephone and built.batch == 8
+    assert built.telephone and built.batch == 8 and not built.per_window
+    built = backend(manager, "embedder", CAMPPLUS, {"per_window": True})
+    assert isinstance(built, CamPlusPlusEmbedder) and built.per_window
     assert voicepriv_embedder(name="onnx", options={}) is None
     with pytest.raises(ConfigError, match="'threads'"):
         voicepriv_embedder(name=CAMPPLUS, options={"threads": 2})
     with pytest.raises(ConfigError, match="'telephone'"):
         voicepriv_embedder(name=CAMPPLUS, options={"telephone": "yes"})
+    with pytest.raises(ConfigError, match="'per_window'"):
+        voicepriv_embedder(name=CAMPPLUS, options={"per_window": 1})
     with pytest.raises(ConfigError, match="no such file"):
         voicepriv_embedder(name=CAMPPLUS, options={"model_path": "/nonexistent/campplus.npz"})
 

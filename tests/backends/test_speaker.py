@@ -256,22 +256,26 @@ def test_onnx_real_conversation_meets_leakage_target(
 
 
 #: Agent-only retention floors of the same two calls with the ``campplus`` embedder (no
-#: overlap detector, so that the core install runs it). Measured 2026-12-03: 55.9 % and 77.1 %
-#: at 16 kHz (onnx without the detector: 33.6 % and 74.4 %), leakage 0.0 % and 0.16 %; at
-#: 8 kHz against the wideband voiceprint the first call fails closed (nothing kept) and the
-#: second keeps 76.0 %.
-CAMPPLUS_RETENTION_FLOORS = (0.50, 0.70)
+#: overlap detector, so that the core install runs it), by window mode. Measured 2026-12-04:
+#: one pass over the call (the default) 36.5 % and 77.1 % at 16 kHz, per window 55.9 % and
+#: 77.1 % (onnx without the detector: 33.6 % and 74.4 %), leakage 0.0 % and 0.16 % in both.
+#: On the first call the one-pass embeddings judge more of the agent's speech overlap (18.8 s
+#: against 15.6 s); over the benchmark's 54 calls the two modes keep the same (57-67 %).
+#: At 8 kHz against the wideband voiceprint the first call fails closed (nothing kept) and
+#: the second keeps 74-76 %.
+CAMPPLUS_RETENTION_FLOORS = {False: (0.32, 0.70), True: (0.50, 0.70)}
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("per_window", [False, True])
 @pytest.mark.parametrize(
     ("agent_id", "customer_id", "seed", "call"),
     [("1688", "3080", 3, 0), ("2414", "367", 5, 1)],
 )
 def test_campplus_real_conversation_meets_leakage_target(
-    shared_data: Path, agent_id: str, customer_id: str, seed: int, call: int
+    shared_data: Path, agent_id: str, customer_id: str, seed: int, call: int, per_window: bool
 ) -> None:
-    embedder = backend(get_plugin_manager(), "embedder", "campplus", {})
+    embedder = backend(get_plugin_manager(), "embedder", "campplus", {"per_window": per_window})
     separator = SpeakerSeparator(SpeakerOptions(overlap_detector="none"), embedder=embedder)
     agent = _load(shared_data, agent_id)
     customer = _load(shared_data, customer_id)
@@ -288,7 +292,7 @@ def test_campplus_real_conversation_meets_leakage_target(
         print(f"campplus call {call} at {rate} Hz: leakage {leakage:.4f} retention {retention:.4f}")
         assert leakage <= 0.01
         if rate == 16000:
-            assert retention >= CAMPPLUS_RETENTION_FLOORS[call]
+            assert retention >= CAMPPLUS_RETENTION_FLOORS[per_window][call]
 
 
 @pytest.fixture(scope="module", params=[pytest.param("onnx", marks=pytest.mark.onnx), "campplus"])
