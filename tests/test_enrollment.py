@@ -193,6 +193,19 @@ def test_cli_enroll_into_vault_and_file_then_delete(
         load_voiceprint(vault, "agent-7")
 
 
+def test_cli_enroll_defaults_to_the_campplus_embedder_of_the_core_install(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    from voicepriv.cli import main
+
+    clip = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[0]
+    out = tmp_path / "vp.json"
+    assert main(["enroll", "agent-7", str(clip), "--out", str(out)]) == 0
+    voiceprint = voiceprint_from_bytes(out.read_bytes())
+    assert voiceprint.embedder == "campplus"
+    assert voiceprint.vector.shape == (192,)
+
+
 def test_cli_enroll_refuses_without_destination(
     shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,8 +46,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the voiceprint JSON here")
     parser.add_argument(
         "--embedder",
-        default="onnx",
-        help="embedder backend (default: onnx; campplus and mfcc need no extra)",
+        default="campplus",
+        help=(
+            "embedder backend (default: campplus, core install; onnx needs the onnx extra; "
+            "mfcc is a weak baseline)"
+        ),
     )
     parser.add_argument(
         "--option",
