@@ -150,7 +150,7 @@ def test_network_input_is_checked(model: CamPlusPlusModel) -> None:
 # --------------------------------------------------------------------------- one pass per call
 
 
-@settings(max_examples=30)
+@settings(max_examples=40)
 @given(
     values=hnp.arrays(
         np.float32,
@@ -158,14 +158,35 @@ def test_network_input_is_checked(model: CamPlusPlusModel) -> None:
         elements=st.floats(-100, 100, width=32),
     ),
     width=st.integers(1, 80),
+    block=st.integers(1, 70),
 )
 def test_sliding_mean_is_the_mean_of_the_box_centred_on_each_frame(
-    values: np.ndarray, width: int
+    values: np.ndarray, width: int, block: int
 ) -> None:
-    got = campplus._sliding_mean(values, width)
+    saved = campplus._MEAN_BLOCK
+    campplus._MEAN_BLOCK = block  # blocks of any size give the same means
+    try:
+        got = campplus._sliding_mean(values, width)
+    finally:
+        campplus._MEAN_BLOCK = saved
     for frame in range(values.shape[0]):
         box = values[max(0, frame - width // 2) : max(0, frame - width // 2 + width)]
         assert np.allclose(got[frame], box.mean(axis=0), atol=1e-3), frame
+
+
+@settings(max_examples=10)
+@given(
+    samples=hnp.arrays(np.float32, st.integers(400, 4000), elements=st.floats(-1, 1, width=32)),
+    block=st.integers(1, 30),
+)
+def test_fbank_in_blocks_is_the_fbank(samples: np.ndarray, block: int) -> None:
+    whole = kaldi_fbank(samples)
+    saved = campplus._FBANK_BLOCK
+    campplus._FBANK_BLOCK = block
+    try:
+        assert np.allclose(kaldi_fbank(samples), whole, rtol=0, atol=1e-5)
+    finally:
+        campplus._FBANK_BLOCK = saved
 
 
 def test_the_front_end_in_pieces_is_the_front_end(

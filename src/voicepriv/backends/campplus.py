@@ -90,6 +90,10 @@ _MAX_FRAMES: Final = 1000
 #: this margin and a window either side), so memory does not grow with the call.
 _PIECE: Final = 12000
 _PIECE_MARGIN: Final = 300
+#: :func:`kaldi_fbank` computes this many frames at a time (memory does not grow with the call).
+_FBANK_BLOCK: Final = 2000
+#: Frames per block of the sliding means (see :func:`_sliding_mean`).
+_MEAN_BLOCK: Final = 4000
 #: The 2-D front end's outputs depend on 10 frames either side; it runs on pieces of this size.
 _HEAD_PIECE: Final = 1000
 _HEAD_MARGIN: Final = 12
@@ -128,17 +132,21 @@ def kaldi_fbank(samples: npt.ArrayLike) -> FloatArray:
     triangular filters on Kaldi's mel scale from 20 Hz to 8 kHz, no dither, energies floored
     at float32's machine epsilon. Inputs shorter than one frame give zero frames.
     """
-    x = np.asarray(samples, np.float64).ravel()
+    x = np.asarray(samples).ravel()
     if x.size < 400:
         return np.zeros((0, _BANDS), np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(x, 400)[::160]
-    frames = frames - frames.mean(axis=1, keepdims=True)
-    previous = np.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
+    every = np.lib.stride_tricks.sliding_window_view(x, 400)[::160]
+    result: FloatArray = np.empty((every.shape[0], _BANDS), np.float32)
     window, banks = _fbank_constants()
-    emphasised = (frames - 0.97 * previous) * window
-    power = np.abs(np.fft.rfft(emphasised, n=512, axis=1)) ** 2
-    energies = np.maximum(power @ banks.T, np.finfo(np.float32).eps)
-    result: FloatArray = np.log(energies).astype(np.float32)
+    # float64 in blocks of frames: the spectra of a whole hour at once would take gigabytes
+    for start in range(0, every.shape[0], _FBANK_BLOCK):
+        frames = every[start : start + _FBANK_BLOCK].astype(np.float64)
+        frames = frames - frames.mean(axis=1, keepdims=True)
+        previous = np.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
+        emphasised = (frames - 0.97 * previous) * window
+        power = np.abs(np.fft.rfft(emphasised, n=512, axis=1)) ** 2
+        energies = np.maximum(power @ banks.T, np.finfo(np.float32).eps)
+        result[start : start + frames.shape[0]] = np.log(energies)
     return result
 
 
@@ -279,16 +287,22 @@ def _sliding_mean(x: FloatArray, width: int) -> FloatArray:
     """Mean over the *width* frames centred on each frame of ``(time, channels)``.
 
     Near the edges the box is cut to the frames that exist (as a window at the start of an
-    input sees only its own frames).
+    input sees only its own frames). Float64 running sums over blocks of frames, so that
+    neither memory nor rounding grows with the input.
     """
     steps = x.shape[0]
-    cumulative = np.zeros((steps + 1, *x.shape[1:]), np.float64)
-    np.cumsum(x, axis=0, dtype=np.float64, out=cumulative[1:])
-    first = np.clip(np.arange(steps) - width // 2, 0, steps)
-    last = np.clip(np.arange(steps) - width // 2 + width, 0, steps)
-    result: FloatArray = (
-        (cumulative[last] - cumulative[first]) / (last - first)[:, np.newaxis]
-    ).astype(np.float32)
+    half = width // 2
+    result: FloatArray = np.empty(x.shape, np.float32)
+    for begin in range(0, steps, _MEAN_BLOCK):
+        end = min(steps, begin + _MEAN_BLOCK)
+        low, high = max(0, begin - half), min(steps, end - half + width)
+        cumulative = np.zeros((high - low + 1, *x.shape[1:]), np.float64)
+        np.cumsum(x[low:high], axis=0, dtype=np.float64, out=cumulative[1:])
+        frames = np.arange(begin, end)
+        first = np.clip(frames - half, 0, steps)
+        last = np.clip(frames - half + width, 0, steps)
+        total = cumulative[last - low] - cumulative[first - low]
+        result[begin:end] = total / (last - first)[:, np.newaxis]
     return result
 
 
