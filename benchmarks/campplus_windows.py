@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _table import print_table
 
 NAME = "campplus_windows"
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "librispeech-test-other"
@@ -113,11 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         ("speedup", "speedup", ">8", ".1f"),
         ("traced MiB", "traced_peak_mib", ">11", ".1f"),
     )
-    header = " ".join(f"{title:{align}}" for title, _, align, _ in columns)
-    print(header)
-    print("-" * len(header))
-    for row in rows:
-        print(" ".join(f"{row[key]:{align}{fmt}}" for _, key, align, fmt in columns))
+    print_table(rows, columns)
     if args.json:
         params = {"quick": args.quick, "window_s": 0.8, "hop_s": 0.1, "minutes": lengths}
         args.json.write_text(

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from _table import print_table
 
 from voicepriv.audio import Audio
 from voicepriv.backends.segmentation import SegmentationSeparator
@@ -353,11 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("ovl%", "overlap_pct", ">6", ".1f"),
         ("xRT", "x_realtime", ">10", ".1f"),
     )
-    header = " ".join(f"{title:{align}}" for title, _, align, _ in columns)
-    print(header)
-    print("-" * len(header))
-    for row in results:
-        print(" ".join(f"{row[key]:{align}{fmt}}" for _, key, align, fmt in columns))
+    print_table(results, columns)
     if args.json:
         params = {
             "quick": args.quick,
