@@ -12,6 +12,12 @@ Rows: ``mode`` (``one-pass``, the default, or ``per-window``), ``minutes`` of au
 ``tracemalloc``) and ``windows``. Target: beyond the 2-minute pieces the network runs on,
 memory grows no faster than a few copies of the audio (16 kHz float32 is 3.7 MiB a minute).
 
+Verification rows (``eer_pct``, :func:`voicepriv.bench.metrics.equal_error_rate`): each of the
+ten readers enrolled from three utterances (``embed``), and 0.8 s windows every 0.1 s of 30 s
+of its later utterances (10 s with ``--quick``) scored against every voiceprint, per mode and
+bandwidth (16 kHz, and band-limited through 8 kHz with ``telephone``; 16 kHz only with
+``--quick``).
+
     python benchmarks/campplus_windows.py [--quick] [--json PATH]
 """
 
@@ -76,6 +82,49 @@ def child(mode: str, minutes: float) -> dict[str, Any]:
     }
 
 
+def verification(seconds: float, telephone: bool) -> list[dict[str, Any]]:
+    """Equal error rates of 0.8 s window embeddings against voiceprints, both modes."""
+    from voicepriv.audio import Audio
+    from voicepriv.backends.campplus import CamPlusPlusEmbedder
+    from voicepriv.bench.metrics import equal_error_rate
+    from voicepriv.bench.speakers import scan
+
+    corpus = scan(DATA)
+    modes = {
+        mode: CamPlusPlusEmbedder(telephone=telephone, per_window=mode == "per-window")
+        for mode in ("one-pass", "per-window")
+    }
+    prints, calls = [], []
+    for speaker in corpus.speakers:
+        clips = corpus.load(speaker, 16000)
+        enrollment = np.concatenate([clip.samples.ravel() for clip in clips[:3]])
+        prints.append(modes["one-pass"].embed(Audio(samples=enrollment, sample_rate=16000)))
+        later = np.concatenate([clip.samples.ravel() for clip in clips[3:]])
+        calls.append(Audio(samples=later[: round(seconds * 16000)], sample_rate=16000))
+    voiceprints = np.stack(prints)
+    rows = []
+    for mode, embedder in modes.items():
+        same, other = [], []
+        start = time.process_time()
+        for index, call in enumerate(calls):
+            scores = embedder.embed_windows(call, window_s=0.8, hop_s=0.1)[1] @ voiceprints.T
+            same.append(scores[:, index])
+            other.append(np.delete(scores, index, axis=1).ravel())
+        spent = time.process_time() - start
+        rows.append(
+            {
+                "mode": mode,
+                "bandwidth": "8k" if telephone else "16k",
+                "windows": int(sum(s.size for s in same)),
+                "eer_pct": round(
+                    100 * equal_error_rate(np.concatenate(same), np.concatenate(other)), 2
+                ),
+                "x_realtime": round(sum(c.duration for c in calls) / max(spent, 1e-6), 1),
+            }
+        )
+    return rows
+
+
 def _run_child(mode: str, minutes: float) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(minutes)],
@@ -90,7 +139,7 @@ def _run_child(mode: str, minutes: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print a table; write JSON when asked."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short calls only (< 1 min)")
+    parser.add_argument("--quick", action="store_true", help="shorter calls and less speech")
     parser.add_argument("--json", type=Path, help="write results here")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "MINUTES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -115,10 +164,32 @@ def main(argv: list[str] | None = None) -> int:
         ("traced MiB", "traced_peak_mib", ">11", ".1f"),
     )
     print_table(rows, columns)
+    seconds = 10.0 if args.quick else 30.0
+    checks = verification(seconds, False) + ([] if args.quick else verification(seconds, True))
+    print()
+    print_table(
+        checks,
+        (
+            ("mode", "mode", "<10", ""),
+            ("band", "bandwidth", "<4", ""),
+            ("windows", "windows", ">8", "d"),
+            ("EER%", "eer_pct", ">6", ".2f"),
+            ("xRT", "x_realtime", ">6", ".1f"),
+        ),
+    )
     if args.json:
-        params = {"quick": args.quick, "window_s": 0.8, "hop_s": 0.1, "minutes": lengths}
+        params = {
+            "quick": args.quick,
+            "window_s": 0.8,
+            "hop_s": 0.1,
+            "minutes": lengths,
+            "verification_seconds_per_reader": seconds,
+        }
         args.json.write_text(
-            json.dumps({"benchmark": NAME, "params": params, "results": rows}, indent=2)
+            json.dumps(
+                {"benchmark": NAME, "params": params, "results": rows, "verification": checks},
+                indent=2,
+            )
         )
     return 0
 

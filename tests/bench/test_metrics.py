@@ -226,3 +226,42 @@ def test_measure_reports_time_and_memory() -> None:
     assert cost.peak_bytes is not None and cost.peak_bytes >= 8_000_000
     assert cost.seconds >= 0
     assert metrics.real_time_factor(2.0, 4.0) == 0.5
+
+
+# --------------------------------------------------------------------------- verification
+
+
+def test_equal_error_rate_hand_computed() -> None:
+    assert metrics.equal_error_rate([1, 2, 3], [0, -1]) == 0.0
+    assert metrics.equal_error_rate([0, -1], [1, 2, 3]) == 1.0
+    assert metrics.equal_error_rate([1, 2], [1, 2]) == 0.5
+    # at 0.5 one target of three is rejected and one non-target of three accepted
+    assert metrics.equal_error_rate([0.9, 0.8, 0.3], [0.5, 0.1, 0.2]) == pytest.approx(1 / 3)
+    # the curves cross between two thresholds: from 0.5 to 0.6 the rejections stay at 1/3
+    # while the acceptances fall from 1/2 to 0; linear interpolation meets at 1/3
+    assert metrics.equal_error_rate([0.2, 0.6, 0.7], [0.1, 0.5]) == pytest.approx(1 / 3)
+
+
+def test_equal_error_rate_rejects_bad_input() -> None:
+    with pytest.raises(BenchError, match="needs target and non-target"):
+        metrics.equal_error_rate([], [0.1])
+    with pytest.raises(BenchError, match="finite"):
+        metrics.equal_error_rate([float("nan")], [0.1])
+
+
+# scores on a 0.01 grid, so that the increasing map below keeps distinct scores distinct
+_scores = st.lists(st.integers(-500, 500).map(lambda n: n / 100), min_size=1, max_size=30)
+
+
+@given(target=_scores, nontarget=_scores)
+def test_equal_error_rate_is_a_rate_invariant_to_increasing_maps(
+    target: list[float], nontarget: list[float]
+) -> None:
+    rate = metrics.equal_error_rate(target, nontarget)
+    assert 0.0 <= rate <= 1.0
+    mapped = metrics.equal_error_rate(np.exp(target) * 3 + 1, np.exp(nontarget) * 3 + 1)
+    assert mapped == pytest.approx(rate, abs=1e-9)
+    # swapping the roles of the two sets (and the direction of the scores) changes nothing
+    assert metrics.equal_error_rate(-np.array(nontarget), -np.array(target)) == pytest.approx(
+        rate, abs=1e-9
+    )

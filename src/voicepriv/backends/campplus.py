@@ -23,8 +23,8 @@ mean subtracted. Measured here on the ten LibriSpeech test-other readers in ``..
 Window embeddings (:meth:`CamPlusPlusEmbedder.embed_windows`, what the mono separators use)
 come by default from one pass over the whole call with sliding contexts
 (:meth:`CamPlusPlusModel.embed_sliding`): about a tenth of the CPU of one pass per window,
-and on the same readers a lower equal error rate for 0.8 s windows (2.9 % against 4.3 % at
-16 kHz, 6.6 % against 8.0 % at 8 kHz).
+and on the same readers a lower equal error rate for 0.8 s windows (2.8 % against 4.3 % at
+16 kHz, 6.5 % against 7.9 % at 8 kHz; ``benchmarks/campplus_windows.py``).
 """
 
 from __future__ import annotations
@@ -497,7 +497,7 @@ class CamPlusPlusModel:
         convolutions see past the window edges. Not the computation the network was trained
         with: embeddings differ from :meth:`embed_features` of the windows (cosine ~0.85 for
         0.8 s windows of speech), and on the readers here they separate speakers better (equal
-        error rate 2.9 % against 4.3 %, ``docs/mono-isolation.md``) at a tenth of the CPU.
+        error rate 2.8 % against 4.3 %, ``docs/mono-isolation.md``) at a tenth of the CPU.
 
         :param features: ``(frames, 80)`` fbank with each frame's *length*-frame centred mean
             subtracted (:meth:`CamPlusPlusEmbedder.embed_windows` does this).

@@ -23,6 +23,10 @@ Agent-isolation metrics (:func:`isolation_scores`):
 * **agent retention** – share of agent-only speech frames the output keeps at a level within
   ``threshold_db`` of the agent's average speech level.
 
+Verification metric (:func:`equal_error_rate`): for speaker embedders, the rate at which a
+threshold on same-speaker and different-speaker scores makes as many false rejections as
+false acceptances.
+
 Cost (:func:`measure`): wall time for the real-time factor and peak Python/numpy heap memory
 (:mod:`tracemalloc`).
 """
@@ -49,6 +53,7 @@ __all__ = [
     "DiarizationScore",
     "IsolationScores",
     "der",
+    "equal_error_rate",
     "isolation_curve",
     "isolation_scores",
     "jer",
@@ -482,6 +487,37 @@ def measure(function: Callable[[], _T], *, memory: bool = True) -> tuple[_T, Cos
         if tracing:
             tracemalloc.stop()
     return result, Cost(seconds=seconds, peak_bytes=peak)
+
+
+def equal_error_rate(target: npt.ArrayLike, nontarget: npt.ArrayLike) -> float:
+    """Equal error rate (0-1) of scores where higher means "same speaker".
+
+    At a threshold ``t`` a target score below ``t`` is a false rejection and a non-target
+    score at or above ``t`` a false acceptance. Both rates are taken at every distinct score;
+    the EER is where the two piecewise-linear curves cross (linear interpolation between the
+    two thresholds around the crossing). 0 when every target scores above every non-target,
+    1 when every target scores below every non-target; unchanged by any increasing
+    transformation of the scores.
+
+    :raises BenchError: either set empty, or a score not finite.
+    """
+    targets = np.sort(np.asarray(target, dtype=np.float64).ravel())
+    others = np.sort(np.asarray(nontarget, dtype=np.float64).ravel())
+    if targets.size == 0 or others.size == 0:
+        raise BenchError(
+            f"equal_error_rate: needs target and non-target scores, got {targets.size} and "
+            f"{others.size}"
+        )
+    if not (np.isfinite(targets).all() and np.isfinite(others).all()):
+        raise BenchError("equal_error_rate: scores must be finite")
+    thresholds = np.unique(np.concatenate([targets, others, [np.inf]]))
+    rejected = np.searchsorted(targets, thresholds, side="left") / targets.size
+    accepted = 1.0 - np.searchsorted(others, thresholds, side="left") / others.size
+    gap = rejected - accepted  # rises from -1 (the lowest score) to 1 (infinity)
+    index = int(np.argmax(gap >= 0.0))  # >= 1
+    low, high = gap[index - 1], gap[index]
+    weight = -low / (high - low)
+    return float(rejected[index - 1] + weight * (rejected[index] - rejected[index - 1]))
 
 
 def real_time_factor(processing_s: float, audio_s: float) -> float:
