@@ -33,7 +33,7 @@ thread.
 
 An embedder may carry options after a colon, ``NAME:OPTION=VALUE[:OPTION=VALUE...]`` (values
 read as JSON where they parse, else as text), e.g. ``--embedders campplus,campplus:per_window=true``
-for the CAM++ embedder's shared-context and per-window modes side by side; the rows are named
+for the CAM++ embedder's one-pass and per-window modes side by side; the rows are named
 by the whole spec.
 """
 
