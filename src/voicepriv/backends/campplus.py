@@ -538,6 +538,24 @@ class CamPlusPlusModel:
             out[chosen] = self._project(mean.astype(np.float32), std.astype(np.float32))
         return out
 
+    def frame_features(self, features: npt.ArrayLike) -> FloatArray:
+        """The network's first layers as frame features of one long input: ``(ceil(frames /
+        2), 128)``, one row per 20 ms.
+
+        The 2-D front end and the TDNN layer (stride 2), each row hearing about 70 ms either
+        side: features that tell voices apart at a frame's resolution, before the dense blocks
+        widen the context to seconds (:mod:`voicepriv.backends.audibility` trains a per-call
+        classifier on them).
+
+        :param features: ``(frames, 80)`` fbank, mean already subtracted; at least 2 frames.
+        :raises AudioError: wrong shape or non-finite values.
+        """
+        x = np.asarray(features, np.float32)
+        self._check_features(x, "frames >= 2")
+        weight, bias = self._plan["xvector.tdnn.linear"]
+        result: FloatArray = _relu(_conv1d(self._long_head(x), weight, stride=2) + bias)[0]
+        return result
+
     def _long_head(self, x: FloatArray) -> FloatArray:
         """:meth:`_head` of one long ``(time, 80)`` input in pieces (same result, less memory):
         each piece carries the 10 frames either side that its outputs depend on."""
