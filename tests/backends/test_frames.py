@@ -17,6 +17,7 @@ from voicepriv.backends._frames import (
     labelled_segments,
     silence_outside,
     speech_runs,
+    spread,
 )
 
 
@@ -89,3 +90,18 @@ def test_silence_outside_keeps_nothing_of_a_removed_frame(mask: list[bool], rate
     removed = np.repeat(~keep, hop)
     assert (out[removed] == 0).all()
     assert (np.abs(out) <= 1.0 + 1e-6).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    mask=st.lists(st.booleans(), min_size=1, max_size=120),
+    before=st.integers(0, 30),
+    after=st.integers(0, 30),
+)
+def test_bands_reach_before_and_after_every_flag(mask: list[bool], before: int, after: int) -> None:
+    flags = np.array(mask)
+    grown = spread(flags, before, after)
+    expected = np.zeros(flags.size, bool)
+    for at in np.flatnonzero(flags):
+        expected[max(0, at - before) : at + after + 1] = True
+    assert np.array_equal(grown, expected)

@@ -90,6 +90,17 @@ def dilate_within(mask: BoolArray, frames: int, runs: npt.NDArray[np.int64] | No
     return result
 
 
+def spread(mask: BoolArray, before: int, after: int) -> BoolArray:
+    """*mask* grown by *before* frames back in time and *after* frames forward: frame ``t``
+    is set when a set frame lies in ``[t - after, t + before]``."""
+    counts = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    t = np.arange(mask.size)
+    low = np.clip(t - after, 0, mask.size)
+    high = np.clip(t + before + 1, 0, mask.size)
+    grown: BoolArray = counts[high] - counts[low] > 0
+    return grown
+
+
 def centroid(vectors: FloatArray) -> FloatArray:
     mean = vectors.mean(axis=0)
     norm = float(np.linalg.norm(mean))

@@ -37,6 +37,13 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    (``resegment``), which places turn changes at frame precision instead of the 1.2 s
    windows' ~0.6 s. Inside agent regions a frame stays only if the path gives it to the
    agent and its smoothed ratio reaches ``llr_threshold`` (``frame_refine``).
+   With ``frame_model="mixtures"`` a per-call classifier of customer audibility replaces
+   this step and step 6's bands (:mod:`voicepriv.backends.audibility`): trained on synthetic
+   mixtures of the call's own confident agent and customer speech, its smoothed log-odds
+   (hysteresis between ``audibility_low`` and ``audibility_high``), with the overlap
+   detector's flags, mark the customer; frames within ``audibility_before_s`` before or
+   ``audibility_after_s`` after a mark, or farther than ``agent_reach_s`` from the agent's
+   windows, are removed. It keeps more of the agent and leaks more of the customer.
 6. **Fail-closed frame decisions.** Kept = agent region, not overlap, within ``speech_pad_s``
    of VAD speech, frame checks passed, and no speech the path gives to the other party and
    no overlap within ``turn_guard_s`` (plus, when ``guard_s`` > 0, no speech judged customer
@@ -72,8 +79,10 @@ from voicepriv.backends._frames import (
     labelled_segments,
     silence_outside,
     speech_runs,
+    spread,
 )
 from voicepriv.backends._options import check_options, number_option
+from voicepriv.backends.audibility import audible, customer_log_odds
 from voicepriv.backends.overlap import (
     WHISPER_OVERLAP,
     WhisperOverlapDetector,
@@ -100,6 +109,9 @@ __all__ = [
     "DEFAULT_MIN_SCORES",
     "DEFAULT_SAME_SPEAKER",
     "DEFAULT_VAD_THRESHOLDS",
+    "FRAME_MODELS",
+    "GAUSSIAN",
+    "MIXTURES",
     "NAME",
     "NO_OVERLAP_DETECTOR",
     "SpeakerOptions",
@@ -194,6 +206,17 @@ NO_OVERLAP_DETECTOR: Final = "none"
 #: 0.5 s without it, at about the same leakage; docs/mono-isolation.md).
 DEFAULT_BANDS: Final[Mapping[bool, tuple[float, float]]] = {False: (0.5, 0.5), True: (0.3, 0.3)}
 
+#: ``frame_model`` value: full-covariance Gaussians on stacked cepstra (step 5 of the module
+#: docstring), a Viterbi path and guard bands: the privacy operating point (the default).
+GAUSSIAN: Final = "gaussian"
+#: ``frame_model`` value: a per-call classifier of customer audibility trained on synthetic
+#: mixtures of the call's own voices (:mod:`voicepriv.backends.audibility`), hysteresis and
+#: narrow guard bands: more of the agent kept, more customer leakage (measured in
+#: ``docs/mono-isolation.md``).
+MIXTURES: Final = "mixtures"
+#: The frame models the ``frame_model`` option accepts.
+FRAME_MODELS: Final = (GAUSSIAN, MIXTURES)
+
 #: Speech probability threshold per VAD backend when ``vad_threshold`` is not given.
 #: silero 0.2: chosen with the benchmark (0.3 left a word onset out often enough that an
 #: 8 kHz call's two clusters came out wrong once, leaking 47 % of its customer speech).
@@ -203,6 +226,9 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 _FRAME_S: Final = FRAME_S
+#: The ``"mixtures"`` classifier learns a voice from frames at least this far (s) from any
+#: window of the other voice.
+_TRAINING_DISTANCE_S: Final = 0.5
 #: Frame offsets stacked into one feature vector of the frame-level agent model.
 _CONTEXT_FRAMES: Final = (-4, -2, 0, 2, 4)
 
@@ -239,6 +265,21 @@ def _detector_name(instance: object, attribute: attrs.Attribute[Any], value: Any
         raise ConfigError(
             f"speaker separator option {attribute.name!r}: unknown overlap detector {value!r}; "
             f"expected one of {', '.join(map(repr, known))}"
+        )
+
+
+def _count(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: expected an int >= 1, got {value!r}"
+        )
+
+
+def _frame_model(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in FRAME_MODELS:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: unknown frame model {value!r}; "
+            f"expected one of {', '.join(map(repr, FRAME_MODELS))}"
         )
 
 
@@ -297,6 +338,25 @@ class SpeakerOptions:
         and frames within ``turn_guard_s`` of them or of overlap, are removed.
     :param switch_penalty: cost (in summed log-likelihood ratio) of one change of party on
         that path: larger values ignore shorter dips of the ratio.
+    :param frame_model: the frame-level stage: ``"gaussian"`` (default; the Gaussian frame
+        model, Viterbi resegmentation, ``llr_threshold`` and the guard bands above) or
+        ``"mixtures"`` (a per-call classifier of customer audibility trained on synthetic
+        mixtures of the call's own voices, :mod:`voicepriv.backends.audibility`; the
+        ``audibility_*`` options and ``agent_reach_s`` below). ``"mixtures"`` keeps more of
+        the agent and leaks more of the customer (docs/mono-isolation.md).
+    :param mixture_pieces: synthetic mixtures per call (``"mixtures"``).
+    :param mixture_piece_s: length of each synthetic mixture (``"mixtures"``).
+    :param audibility_smooth_s: moving-average length of the customer log-odds
+        (``"mixtures"``).
+    :param audibility_high: a run of frames is the customer when its smoothed log-odds reach
+        this somewhere (``"mixtures"``) ...
+    :param audibility_low: ... and the run extends while they stay above this.
+    :param audibility_before_s: guard band before every customer frame (``"mixtures"``): a
+        customer's quiet onset precedes what the classifier hears.
+    :param audibility_after_s: guard band after every customer frame (``"mixtures"``).
+    :param agent_reach_s: a kept frame must lie this close to speech the windows give to the
+        agent (``"mixtures"``): a third voice or noise the classifier does not flag as the
+        customer is not kept far from the agent's speech.
     :param turn_guard_s: no frame within this distance of speech the path gives to the other
         party, or of overlap, is kept; ``None`` takes :data:`DEFAULT_BANDS` (0.5 s without
         an overlap detector, 0.3 s with one).
@@ -369,6 +429,15 @@ class SpeakerOptions:
     llr_frames: int = 25
     resegment: bool = True
     switch_penalty: float = attrs.field(default=50.0, validator=_nonnegative)
+    frame_model: str = attrs.field(default=GAUSSIAN, validator=_frame_model)
+    mixture_pieces: int = attrs.field(default=30, validator=_count)
+    mixture_piece_s: float = attrs.field(default=2.0, validator=_positive)
+    audibility_smooth_s: float = attrs.field(default=0.2, validator=_nonnegative)
+    audibility_high: float = 2.0
+    audibility_low: float = -3.0
+    audibility_before_s: float = attrs.field(default=0.3, validator=_nonnegative)
+    audibility_after_s: float = attrs.field(default=0.2, validator=_nonnegative)
+    agent_reach_s: float = attrs.field(default=1.0, validator=_nonnegative)
     turn_guard_s: float | None = attrs.field(default=None, validator=_optional_nonnegative)
     vad: str = attrs.field(default=AUTO_VAD, validator=_name)
     vad_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
@@ -845,39 +914,30 @@ class SpeakerSeparator:
         voiceprint: Voiceprint,
         features: FloatArray | None = None,
         detected: BoolArray | None = None,
+        customer_odds: FloatArray | None = None,
     ) -> npt.NDArray[Any]:
         """Frame labels on the 10 ms grid: ``"agent"``, ``"customer"``, ``"overlap"`` ...
 
-        *detected* holds the frames a frame-level overlap detector flags (``None``: no
-        detector ran; the guard bands then take their wider defaults).
+        *features* are :func:`frame_bands` for the ``"gaussian"`` frame model (``None``: no
+        frame-level check); *customer_odds* are :meth:`customer_odds` for ``"mixtures"``
+        (``None`` there: nothing is kept). *detected* holds the frames a frame-level overlap
+        detector flags (``None``: no detector ran; the guard bands then take their wider
+        defaults).
         """
         opts = self.options
         turn_guard_s, overlap_context_s = self.bands(detected is not None)
         frames = speech.size
-        min_score = self._min_score(voiceprint)
-        window_agent = (scores.enrolled >= min_score) & (
-            scores.agent - scores.customer >= opts.margin
-        )
-        window_customer = ~window_agent & (scores.customer > scores.agent)
-        # windows -> frames: nearest window, then fail-closed pooling over +-context_s
-        times = (np.arange(frames) + 0.5) * _FRAME_S
         if scores.centres.size == 0:
             return np.full(frames, "uncertain", dtype=object)
+        agent, customer, overlap = self.window_frames(scores, speech, voiceprint)
+        if opts.frame_model == MIXTURES:
+            return self._decide_mixtures(speech, agent, customer, overlap, customer_odds, detected)
         runs = speech_runs(speech, opts.guard_pause_s)
-        index = _nearest(times, scores.centres)
-        span = 2 * round(opts.context_s / _FRAME_S) + 1
-        agent = scipy.ndimage.minimum_filter1d(
-            window_agent[index].astype(np.uint8), size=span, mode="nearest"
-        ).astype(bool)
-        overlap = np.zeros(frames, bool)
-        if scores.short_centres.size:
-            overlap = scores.short_overlap[_nearest(times, scores.short_centres)]
         if detected is not None:
             flagged = np.zeros(frames, bool)
             flagged[: min(frames, detected.size)] = detected[:frames]
             overlap = overlap | (flagged & speech)
         overlap = dilate_within(overlap, round(overlap_context_s / _FRAME_S), runs)
-        customer = window_customer[index]
         near_speech = scipy.ndimage.maximum_filter1d(
             speech.astype(np.uint8), size=2 * round(opts.speech_pad_s / _FRAME_S) + 1
         ).astype(bool)
@@ -905,7 +965,118 @@ class SpeakerSeparator:
                     keep &= ~dilate_within(other_frames, round(turn_guard_s / _FRAME_S), runs)
                 smooth = scipy.ndimage.uniform_filter1d(llr, size=opts.llr_frames, mode="nearest")
                 keep &= ~speech | (smooth >= opts.llr_threshold)
-        # bridge short silent gaps, then drop short spans
+        return self._finish(keep, speech, customer, overlap)
+
+    def window_frames(
+        self, scores: _Scores, speech: BoolArray, voiceprint: Voiceprint
+    ) -> tuple[BoolArray, BoolArray, BoolArray]:
+        """The window decisions on the 10 ms grid: ``(agent, customer, overlap)`` frames.
+
+        *agent*: the nearest long window is the agent's (and so is every window centred
+        within ``context_s``); *customer*: the nearest long window scores nearer the
+        customer model (speech only); *overlap*: the nearest short window is overlap.
+        """
+        opts = self.options
+        frames = speech.size
+        if scores.centres.size == 0:
+            nothing = np.zeros(frames, bool)
+            return nothing, nothing.copy(), nothing.copy()
+        window_agent = (scores.enrolled >= self._min_score(voiceprint)) & (
+            scores.agent - scores.customer >= opts.margin
+        )
+        window_customer = ~window_agent & (scores.customer > scores.agent)
+        # windows -> frames: nearest window, then fail-closed pooling over +-context_s
+        times = (np.arange(frames) + 0.5) * _FRAME_S
+        index = _nearest(times, scores.centres)
+        span = 2 * round(opts.context_s / _FRAME_S) + 1
+        agent = scipy.ndimage.minimum_filter1d(
+            window_agent[index].astype(np.uint8), size=span, mode="nearest"
+        ).astype(bool)
+        overlap = np.zeros(frames, bool)
+        if scores.short_centres.size:
+            overlap = scores.short_overlap[_nearest(times, scores.short_centres)]
+        customer: BoolArray = window_customer[index] & speech
+        return agent, customer, overlap
+
+    def training_frames(
+        self, agent: BoolArray, customer: BoolArray, overlap: BoolArray, speech: BoolArray
+    ) -> tuple[BoolArray, BoolArray]:
+        """Frames the ``"mixtures"`` classifier learns each voice from: ``(agent, customer)``.
+
+        Speech the windows give to one voice, at least :data:`_TRAINING_DISTANCE_S` from
+        any window of the other voice (and, for the agent, from overlap): where the 1.2 s
+        windows are least likely to be wrong.
+        """
+        reach = 2 * round(_TRAINING_DISTANCE_S / _FRAME_S) + 1
+
+        def near(mask: BoolArray) -> BoolArray:
+            grown: BoolArray = scipy.ndimage.maximum_filter1d(
+                mask.astype(np.uint8), size=reach
+            ).astype(bool)
+            return grown
+
+        own_agent: BoolArray = agent & speech & ~near(customer | (overlap & speech))
+        own_customer: BoolArray = customer & ~near(agent & speech)
+        return own_agent, own_customer
+
+    def customer_odds(
+        self, audio: Audio, scores: _Scores, speech: BoolArray, voiceprint: Voiceprint
+    ) -> FloatArray | None:
+        """The ``"mixtures"`` classifier's customer log-odds per frame, or ``None`` when
+        either voice has too little confident speech to learn from (nothing is then kept)."""
+        agent, customer, overlap = self.window_frames(scores, speech, voiceprint)
+        own_agent, own_customer = self.training_frames(agent, customer, overlap, speech)
+        return customer_log_odds(
+            audio,
+            own_agent,
+            own_customer,
+            pieces=self.options.mixture_pieces,
+            piece_s=self.options.mixture_piece_s,
+        )
+
+    def _decide_mixtures(
+        self,
+        speech: BoolArray,
+        agent: BoolArray,
+        customer: BoolArray,
+        overlap: BoolArray,
+        customer_odds: FloatArray | None,
+        detected: BoolArray | None,
+    ) -> npt.NDArray[Any]:
+        """Keep frames near the agent's windows that no customer flag's band reaches."""
+        opts = self.options
+        frames = speech.size
+        if customer_odds is None or not agent.any():
+            return self._finish(np.zeros(frames, bool), speech, customer, overlap)
+        heard: BoolArray = audible(
+            customer_odds[:frames],
+            smooth=2 * round(opts.audibility_smooth_s / 2 / _FRAME_S) + 1,
+            high=opts.audibility_high,
+            low=opts.audibility_low,
+        )
+        flagged = heard.copy()
+        if detected is not None:
+            flagged[: min(frames, detected.size)] |= detected[:frames] & speech[: detected.size]
+        banned = spread(
+            flagged,
+            round(opts.audibility_before_s / _FRAME_S),
+            round(opts.audibility_after_s / _FRAME_S),
+        )
+        reach = 2 * round(opts.agent_reach_s / _FRAME_S) + 1
+        near_agent = scipy.ndimage.maximum_filter1d(
+            (agent & speech).astype(np.uint8), size=reach
+        ).astype(bool)
+        keep = near_agent & ~banned
+        customer = customer | (heard & ~agent)
+        overlap = overlap | (flagged & agent)
+        return self._finish(keep, speech, customer & ~keep, overlap & ~keep)
+
+    def _finish(
+        self, keep: BoolArray, speech: BoolArray, customer: BoolArray, overlap: BoolArray
+    ) -> npt.NDArray[Any]:
+        """Bridge short silent gaps, drop short spans, label every frame."""
+        opts = self.options
+        frames = speech.size
         gap = round(opts.min_gap_s / _FRAME_S)
         bridged = keep.copy()
         for start, end, value in label_runs(keep):
@@ -949,9 +1120,13 @@ class SpeakerSeparator:
         probability = self.speech_frames(audio, frames)
         speech = probability >= self._vad_threshold()
         scores = self.score_windows(audio, voiceprint, speech, embedder)
-        features = frame_bands(audio, frames) if self.options.frame_refine else None
+        features = odds = None
+        if self.options.frame_model == MIXTURES:
+            odds = self.customer_odds(audio, scores, speech, voiceprint)
+        elif self.options.frame_refine:
+            features = frame_bands(audio, frames)
         detected = self.detected_overlap(audio, frames)
-        labels = self.decide(scores, speech, voiceprint, features, detected)
+        labels = self.decide(scores, speech, voiceprint, features, detected, odds)
         if request.progress is not None:
             request.progress(audio.duration, audio.duration)
         return self._result(audio, labels, scores, speech, voiceprint)
