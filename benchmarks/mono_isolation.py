@@ -31,6 +31,11 @@ thread.
 
     python benchmarks/mono_isolation.py [--quick] [--json PATH] [--embedders mfcc,onnx]
 
+``--variant LABEL:OPTION=VALUE[:OPTION=VALUE...]`` (repeatable) adds rows
+``speaker/NAME/LABEL``: the speaker separator with those options changed, e.g.
+``--variant mixtures:frame_model=mixtures`` for the per-call audibility classifier
+(``docs/mono-isolation.md``).
+
 An embedder may carry options after a colon, ``NAME:OPTION=VALUE[:OPTION=VALUE...]`` (values
 read as JSON where they parse, else as text), e.g. ``--embedders campplus,campplus:per_window=true``
 for the CAM++ embedder's one-pass and per-window modes side by side; the rows are named
@@ -262,6 +267,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="mono separators to measure (speaker, segmentation)",
     )
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL:OPTION=VALUE[:...]",
+        help="also run the speaker separator with these options (rows speaker/NAME/LABEL)",
+    )
+    parser.add_argument(
         "--previous",
         action="store_true",
         help="also run each embedder at the previous defaults (rows speaker/NAME/previous)",
@@ -326,15 +338,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return speaker(call, sep, known)
 
             results += run_system(f"segmentation/{name}", calls, segmented)
-        variants = (
+        variants = [
             ("previous", PREVIOUS, args.previous),
             ("no-osd", WITHOUT_DETECTOR, args.without_detector),
             ("seg-osd", SEGMENTATION_DETECTOR, args.segmentation_detector),
-        )
+        ]
+        variants += [(*embedder_spec(spec), True) for spec in args.variant]
         for label, changed, wanted in variants:
             if not wanted:
                 continue
-            other = SpeakerSeparator(SpeakerOptions(**changed), embedder=embedder)
+            other = SpeakerSeparator(SpeakerOptions.from_mapping(changed), embedder=embedder)
+            other.detected_overlap(calls[0][1].mix, 1)  # warm-up (overlap model load)
 
             def variant(
                 call: Case, sep: SpeakerSeparator = other, known: dict[int, Any] = prints
@@ -369,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 SEGMENTATION_DETECTOR if args.segmentation_detector else None
             ),
             "separators": args.separators,
+            "variants": [list(embedder_spec(spec)) for spec in args.variant],
         }
         args.json.write_text(
             json.dumps({"benchmark": NAME, "params": params, "results": results}, indent=2)
