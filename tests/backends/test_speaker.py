@@ -123,6 +123,8 @@ def test_hooks_and_options() -> None:
         SpeakerOptions(mixture_pieces=2.5)
     with pytest.raises(ConfigError, match="'audibility_before_s'"):
         SpeakerOptions(audibility_before_s=-0.1)
+    with pytest.raises(ConfigError, match="'bridge_speech': expected true or false, got 'no'"):
+        SpeakerOptions.from_mapping({"bridge_speech": "no"})
 
 
 def test_refuses_without_voiceprint_or_with_two_channels() -> None:
@@ -175,6 +177,58 @@ def test_two_state_path_finds_a_short_interruption_only_when_it_pays() -> None:
     found = _two_state_path(llr, penalty=50.0)
     assert not found[100:130].any() and found[:100].all() and found[130:].all()
     assert _two_state_path(llr, penalty=200.0).all()  # 2 switches cost more than 210
+
+
+def _finished(bridge_speech: bool, keep: np.ndarray, speech: np.ndarray, **others: Any) -> Any:
+    separator = SpeakerSeparator(SpeakerOptions(bridge_speech=bridge_speech))
+    nothing = np.zeros(keep.size, bool)
+    customer = others.get("customer", nothing)
+    overlap = others.get("overlap", nothing)
+    return separator._finish(keep, speech, customer, overlap)
+
+
+def test_short_gaps_are_bridged_unless_they_hold_customer_overlap_or_unwanted_speech() -> None:
+    keep = np.zeros(400, bool)
+    keep[0:100] = keep[120:220] = keep[240:340] = True  # two 0.2 s gaps
+    speech = np.ones(400, bool)
+    speech[220:240] = False  # the second gap is silent, the first holds unsure speech
+    both = _finished(True, keep, speech) == "agent"
+    silent_only = _finished(False, keep, speech)
+    assert both[0:340].all() and not both[340:].any()
+    assert (silent_only[220:240] == "agent").all()
+    assert (silent_only[100:120] == "uncertain").all()
+    assert (silent_only[0:100] == "agent").all()
+    customer = np.zeros(400, bool)
+    customer[110] = True
+    guarded = _finished(True, keep, speech, customer=customer)
+    assert (guarded[100:120] != "agent").all() and (guarded[220:240] == "agent").all()
+    overlap = np.zeros(400, bool)
+    overlap[230] = True
+    guarded = _finished(True, keep, speech, overlap=overlap)
+    assert (guarded[220:240] != "agent").all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    keep=st.lists(st.booleans(), min_size=1, max_size=300),
+    speech=st.lists(st.booleans(), min_size=300, max_size=300),
+    others=st.lists(st.sampled_from([0, 0, 0, 1, 2]), min_size=300, max_size=300),
+)
+def test_bridging_silence_only_never_keeps_more(
+    keep: list[bool], speech: list[bool], others: list[int]
+) -> None:
+    n = len(keep)
+    kept_frames = np.repeat(np.array(keep), 5)[:n]  # runs long enough to matter
+    speaking = np.array(speech[:n])
+    labels = np.array(others[:n])
+    customer = (labels == 1) & ~kept_frames
+    overlap = (labels == 2) & ~kept_frames
+    loose = _finished(True, kept_frames, speaking, customer=customer, overlap=overlap) == "agent"
+    strict = _finished(False, kept_frames, speaking, customer=customer, overlap=overlap)
+    strict_kept = strict == "agent"
+    assert not (strict_kept & ~loose).any()
+    assert not (strict_kept & ~kept_frames & speaking).any()  # no speech was added
+    assert not ((loose | strict_kept) & (customer | overlap)).any()
 
 
 @settings(max_examples=10)

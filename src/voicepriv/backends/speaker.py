@@ -49,8 +49,9 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    no overlap within ``turn_guard_s`` (plus, when ``guard_s`` > 0, no speech judged customer
    or overlap by the windows within ``guard_s``). Neither guard band nor the overlap
    context reaches across a pause of ``guard_pause_s`` or more. Kept spans shorter than
-   ``min_keep_s`` are dropped; silent gaps shorter than ``min_gap_s`` are bridged (never a
-   gap holding customer speech or overlap).
+   ``min_keep_s`` are dropped; gaps shorter than ``min_gap_s`` between kept spans are
+   bridged when no frame in them is judged customer or overlap: silence, and (unless
+   ``bridge_speech`` is off) speech removed only because a frame check was unsure.
 7. **Output.** Removed spans are silenced (10 ms ramps inside the kept spans, so no click),
    kept / removed segments are reported with a reason (``"customer"``, ``"overlap"``,
    ``"uncertain"``, ``"silence"``, ``"short"``), and the residual customer speech is estimated
@@ -275,6 +276,13 @@ def _count(instance: object, attribute: attrs.Attribute[Any], value: Any) -> Non
         )
 
 
+def _flag(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: expected true or false, got {value!r}"
+        )
+
+
 def _frame_model(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value not in FRAME_MODELS:
         raise ConfigError(
@@ -388,7 +396,12 @@ class SpeakerOptions:
     :param speech_pad_s: a kept frame must lie this close to speech the VAD heard (quiet
         word onsets and endings it misses, mostly at 8 kHz, are kept with their word).
     :param min_keep_s: kept spans shorter than this are dropped.
-    :param min_gap_s: silent gaps shorter than this between kept spans are bridged.
+    :param min_gap_s: gaps shorter than this between kept spans are bridged, unless a frame
+        in them is judged customer or overlap.
+    :param bridge_speech: bridge gaps holding speech as well (frames a frame-level check
+        removed without judging them customer or overlap; measured on 2026-12-07, campplus:
+        +5 to +6 points of agent retention for +0.01 to +0.03 points of mean leakage);
+        ``False`` bridges silence only.
     :param adapt: weight (0-1) of the in-call agent centroid blended into the voiceprint.
     :param vad: VAD backend name; ``vad_options`` are passed to it. ``"auto"`` (default) is
         ``"silero"`` when the ``onnx`` extra is installed, else ``"energy"``: the energy VAD
@@ -423,11 +436,12 @@ class SpeakerOptions:
     speech_pad_s: float = attrs.field(default=0.2, validator=_nonnegative)
     min_keep_s: float = attrs.field(default=0.5, validator=_nonnegative)
     min_gap_s: float = attrs.field(default=0.3, validator=_nonnegative)
+    bridge_speech: bool = attrs.field(default=True, validator=_flag)
     adapt: float = attrs.field(default=0.5, validator=_unit)
-    frame_refine: bool = True
+    frame_refine: bool = attrs.field(default=True, validator=_flag)
     llr_threshold: float = 2.0
     llr_frames: int = 25
-    resegment: bool = True
+    resegment: bool = attrs.field(default=True, validator=_flag)
     switch_penalty: float = attrs.field(default=50.0, validator=_nonnegative)
     frame_model: str = attrs.field(default=GAUSSIAN, validator=_frame_model)
     mixture_pieces: int = attrs.field(default=30, validator=_count)
@@ -1074,7 +1088,7 @@ class SpeakerSeparator:
     def _finish(
         self, keep: BoolArray, speech: BoolArray, customer: BoolArray, overlap: BoolArray
     ) -> npt.NDArray[Any]:
-        """Bridge short silent gaps, drop short spans, label every frame."""
+        """Bridge short gaps (see ``bridge_speech``), drop short spans, label every frame."""
         opts = self.options
         frames = speech.size
         gap = round(opts.min_gap_s / _FRAME_S)
@@ -1086,6 +1100,7 @@ class SpeakerSeparator:
                 and end < frames
                 and end - start < gap
                 and not (customer[start:end] | overlap[start:end]).any()
+                and (opts.bridge_speech or not speech[start:end].any())
             ):
                 bridged[start:end] = True
         kept = drop_short(bridged, round(opts.min_keep_s / _FRAME_S))
