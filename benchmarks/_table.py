@@ -10,9 +10,14 @@ Column = tuple[str, str, str, str]
 
 
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> None:
-    """Print a header, a rule and one line per row."""
+    """Print a header, a rule and one line per row (``-`` where a row lacks a column's key)."""
     header = " ".join(f"{title:{align}}" for title, _, align, _ in columns)
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(" ".join(f"{row[key]:{align}{fmt}}" for _, key, align, fmt in columns))
+        print(
+            " ".join(
+                f"{row[key]:{align}{fmt}}" if key in row else f"{'-':{align}}"
+                for _, key, align, fmt in columns
+            )
+        )

@@ -29,6 +29,13 @@ seconds kept / all agent seconds (overlap included, so even the oracle stays bel
 CPU seconds of the whole isolation (VAD, overlap detector, embeddings, decisions) on one
 thread.
 
+A second table says where the agent-only speech went
+(:func:`voicepriv.bench.metrics.retention_losses`, points of retention, mean per call):
+``lost_REASON_pct`` for each reason the separator gave for removed frames (``overlap``,
+``uncertain``, ``silence``, ``short``, ``customer``; ``removed`` for baselines that give
+none), and ``lost_near_customer_pct``, the part of all that lies within 0.3 s of customer
+speech, which a 0.3 s guard band around a perfect customer detector would remove as well.
+
     python benchmarks/mono_isolation.py [--quick] [--json PATH] [--embedders mfcc,onnx]
 
 ``--variant LABEL:OPTION=VALUE[:OPTION=VALUE...]`` (repeatable) adds rows
@@ -66,13 +73,13 @@ from voicepriv.audio import Audio
 from voicepriv.backends.segmentation import SegmentationSeparator
 from voicepriv.backends.speaker import SpeakerOptions, SpeakerSeparator
 from voicepriv.backends.vad import EnergyVad
-from voicepriv.bench.metrics import der
+from voicepriv.bench.metrics import der, retention_losses
 from voicepriv.bench.mixer import Call, CallConfig, make_call
 from voicepriv.bench.speakers import scan
 from voicepriv.bench.telephone import ChannelConfig
 from voicepriv.enrollment import enroll_clips
 from voicepriv.errors import MissingExtraError
-from voicepriv.interfaces import Embedder, IsolationRequest, Separator
+from voicepriv.interfaces import Embedder, IsolationRequest, IsolationResult, Separator
 from voicepriv.model import ChannelLayout, Segment
 from voicepriv.plugins import backend, get_plugin_manager
 
@@ -97,6 +104,25 @@ DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "librisp
 
 Array = npt.NDArray[np.float32]
 BoolArray = npt.NDArray[np.bool_]
+
+#: A removed agent-only frame this close (s) to customer speech is ``lost_near_customer_pct``:
+#: a guard band of this width around a perfect customer detector would remove it too
+#: (docs/mono-isolation.md: such a detector keeps 86-90 % at 0.3 s).
+NEAR_CUSTOMER_S = 0.3
+
+#: Second table: retention and the reasons for the agent-only speech removed.
+LOSS_COLUMNS = (
+    ("system", "system", "<34", ""),
+    ("cond", "condition", "<5", ""),
+    ("retain%", "retention_pct", ">8", ".1f"),
+    ("near-cust", "lost_near_customer_pct", ">9", ".1f"),
+    ("customer", "lost_customer_pct", ">8", ".1f"),
+    ("overlap", "lost_overlap_pct", ">8", ".1f"),
+    ("uncertain", "lost_uncertain_pct", ">9", ".1f"),
+    ("short", "lost_short_pct", ">6", ".1f"),
+    ("silence", "lost_silence_pct", ">7", ".1f"),
+    ("removed", "lost_removed_pct", ">7", ".1f"),
+)
 
 
 class Case:
@@ -176,15 +202,29 @@ def build_calls(
     return cases
 
 
-def score(kept: BoolArray, case: Case) -> dict[str, float]:
-    """Leakage, retention and DER (collar 0.25 s each side) of a kept-frame mask."""
+def score(
+    kept: BoolArray, case: Case, labels: npt.NDArray[np.object_] | None = None
+) -> dict[str, float]:
+    """Leakage, retention, DER (collar 0.25 s each side) and where the agent-only speech went.
+
+    *labels* are the separator's frame labels (``"agent"`` where kept, else its reason for
+    removing the frame); without them every removed frame counts as ``"removed"``.
+    """
     n = min(kept.size, case.agent.size)
     kept, agent, customer = kept[:n], case.agent[:n], case.customer[:n]
+    if labels is None:
+        labels = np.where(kept, "agent", "removed").astype(object)
+    labels = np.where(kept, "agent", labels[:n]).astype(object)
     solo = agent & ~customer
     reference = [s for s in case.call.segments if s.label == "agent"]
     hypothesis = [Segment(start=s * FRAME, end=e * FRAME, label="agent") for s, e in _spans(kept)]
     diar = der(reference, hypothesis, collar=0.5, uem=(0.0, n * FRAME))
-    return {
+    lost: dict[str, float] = {}
+    if solo.any():
+        losses = retention_losses(agent, customer, labels, hop_s=FRAME, near_s=NEAR_CUSTOMER_S)
+        lost["lost_near_customer_pct"] = 100.0 * losses.near_customer
+        lost.update({f"lost_{r}_pct": 100.0 * share for r, share in losses.by_reason.items()})
+    return lost | {
         "leakage_pct": 100.0 * float((kept & customer).sum()) / max(float(customer.sum()), 1.0),
         "leakage_s": float((kept & customer).sum()) * FRAME,
         "retention_pct": 100.0 * float((kept & solo).sum()) / max(float(solo.sum()), 1.0),
@@ -209,18 +249,32 @@ def kept_mask(segments: Sequence[Any], frames: int) -> BoolArray:
     return mask
 
 
+def frame_labels(result: IsolationResult, frames: int) -> npt.NDArray[np.object_]:
+    """A separator's answer on the 10 ms grid: ``"agent"`` where kept, else the reason."""
+    labels = np.full(frames, "unlabelled", dtype=object)
+    for seg in result.removed:
+        labels[round(seg.start / FRAME) : round(seg.end / FRAME)] = seg.label
+    labels[kept_mask(result.kept, frames)] = "agent"
+    return labels
+
+
+#: A system's answer for one call: kept frames, or kept frames and every frame's label.
+Decision = BoolArray | tuple[BoolArray, npt.NDArray[np.object_]]
+
+
 def run_system(
     name: str,
     calls: Sequence[tuple[str, Case]],
-    decide: Callable[[Case], BoolArray],
+    decide: Callable[[Case], Decision],
 ) -> list[dict[str, Any]]:
     """Per-condition and overall rows for one system."""
     rows: dict[str, list[dict[str, float]]] = {}
     for condition, call in calls:
         start = time.process_time()
-        kept = decide(call)
+        decision = decide(call)
         spent = max(time.process_time() - start, 1e-6)
-        metrics = score(kept, call)
+        kept, labels = decision if isinstance(decision, tuple) else (decision, None)
+        metrics = score(kept, call, labels)
         metrics["x_realtime"] = call.mix.duration / spent
         metrics["seconds"] = call.mix.duration
         rows.setdefault(condition.split("/")[0], []).append(metrics)
@@ -231,6 +285,9 @@ def run_system(
         total_s = sum(i["seconds"] for i in items)
         for key in ("leakage_pct", "retention_pct", "retention_all_pct", "der_pct", "overlap_pct"):
             row[key] = round(float(np.mean([i[key] for i in items])), 2)
+        # a reason a call never gave cost that call nothing
+        for key in sorted({k for i in items for k in i if k.startswith("lost_")}):
+            row[key] = round(float(np.mean([i.get(key, 0.0) for i in items])), 2)
         row["leakage_max_pct"] = round(max(i["leakage_pct"] for i in items), 2)
         row["leakage_s"] = round(sum(i["leakage_s"] for i in items), 2)
         row["x_realtime"] = round(total_s / sum(i["seconds"] / i["x_realtime"] for i in items), 1)
@@ -315,11 +372,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         def speaker(
             call: Case, sep: Separator = separator, known: dict[int, Any] = prints
-        ) -> BoolArray:
+        ) -> Decision:
             request = IsolationRequest(
                 layout=ChannelLayout.mono(), voiceprint=known[id(call.enroll)]
             )
-            return kept_mask(sep.isolate(call.mix, request).kept, frames_of(call))
+            result = sep.isolate(call.mix, request)
+            return kept_mask(result.kept, frames_of(call)), frame_labels(result, frames_of(call))
 
         # enrollment is done once per agent, outside the timed isolation
         for _, call in calls:
@@ -334,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             def segmented(
                 call: Case, sep: SegmentationSeparator = segmenter, known: dict[int, Any] = prints
-            ) -> BoolArray:
+            ) -> Decision:
                 return speaker(call, sep, known)
 
             results += run_system(f"segmentation/{name}", calls, segmented)
@@ -352,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             def variant(
                 call: Case, sep: SpeakerSeparator = other, known: dict[int, Any] = prints
-            ) -> BoolArray:
+            ) -> Decision:
                 return speaker(call, sep, known)
 
             results += run_system(f"speaker/{name}/{label}", calls, variant)
@@ -369,6 +427,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("xRT", "x_realtime", ">10", ".1f"),
     )
     print_table(results, columns)
+    print(
+        "\nwhere the agent-only speech went (points of retention, mean per call; near-cust "
+        f"= removed within {NEAR_CUSTOMER_S:g} s of customer speech, any reason)"
+    )
+    print_table(results, LOSS_COLUMNS)
     if args.json:
         params = {
             "quick": args.quick,

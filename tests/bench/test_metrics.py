@@ -265,3 +265,62 @@ def test_equal_error_rate_is_a_rate_invariant_to_increasing_maps(
     assert metrics.equal_error_rate(-np.array(nontarget), -np.array(target)) == pytest.approx(
         rate, abs=1e-9
     )
+
+
+# --------------------------------------------------------------------------- retention losses
+
+
+def test_retention_losses_hand_computed() -> None:
+    agent = np.zeros(120, bool)
+    agent[:100] = True
+    customer = np.zeros(120, bool)
+    customer[50:60] = customer[110:] = True
+    labels = np.full(120, "agent", dtype=object)
+    labels[30:45] = "uncertain"
+    labels[45:65] = "overlap"
+    labels[100:] = "silence"  # no agent-only speech there: not scored
+    losses = metrics.retention_losses(agent, customer, labels, hop_s=0.01, near_s=0.05)
+    # agent-only: frames 0-49 and 60-99 (90); kept 0-29 and 65-99
+    assert losses.kept == pytest.approx(65 / 90)
+    assert losses.by_reason == pytest.approx({"uncertain": 15 / 90, "overlap": 10 / 90})
+    # within 5 frames of the customer's 50-59: the removed agent-only frames 45-49 and 60-64
+    assert losses.near_customer == pytest.approx(10 / 90)
+    assert losses.agent_only_s == pytest.approx(0.9)
+    wider = metrics.retention_losses(agent, customer, labels, hop_s=0.01, near_s=0.2)
+    assert wider.near_customer == pytest.approx(25 / 90)  # and the uncertain 30-44
+
+
+def test_retention_losses_rejects_bad_input() -> None:
+    with pytest.raises(BenchError, match="one value per frame, got 3, 3 and 2"):
+        metrics.retention_losses([1, 1, 0], [0, 0, 1], ["agent", "x"], hop_s=0.01)
+    with pytest.raises(BenchError, match="no agent-only frame"):
+        metrics.retention_losses([1, 0], [1, 1], ["agent", "x"], hop_s=0.01)
+    with pytest.raises(BenchError, match="hop_s must be positive"):
+        metrics.retention_losses([1], [0], ["agent"], hop_s=0.0)
+    with pytest.raises(BenchError, match="near_s must be >= 0"):
+        metrics.retention_losses([1], [0], ["agent"], hop_s=0.01, near_s=-1.0)
+
+
+_frame_labels = st.sampled_from(["agent", "agent", "overlap", "uncertain", "silence"])
+
+
+@given(
+    frames=st.lists(st.tuples(st.booleans(), st.booleans(), _frame_labels), min_size=1),
+    near=st.integers(0, 30),
+)
+def test_retention_losses_account_for_every_agent_only_frame(
+    frames: list[tuple[bool, bool, str]], near: int
+) -> None:
+    agent, customer, labels = (list(column) for column in zip(*frames, strict=True))
+    solo = np.array(agent) & ~np.array(customer)
+    if not solo.any():
+        with pytest.raises(BenchError):
+            metrics.retention_losses(agent, customer, labels, hop_s=0.01)
+        return
+    losses = metrics.retention_losses(agent, customer, labels, hop_s=0.01, near_s=near / 100)
+    assert losses.kept + sum(losses.by_reason.values()) == pytest.approx(1.0)
+    assert losses.kept == pytest.approx((solo & (np.array(labels) == "agent")).sum() / solo.sum())
+    assert "agent" not in losses.by_reason
+    assert 0.0 <= losses.near_customer <= 1.0 - losses.kept + 1e-12
+    wider = metrics.retention_losses(agent, customer, labels, hop_s=0.01, near_s=near / 100 + 0.1)
+    assert wider.near_customer >= losses.near_customer

@@ -23,6 +23,11 @@ Agent-isolation metrics (:func:`isolation_scores`):
 * **agent retention** – share of agent-only speech frames the output keeps at a level within
   ``threshold_db`` of the agent's average speech level.
 
+Where the agent went (:func:`retention_losses`): the agent-only speech a separator did not
+keep, split by the reason it gave for each removed frame, and the part of it lying so close
+to the customer's speech that a guard band of that width would remove it even with a perfect
+detector.
+
 Verification metric (:func:`equal_error_rate`): for speaker embedders, the rate at which a
 threshold on same-speaker and different-speaker scores makes as many false rejections as
 false acceptances.
@@ -52,6 +57,7 @@ __all__ = [
     "Cost",
     "DiarizationScore",
     "IsolationScores",
+    "RetentionLosses",
     "der",
     "equal_error_rate",
     "isolation_curve",
@@ -59,6 +65,7 @@ __all__ = [
     "jer",
     "measure",
     "real_time_factor",
+    "retention_losses",
     "sdr",
     "si_sdr",
     "si_sdr_improvement",
@@ -525,3 +532,84 @@ def real_time_factor(processing_s: float, audio_s: float) -> float:
     if audio_s <= 0:
         raise BenchError(f"real_time_factor: audio duration must be positive, got {audio_s}")
     return processing_s / audio_s
+
+
+# --------------------------------------------------------------------------- retention losses
+
+
+@attrs.frozen(kw_only=True)
+class RetentionLosses:
+    """Where a separator's agent-only speech went, as shares (0-1) of the agent-only time.
+
+    :param kept: share kept (agent retention).
+    :param by_reason: share removed under each reason the separator gave (its labels of
+        removed frames: ``"overlap"``, ``"uncertain"``, ...); ``kept`` plus these sum to 1.
+    :param near_customer: share removed (any reason) within ``near_s`` of customer speech:
+        what a guard band of ``near_s`` around a perfect detector of the customer would
+        remove too. The rest of the removed share is what better decisions could win back.
+    :param agent_only_s: agent-only seconds scored.
+    """
+
+    kept: float
+    by_reason: dict[str, float]
+    near_customer: float
+    agent_only_s: float
+
+
+def retention_losses(
+    agent: npt.ArrayLike,
+    customer: npt.ArrayLike,
+    labels: Sequence[str] | npt.NDArray[np.object_],
+    *,
+    hop_s: float,
+    kept_label: str = "agent",
+    near_s: float = 0.3,
+) -> RetentionLosses:
+    """Split the agent-only speech a separator removed by its reasons (frame grid of *hop_s*).
+
+    :param agent: truth: frames where the agent speaks.
+    :param customer: truth: frames where the customer speaks.
+    :param labels: the separator's label of each frame: *kept_label* for kept frames, the
+        reason for removed ones (e.g. the labels of ``IsolationResult.removed`` spans).
+    :param near_s: distance (s) from customer speech within which a removed frame counts as
+        :attr:`RetentionLosses.near_customer`.
+    :raises BenchError: the three arrays differ in length, *hop_s* is not positive, *near_s*
+        is negative, or the truth has no agent-only frame.
+    """
+    spoken = np.asarray(agent, dtype=bool).reshape(-1)
+    other = np.asarray(customer, dtype=bool).reshape(-1)
+    names = np.asarray(labels, dtype=object).reshape(-1)
+    if not spoken.size == other.size == names.size:
+        raise BenchError(
+            f"retention_losses: agent, customer and labels must have one value per frame, "
+            f"got {spoken.size}, {other.size} and {names.size}"
+        )
+    if not hop_s > 0:
+        raise BenchError(f"retention_losses: hop_s must be positive, got {hop_s!r}")
+    if not near_s >= 0:
+        raise BenchError(f"retention_losses: near_s must be >= 0, got {near_s!r}")
+    solo = spoken & ~other
+    total = int(solo.sum())
+    if total == 0:
+        raise BenchError("retention_losses: the truth has no agent-only frame to score")
+    kept = solo & (names == kept_label)
+    removed = solo & ~kept
+    by_reason = {
+        str(reason): float((removed & (names == reason)).sum()) / total
+        for reason in sorted({str(n) for n in names[removed]})
+    }
+    reach = round(near_s / hop_s)
+    near = np.zeros(other.size, dtype=bool)
+    for start, end in zip(*_edges(other), strict=True):
+        near[max(0, start - reach) : end + reach] = True
+    return RetentionLosses(
+        kept=float(kept.sum()) / total,
+        by_reason=by_reason,
+        near_customer=float((removed & near).sum()) / total,
+        agent_only_s=total * hop_s,
+    )
+
+
+def _edges(mask: BoolArray) -> tuple[list[int], list[int]]:
+    padded = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.flatnonzero(padded == 1).tolist(), np.flatnonzero(padded == -1).tolist()
