@@ -110,18 +110,33 @@ BoolArray = npt.NDArray[np.bool_]
 #: (docs/mono-isolation.md: such a detector keeps 86-90 % at 0.3 s).
 NEAR_CUSTOMER_S = 0.3
 
-#: Second table: retention and the reasons for the agent-only speech removed.
+#: The columns naming a row, first in both tables.
+_ROW_COLUMNS = (("system", "system", "<34", ""), ("cond", "condition", "<5", ""))
+_RETAINED = ("retain%", "retention_pct", ">8", ".1f")
+
+#: First table: leakage, retention, DER, speed.
+COLUMNS = (
+    *_ROW_COLUMNS,
+    ("calls", "calls", ">5", ""),
+    ("leak%", "leakage_pct", ">7", ".2f"),
+    ("leakmax%", "leakage_max_pct", ">8", ".2f"),
+    _RETAINED,
+    ("ret_all%", "retention_all_pct", ">8", ".1f"),
+    ("DER%", "der_pct", ">7", ".1f"),
+    ("ovl%", "overlap_pct", ">6", ".1f"),
+    ("xRT", "x_realtime", ">10", ".1f"),
+)
+
+#: Reasons for removed frames the second table shows (``lost_REASON_pct``): the separators'
+#: labels, and ``removed`` for baselines that give none.
+LOSS_REASONS = ("customer", "overlap", "uncertain", "short", "silence", "removed")
+
+#: Second table: retention, the part lost near the customer, and the reasons.
 LOSS_COLUMNS = (
-    ("system", "system", "<34", ""),
-    ("cond", "condition", "<5", ""),
-    ("retain%", "retention_pct", ">8", ".1f"),
+    *_ROW_COLUMNS,
+    _RETAINED,
     ("near-cust", "lost_near_customer_pct", ">9", ".1f"),
-    ("customer", "lost_customer_pct", ">8", ".1f"),
-    ("overlap", "lost_overlap_pct", ">8", ".1f"),
-    ("uncertain", "lost_uncertain_pct", ">9", ".1f"),
-    ("short", "lost_short_pct", ">6", ".1f"),
-    ("silence", "lost_silence_pct", ">7", ".1f"),
-    ("removed", "lost_removed_pct", ">7", ".1f"),
+    *((reason, f"lost_{reason}_pct", f">{max(len(reason), 6)}", ".1f") for reason in LOSS_REASONS),
 )
 
 
@@ -414,19 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return speaker(call, sep, known)
 
             results += run_system(f"speaker/{name}/{label}", calls, variant)
-    columns = (
-        ("system", "system", "<34", ""),
-        ("cond", "condition", "<5", ""),
-        ("calls", "calls", ">5", ""),
-        ("leak%", "leakage_pct", ">7", ".2f"),
-        ("leakmax%", "leakage_max_pct", ">8", ".2f"),
-        ("retain%", "retention_pct", ">8", ".1f"),
-        ("ret_all%", "retention_all_pct", ">8", ".1f"),
-        ("DER%", "der_pct", ">7", ".1f"),
-        ("ovl%", "overlap_pct", ">6", ".1f"),
-        ("xRT", "x_realtime", ">10", ".1f"),
-    )
-    print_table(results, columns)
+    print_table(results, COLUMNS)
     print(
         "\nwhere the agent-only speech went (points of retention, mean per call; near-cust "
         f"= removed within {NEAR_CUSTOMER_S:g} s of customer speech, any reason)"
