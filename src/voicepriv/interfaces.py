@@ -32,6 +32,7 @@ __all__ = [
     "Progress",
     "Recogniser",
     "Separator",
+    "SourceSeparator",
     "SpeechActivity",
     "Storage",
     "TemporaryCleaner",
@@ -187,6 +188,23 @@ class Embedder(Protocol):
         self, audio: Audio, *, window_s: float, hop_s: float
     ) -> tuple[FloatArray, FloatArray]:
         """Embeddings of sliding windows: (window centre times in s, matrix windows x dim)."""
+
+
+@runtime_checkable
+class SourceSeparator(Protocol):
+    """Splits a mono mixture into the voices it holds (blind source separation).
+
+    The ``"speaker"`` separator hands it short overlapped spans only, and keeps an estimate
+    only when rules it does not control (the voiceprint, the call's own voices, how much of
+    the mixture the sources explain) say it is the agent alone.
+    """
+
+    @property
+    def name(self) -> str:
+        """Backend name."""
+
+    def separate(self, audio: Audio) -> FloatArray:
+        """Sources of a mono *audio*: ``(sources, audio.frames)`` at ``audio.sample_rate``."""
 
 
 @attrs.frozen(kw_only=True)

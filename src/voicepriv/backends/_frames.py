@@ -7,6 +7,7 @@ keep the same way.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Final
 
 import numpy as np
@@ -126,12 +127,14 @@ def silence_outside(audio: Audio, keep: BoolArray) -> Audio:
 
 
 def labelled_segments(
-    labels: npt.NDArray[Any], duration: float, kept_label: str = "agent"
+    labels: npt.NDArray[Any], duration: float, kept_label: str | Collection[str] = "agent"
 ) -> tuple[tuple[Segment, ...], tuple[Segment, ...]]:
-    """(kept, removed) segments of a frame label array: runs labelled *kept_label* are kept."""
+    """(kept, removed) segments of a frame label array: runs labelled *kept_label* (one
+    label or several) are kept."""
+    keep = {kept_label} if isinstance(kept_label, str) else set(kept_label)
     kept: list[Segment] = []
     removed: list[Segment] = []
     for start, end, label in label_runs(labels):
         segment = Segment(start=start * FRAME_S, end=min(end * FRAME_S, duration), label=str(label))
-        (kept if label == kept_label else removed).append(segment)
+        (kept if label in keep else removed).append(segment)
     return tuple(kept), tuple(removed)

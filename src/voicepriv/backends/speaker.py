@@ -56,6 +56,11 @@ No customer enrollment exists, so the customer is modelled from the call itself.
    kept / removed segments are reported with a reason (``"customer"``, ``"overlap"``,
    ``"uncertain"``, ``"silence"``, ``"short"``), and the residual customer speech is estimated
    from per-frame customer posteriors (window score difference, temperature 0.05).
+8. **Optional: separated overlaps** (``overlap_separator``, off by default). Each
+   ``"overlap"`` span goes to a two-voice source separator; its agent estimate fills the
+   span only when the rules of :mod:`voicepriv.backends.sepformer` hold (kept label
+   ``"separated"``); any other span stays silent. The residual and confidence estimates of
+   step 7 cover the frames kept as ``"agent"`` only.
 
 Nothing is written anywhere; the customer's audio lives only in the input array.
 """
@@ -90,11 +95,22 @@ from voicepriv.backends.overlap import (
     whisper_overlap_available,
 )
 from voicepriv.backends.pyannet import SEGMENTATION_OVERLAP, SegmentationOverlapDetector
+from voicepriv.backends.sepformer import (
+    KEPT_LABEL,
+    SEPFORMER,
+    CallVoices,
+    RecoveryRules,
+    SpanVerdict,
+    build_source_separator,
+    recover_overlaps,
+    verdict_counts,
+)
 from voicepriv.errors import ConfigError, IsolationError, MissingExtraError
 from voicepriv.interfaces import (
     Embedder,
     IsolationRequest,
     IsolationResult,
+    SourceSeparator,
     VoiceActivityDetector,
     Voiceprint,
 )
@@ -201,6 +217,8 @@ AUTO_VAD: Final = "auto"
 AUTO_OVERLAP: Final = "auto"
 #: ``overlap_detector`` value: no frame-level overlap detector.
 NO_OVERLAP_DETECTOR: Final = "none"
+#: ``overlap_separator`` value: overlapped spans are deleted, never separated (default).
+NO_SEPARATION: Final = "none"
 #: ``(turn_guard_s, overlap_context_s)`` when those options are not given, by whether a
 #: frame-level overlap detector runs: it finds interruptions the windows miss, so the bands
 #: that absorb late detection can be narrower (0.3 s with it: 2-5 points more retention than
@@ -246,6 +264,8 @@ _optional_nonnegative = number_option(
     "speaker separator", "a number >= 0", lambda v: v >= 0, optional=True
 )
 
+_nonpositive = number_option("speaker separator", "a number <= 0 (dB)", lambda v: v <= 0)
+
 _unit = number_option("speaker separator", "a number in [0, 1]", lambda v: 0 <= v <= 1)
 
 _optional_unit = number_option(
@@ -265,6 +285,15 @@ def _detector_name(instance: object, attribute: attrs.Attribute[Any], value: Any
     if value not in known:
         raise ConfigError(
             f"speaker separator option {attribute.name!r}: unknown overlap detector {value!r}; "
+            f"expected one of {', '.join(map(repr, known))}"
+        )
+
+
+def _separator_name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    known = (NO_SEPARATION, SEPFORMER)
+    if value not in known:
+        raise ConfigError(
+            f"speaker separator option {attribute.name!r}: unknown overlap separator {value!r}; "
             f"expected one of {', '.join(map(repr, known))}"
         )
 
@@ -410,6 +439,20 @@ class SpeakerOptions:
     :param vad_threshold: speech probability threshold; ``None`` takes
         :data:`DEFAULT_VAD_THRESHOLDS` for the VAD in use (0.5 for others).
     :param embedder_options: options for the voiceprint's embedder backend.
+    :param overlap_separator: ``"none"`` (default) or ``"sepformer"``: hand each overlapped
+        span to a two-voice separator (:mod:`voicepriv.backends.sepformer`; SpeechBrain's
+        SepFormer from ``overlap_separator_options={"source": DIR}``, extra ``speechbrain``)
+        and keep its agent estimate where the rules of
+        :class:`~voicepriv.backends.sepformer.RecoveryRules` all hold; else the span stays
+        deleted. Off by default: the estimate's residual customer speech could not be
+        measured here (no trained weights reachable).
+    :param overlap_separator_options: options for that separator (sepformer: ``source``).
+    :param separation_context_s: audio either side of a span given to the separator.
+    :param separation_max_span_s: longer overlapped spans are not tried.
+    :param separation_min_lead: score margin that puts a separated source with the agent
+        (or the customer).
+    :param separation_max_residual_db: the mixture energy the scaled sources may leave
+        unexplained (dB relative to the mixture).
     """
 
     window_s: float = attrs.field(default=1.2, validator=_positive)
@@ -457,6 +500,21 @@ class SpeakerOptions:
     vad_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
     vad_threshold: float | None = attrs.field(default=None, validator=_optional_unit)
     embedder_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
+    overlap_separator: str = attrs.field(default=NO_SEPARATION, validator=_separator_name)
+    overlap_separator_options: Mapping[str, Any] = attrs.field(factory=dict, validator=_mapping)
+    separation_context_s: float = attrs.field(default=0.5, validator=_nonnegative)
+    separation_max_span_s: float = attrs.field(default=4.0, validator=_positive)
+    separation_min_lead: float = attrs.field(default=0.1, validator=_nonnegative)
+    separation_max_residual_db: float = attrs.field(default=-10.0, validator=_nonpositive)
+
+    def recovery_rules(self) -> RecoveryRules:
+        """The ``separation_*`` options as :class:`~voicepriv.backends.sepformer.RecoveryRules`."""
+        return RecoveryRules(
+            context_s=self.separation_context_s,
+            max_span_s=self.separation_max_span_s,
+            min_lead=self.separation_min_lead,
+            max_residual_db=float(self.separation_max_residual_db),
+        )
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any]) -> SpeakerOptions:
@@ -624,6 +682,9 @@ class _Scores:
     short_overlap: BoolArray
     cluster_score: float
     customer_found: bool
+    agent_found: bool = False
+    agent_model: FloatArray | None = None
+    customer_models: tuple[FloatArray, ...] = ()
 
 
 class SpeakerSeparator:
@@ -641,8 +702,10 @@ class SpeakerSeparator:
         embedder: Embedder | None = None,
         vad: VoiceActivityDetector | None = None,
         overlap_detector: VoiceActivityDetector | None = None,
+        source_separator: SourceSeparator | None = None,
     ) -> None:
-        """*embedder*, *vad* and *overlap_detector* replace the backends the options name.
+        """*embedder*, *vad*, *overlap_detector* and *source_separator* replace the backends
+        the options name.
 
         *overlap_detector* has the shape of a VAD, but its ``detect`` returns the
         probability of overlapped speech per frame.
@@ -652,6 +715,9 @@ class SpeakerSeparator:
         self._vad = vad
         self._overlap: list[VoiceActivityDetector | None] = (
             [overlap_detector] if overlap_detector is not None else []
+        )
+        self._sources: list[SourceSeparator | None] = (
+            [source_separator] if source_separator is not None else []
         )
 
     @property
@@ -699,6 +765,48 @@ class SpeakerSeparator:
                     WhisperOverlapDetector.from_options(self.options.overlap_detector_options)
                 )
         return self._overlap[0]
+
+    def _source_separator(self) -> SourceSeparator | None:
+        if not self._sources:
+            self._sources.append(
+                build_source_separator(
+                    self.options.overlap_separator, self.options.overlap_separator_options
+                )
+            )
+        return self._sources[0]
+
+    def recover(
+        self,
+        audio: Audio,
+        labels: npt.NDArray[Any],
+        scores: _Scores,
+        voiceprint: Voiceprint,
+        embedder: Embedder,
+    ) -> tuple[npt.NDArray[Any], Audio | None, list[SpanVerdict]]:
+        """Overlapped spans the source separator lets keep (``overlap_separator``).
+
+        Nothing is tried when no separator is configured, when the call's agent or customer
+        was not found, or when no frame is labelled ``"overlap"``.
+        """
+        separator = self._source_separator()
+        if (
+            separator is None
+            or not scores.agent_found
+            or scores.agent_model is None
+            or not scores.customer_models
+            or not (labels == "overlap").any()
+        ):
+            return labels, None, []
+        reference = np.asarray(voiceprint.vector, np.float64).ravel()
+        voices = CallVoices(
+            agent=scores.agent_model,
+            customers=scores.customer_models,
+            voiceprint=reference / max(float(np.linalg.norm(reference)), 1e-12),
+            min_score=self._min_score(voiceprint),
+        )
+        return recover_overlaps(
+            audio, labels, separator, embedder, voices, self.options.recovery_rules()
+        )
 
     def bands(self, detector: bool) -> tuple[float, float]:
         """``(turn_guard_s, overlap_context_s)`` in effect, with or without an overlap detector."""
@@ -919,6 +1027,11 @@ class SpeakerSeparator:
             short_overlap=short_overlap,
             cluster_score=cluster_score,
             customer_found=customer_found,
+            agent_found=agent_found,
+            agent_model=agent_model,
+            customer_models=tuple(
+                m for m in (customer_model, extra_customer) if m is not None and customer_found
+            ),
         )
 
     def decide(
@@ -1131,6 +1244,7 @@ class SpeakerSeparator:
                 f"speaker separator: expected a mono call, got {audio.channels} channels"
             )
         embedder = self._embedder_for(voiceprint)
+        self._source_separator()  # a misconfigured separator fails before any work
         frames = int(np.ceil(audio.duration / _FRAME_S))
         probability = self.speech_frames(audio, frames)
         speech = probability >= self._vad_threshold()
@@ -1142,9 +1256,13 @@ class SpeakerSeparator:
             features = frame_bands(audio, frames)
         detected = self.detected_overlap(audio, frames)
         labels = self.decide(scores, speech, voiceprint, features, detected, odds)
+        labels, separated, verdicts = self.recover(audio, labels, scores, voiceprint, embedder)
         if request.progress is not None:
             request.progress(audio.duration, audio.duration)
-        return self._result(audio, labels, scores, speech, voiceprint)
+        result = self._result(audio, labels, scores, speech, voiceprint)
+        if separated is None:
+            return result
+        return _with_separated(result, labels, separated, verdicts)
 
     def _result(
         self,
@@ -1156,7 +1274,7 @@ class SpeakerSeparator:
     ) -> IsolationResult:
         keep = labels == "agent"
         output = silence_outside(audio, keep)
-        kept, removed = labelled_segments(labels, audio.duration)
+        kept, removed = labelled_segments(labels, audio.duration, ("agent", KEPT_LABEL))
         # customer posterior per frame from the score difference (temperature 0.05 cosine)
         times = (np.arange(labels.size) + 0.5) * _FRAME_S
         if scores.centres.size:
@@ -1194,6 +1312,36 @@ class SpeakerSeparator:
                 "agent_cluster_score": scores.cluster_score,
             },
         )
+
+
+def _with_separated(
+    result: IsolationResult,
+    labels: npt.NDArray[Any],
+    separated: Audio,
+    verdicts: Sequence[SpanVerdict],
+) -> IsolationResult:
+    """*result* with the separated agent estimates added inside their spans, and reported."""
+    inside = labels == KEPT_LABEL
+    patch = silence_outside(separated, inside)
+    audio = Audio(
+        samples=(result.audio.samples[:, 0] + patch.samples[:, 0]).astype(np.float32),
+        sample_rate=result.audio.sample_rate,
+    )
+    counts = verdict_counts(verdicts)
+    separated_s = float(inside.sum() * _FRAME_S)
+    tried = ", ".join(f"{count} {reason}" for reason, count in sorted(counts.items()))
+    notes = (
+        *result.notes,
+        f"overlapped spans tried with the source separator: {tried}; kept {separated_s:.1f} s "
+        "of its agent estimate (not covered by the residual and confidence estimates)",
+    )
+    metrics = {
+        **result.metrics,
+        "separated_s": separated_s,
+        "separation_spans": float(len(verdicts)),
+        "separation_spans_kept": float(counts.get("kept", 0)),
+    }
+    return attrs.evolve(result, audio=audio, notes=notes, metrics=metrics)
 
 
 # --------------------------------------------------------------------------- hooks
