@@ -660,3 +660,30 @@ def test_cli_agent_from_the_vault_is_checked(
     assert main([*base, *both]) == 2
     assert "exclude each other" in capsys.readouterr().err
     assert not (tmp_path / "a.flac").exists()
+
+
+def test_cli_options_take_json_and_a_misconfigured_overlap_separator_fails_early(
+    shared_data: Path, tmp_path: Path, call: StereoCall, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voicepriv._cli.isolate import _option_value
+    from voicepriv.cli import main
+
+    assert _option_value('{"source": "models/sf", "n": [1, 2]}') == {
+        "source": "models/sf",
+        "n": [1, 2],
+    }
+    assert (_option_value("0.5"), _option_value("true"), _option_value("x")) == (0.5, True, "x")
+    _enroll_into_vault(shared_data, tmp_path / "vault")
+    source = tmp_path / "mono.wav"
+    sf.write(source, call.agent + call.customer, RATE)
+    out = tmp_path / "agent.flac"
+    args = ["isolate", str(source), "--mono", "--agent", "agent-7", "--vault"]
+    args += [str(tmp_path / "vault"), "--out", str(out), "--option", "overlap_separator=sepformer"]
+    assert main([*args, "--option", 'overlap_separator_options={"source":']) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    option = json.dumps({"source": str(empty)})
+    assert main([*args, "--option", f"overlap_separator_options={option}"]) == 2
+    assert "has no hyperparams.yaml" in capsys.readouterr().err
+    assert not out.exists()

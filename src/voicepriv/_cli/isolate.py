@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="separator option (repeatable); numbers are parsed as numbers",
+        help="separator option (repeatable); numbers, true/false and JSON objects/lists are parsed",
     )
     parser.add_argument("--out", type=Path, required=True, help="agent-only audio (.flac/.wav)")
     parser.add_argument("--report", type=Path, help="JSON report of kept/removed spans")
@@ -107,6 +107,15 @@ def load_voiceprint(path: Path) -> Voiceprint:
 
 
 def _option_value(text: str) -> Any:
+    """A ``--option`` value: a number, ``true``/``false``, a JSON object or list, else text.
+
+    :raises ConfigError: the value starts like a JSON object or list but does not parse.
+    """
+    if text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--option: {text!r} is not valid JSON ({exc.msg})") from None
     for kind in (int, float):
         try:
             return kind(text)
