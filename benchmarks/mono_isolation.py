@@ -21,9 +21,14 @@ probe was trained on calls of five of the ten speakers (``tools/train_overlap_pr
 measure it with ``--speakers`` set to the other five (2609,3005,3331,367,533).
 
 Metrics (10 ms frames, truth from the mixer's segments): ``leakage_pct`` = customer-active
-seconds kept / customer-active seconds; ``retention_pct`` = agent-only seconds kept /
-agent-only seconds (what a fail-closed isolator may keep); ``retention_all_pct`` = agent
-seconds kept / all agent seconds (overlap included, so even the oracle stays below 100 %);
+seconds kept / customer-active seconds; ``leakage_energy_pct`` = the customer's share of
+energy in the output: the energy of the customer's clean track in the frames kept from the
+mixture, plus, in spans kept from a source separator's estimate (label ``"separated"``),
+the customer track's least-squares share of the estimate, over the customer track's energy
+(the frame count cannot see what a separated estimate holds; this can); ``retention_pct`` =
+agent-only seconds kept / agent-only seconds (what a fail-closed isolator may keep);
+``retention_all_pct`` = agent seconds kept / all agent seconds (overlap included, so even
+the oracle stays below 100 %);
 ``der_pct`` = diarization error rate of the kept map against the agent reference segments
 (``voicepriv.bench.metrics.der``, collar 0.25 s each side); ``x_realtime`` = call seconds /
 CPU seconds of the whole isolation (VAD, overlap detector, embeddings, decisions) on one
@@ -37,6 +42,13 @@ none), and ``lost_near_customer_pct``, the part of all that lies within 0.3 s of
 speech, which a 0.3 s guard band around a perfect customer detector would remove as well.
 
     python benchmarks/mono_isolation.py [--quick] [--json PATH] [--embedders mfcc,onnx]
+
+``--oracle-separation`` adds rows ``speaker/NAME/oracle-sep``: the speaker separator with a
+perfect two-voice source separator for its overlapped spans (:class:`OracleSources`: the
+agent's clean track and the rest of the mixture), under the separator's recovery rules: the
+most a trained separator such as SepFormer could add (``docs/mono-isolation.md``).
+``--sepformer DIR`` adds rows ``speaker/NAME/sepformer``: the same with SpeechBrain's
+SepFormer from a local directory (extra ``speechbrain``); judge them by ``leakage_energy_pct``.
 
 ``--variant LABEL:OPTION=VALUE[:OPTION=VALUE...]`` (repeatable) adds rows
 ``speaker/NAME/LABEL``: the speaker separator with those options changed, e.g.
@@ -71,6 +83,7 @@ from _table import print_table
 
 from voicepriv.audio import Audio
 from voicepriv.backends.segmentation import SegmentationSeparator
+from voicepriv.backends.sepformer import KEPT_LABEL as SEPARATED
 from voicepriv.backends.speaker import SpeakerOptions, SpeakerSeparator
 from voicepriv.backends.vad import EnergyVad
 from voicepriv.bench.metrics import der, retention_losses
@@ -120,6 +133,7 @@ COLUMNS = (
     ("calls", "calls", ">5", ""),
     ("leak%", "leakage_pct", ">7", ".2f"),
     ("leakmax%", "leakage_max_pct", ">8", ".2f"),
+    ("leakE%", "leakage_energy_pct", ">7", ".2f"),
     _RETAINED,
     ("ret_all%", "retention_all_pct", ">8", ".1f"),
     ("DER%", "der_pct", ">7", ".1f"),
@@ -217,14 +231,42 @@ def build_calls(
     return cases
 
 
+def customer_energy(
+    kept: BoolArray, case: Case, labels: npt.NDArray[np.object_] | None, output: Audio | None
+) -> float:
+    """Share (0-1) of the customer track's energy in the output (see ``leakage_energy_pct``)."""
+    customer = case.call.customer.samples[:, 0].astype(np.float64)
+    hop = round(FRAME * case.call.customer.sample_rate)
+    total = float(np.sum(customer**2))
+    if total == 0.0:
+        return 0.0
+    separated = np.zeros(kept.size, bool) if labels is None else labels == SEPARATED
+    plain = np.repeat(kept & ~separated, hop)[: customer.size]
+    energy = float(np.sum(customer[: plain.size][plain] ** 2))
+    if output is not None:
+        agent = case.call.agent.samples[:, 0].astype(np.float64)
+        out = output.samples[:, 0].astype(np.float64)
+        for start, end in _spans(separated):
+            span = slice(start * hop, end * hop)
+            basis = np.stack([agent[span], customer[span]], axis=1)
+            share = np.linalg.lstsq(basis, out[span], rcond=None)[0][1]
+            energy += float(share**2 * np.sum(customer[span] ** 2))
+    return energy / total
+
+
 def score(
-    kept: BoolArray, case: Case, labels: npt.NDArray[np.object_] | None = None
+    kept: BoolArray,
+    case: Case,
+    labels: npt.NDArray[np.object_] | None = None,
+    output: Audio | None = None,
 ) -> dict[str, float]:
     """Leakage, retention, DER (collar 0.25 s each side) and where the agent-only speech went.
 
-    *labels* are the separator's frame labels (``"agent"`` where kept, else its reason for
-    removing the frame); without them every removed frame counts as ``"removed"``.
+    *labels* are the separator's frame labels (its kept label where kept, else its reason
+    for removing the frame); without them every removed frame counts as ``"removed"``.
+    *output* is the separator's audio (needed to score spans kept from a separated estimate).
     """
+    energy_share = customer_energy(kept, case, labels, output)
     n = min(kept.size, case.agent.size)
     kept, agent, customer = kept[:n], case.agent[:n], case.customer[:n]
     if labels is None:
@@ -242,6 +284,7 @@ def score(
     return lost | {
         "leakage_pct": 100.0 * float((kept & customer).sum()) / max(float(customer.sum()), 1.0),
         "leakage_s": float((kept & customer).sum()) * FRAME,
+        "leakage_energy_pct": 100.0 * energy_share,
         "retention_pct": 100.0 * float((kept & solo).sum()) / max(float(solo.sum()), 1.0),
         "retention_all_pct": 100.0 * float((kept & agent).sum()) / max(float(agent.sum()), 1.0),
         "der_pct": 100.0 * diar.rate,
@@ -265,16 +308,57 @@ def kept_mask(segments: Sequence[Any], frames: int) -> BoolArray:
 
 
 def frame_labels(result: IsolationResult, frames: int) -> npt.NDArray[np.object_]:
-    """A separator's answer on the 10 ms grid: ``"agent"`` where kept, else the reason."""
+    """A separator's answer on the 10 ms grid: the kept label where kept, else the reason."""
     labels = np.full(frames, "unlabelled", dtype=object)
-    for seg in result.removed:
+    for seg in (*result.removed, *result.kept):
         labels[round(seg.start / FRAME) : round(seg.end / FRAME)] = seg.label
-    labels[kept_mask(result.kept, frames)] = "agent"
     return labels
 
 
-#: A system's answer for one call: kept frames, or kept frames and every frame's label.
-Decision = BoolArray | tuple[BoolArray, npt.NDArray[np.object_]]
+class OracleSources:
+    """A perfect two-voice separator for the benchmark's calls (``--oracle-separation``).
+
+    Set :attr:`case` to the call being isolated; :meth:`separate` finds the piece it is
+    given in that call's mixture and returns the agent's clean track there and the rest of
+    the mixture (the customer, hold music, and the line's noise and distortion).
+    """
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self.case: Case | None = None
+
+    def separate(self, audio: Audio) -> Array:
+        """``(2, frames)``: the agent's track and the mixture minus it."""
+        assert self.case is not None, "set OracleSources.case before isolating"
+        mix = self.case.mix.samples[:, 0]
+        piece = audio.samples[:, 0]
+        loud = np.flatnonzero(piece)
+        first = int(loud[0]) if loud.size else 0
+        for at in np.flatnonzero(mix == piece[first]) - first:
+            if at >= 0 and np.array_equal(mix[at : at + piece.size], piece):
+                agent = self.case.call.agent.samples[at : at + piece.size, 0]
+                return np.stack([agent, piece - agent]).astype(np.float32)
+        raise ValueError("OracleSources: the piece is not part of the current call")
+
+
+#: A system's answer for one call: kept frames, or kept frames and every frame's label,
+#: and optionally the output audio.
+Decision = (
+    BoolArray
+    | tuple[BoolArray, npt.NDArray[np.object_]]
+    | tuple[BoolArray, npt.NDArray[np.object_], Audio]
+)
+
+
+def _unpack(
+    decision: Decision,
+) -> tuple[BoolArray, npt.NDArray[np.object_] | None, Audio | None]:
+    if not isinstance(decision, tuple):
+        return decision, None, None
+    if len(decision) == 2:
+        return decision[0], decision[1], None
+    return decision[0], decision[1], decision[2]
 
 
 def run_system(
@@ -288,8 +372,8 @@ def run_system(
         start = time.process_time()
         decision = decide(call)
         spent = max(time.process_time() - start, 1e-6)
-        kept, labels = decision if isinstance(decision, tuple) else (decision, None)
-        metrics = score(kept, call, labels)
+        kept, labels, output = _unpack(decision)
+        metrics = score(kept, call, labels, output)
         metrics["x_realtime"] = call.mix.duration / spent
         metrics["seconds"] = call.mix.duration
         rows.setdefault(condition.split("/")[0], []).append(metrics)
@@ -298,7 +382,8 @@ def run_system(
     for condition, items in rows.items():
         row: dict[str, Any] = {"system": name, "condition": condition, "calls": len(items)}
         total_s = sum(i["seconds"] for i in items)
-        for key in ("leakage_pct", "retention_pct", "retention_all_pct", "der_pct", "overlap_pct"):
+        averaged = ("leakage_pct", "leakage_energy_pct", "retention_pct", "retention_all_pct")
+        for key in (*averaged, "der_pct", "overlap_pct"):
             row[key] = round(float(np.mean([i[key] for i in items])), 2)
         # a reason a call never gave cost that call nothing
         for key in sorted({k for i in items for k in i if k.startswith("lost_")}):
@@ -344,6 +429,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         metavar="LABEL:OPTION=VALUE[:...]",
         help="also run the speaker separator with these options (rows speaker/NAME/LABEL)",
+    )
+    parser.add_argument(
+        "--oracle-separation",
+        action="store_true",
+        help="also run each embedder with a perfect source separator for overlapped spans "
+        "(speaker/NAME/oracle-sep)",
+    )
+    parser.add_argument(
+        "--sepformer",
+        type=Path,
+        metavar="DIR",
+        help="also run each embedder with SepFormer from DIR (SpeechBrain's layout) for "
+        "overlapped spans (speaker/NAME/sepformer; extra speechbrain)",
     )
     parser.add_argument(
         "--previous",
@@ -392,7 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 layout=ChannelLayout.mono(), voiceprint=known[id(call.enroll)]
             )
             result = sep.isolate(call.mix, request)
-            return kept_mask(result.kept, frames_of(call)), frame_labels(result, frames_of(call))
+            frames = frames_of(call)
+            return kept_mask(result.kept, frames), frame_labels(result, frames), result.audio
 
         # enrollment is done once per agent, outside the timed isolation
         for _, call in calls:
@@ -417,6 +516,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("seg-osd", SEGMENTATION_DETECTOR, args.segmentation_detector),
         ]
         variants += [(*embedder_spec(spec), True) for spec in args.variant]
+        sepformer: dict[str, Any] = {
+            "overlap_separator": "sepformer",
+            "overlap_separator_options": {"source": str(args.sepformer)},
+        }
+        variants.append(("sepformer", sepformer, args.sepformer is not None))
         for label, changed, wanted in variants:
             if not wanted:
                 continue
@@ -429,6 +533,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return speaker(call, sep, known)
 
             results += run_system(f"speaker/{name}/{label}", calls, variant)
+        if args.oracle_separation:
+            oracle = OracleSources()
+            with_oracle = SpeakerSeparator(
+                SpeakerOptions(), embedder=embedder, source_separator=oracle
+            )
+            with_oracle.detected_overlap(calls[0][1].mix, 1)  # warm-up (overlap model load)
+
+            def oracle_separated(
+                call: Case,
+                sep: SpeakerSeparator = with_oracle,
+                sources: OracleSources = oracle,
+                known: dict[int, Any] = prints,
+            ) -> Decision:
+                sources.case = call
+                return speaker(call, sep, known)
+
+            results += run_system(f"speaker/{name}/oracle-sep", calls, oracle_separated)
     print_table(results, COLUMNS)
     print(
         "\nwhere the agent-only speech went (points of retention, mean per call; near-cust "
@@ -450,6 +571,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "separators": args.separators,
             "variants": [list(embedder_spec(spec)) for spec in args.variant],
+            "oracle_separation": args.oracle_separation,
+            "sepformer": str(args.sepformer) if args.sepformer else None,
         }
         args.json.write_text(
             json.dumps({"benchmark": NAME, "params": params, "results": results}, indent=2)
