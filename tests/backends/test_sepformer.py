@@ -362,29 +362,22 @@ def _random_sepformer(folder: Path) -> Path:
     pytest.importorskip("speechbrain")
     from hyperpyyaml import load_hyperpyyaml
 
-    text = """\
+    block = """!new:speechbrain.lobes.models.dual_path.SBTransformerBlock
+    num_layers: 1
+    d_model: 32
+    nhead: 2
+    d_ffn: 64
+    dropout: 0
+    use_positional_encoding: True
+    norm_before: True
+"""
+    text = f"""\
 sample_rate: 8000
 num_spks: 2
 Encoder: !new:speechbrain.lobes.models.dual_path.Encoder
     kernel_size: 16
     out_channels: 32
-SBtfintra: !new:speechbrain.lobes.models.dual_path.SBTransformerBlock
-    num_layers: 1
-    d_model: 32
-    nhead: 2
-    d_ffn: 64
-    dropout: 0
-    use_positional_encoding: True
-    norm_before: True
-SBtfinter: !new:speechbrain.lobes.models.dual_path.SBTransformerBlock
-    num_layers: 1
-    d_model: 32
-    nhead: 2
-    d_ffn: 64
-    dropout: 0
-    use_positional_encoding: True
-    norm_before: True
-MaskNet: !new:speechbrain.lobes.models.dual_path.Dual_Path_Model
+SBtfintra: {block}SBtfinter: {block}MaskNet: !new:speechbrain.lobes.models.dual_path.Dual_Path_Model
     num_spks: !ref <num_spks>
     in_channels: 32
     out_channels: 32

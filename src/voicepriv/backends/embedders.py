@@ -42,6 +42,7 @@ from voicepriv.backends._embedding import (
     window_starts,
 )
 from voicepriv.backends._options import check_options
+from voicepriv.backends._speechbrain import load_pretrained
 from voicepriv.errors import ConfigError, MissingExtraError
 from voicepriv.interfaces import Embedder
 from voicepriv.plugins import hookimpl
@@ -422,27 +423,11 @@ class SpeechBrainEmbedder:
     """
 
     def __init__(self, *, source: str | Path, telephone: bool = False) -> None:
-        folder = Path(source)
-        if not (folder / "hyperparams.yaml").is_file():
-            raise ConfigError(
-                f"speechbrain embedder option 'source': {str(folder)!r} has no hyperparams.yaml "
-                "(expected a local directory in SpeechBrain's pretrained layout)"
-            )
-        try:
-            import torch
-            from speechbrain.inference.speaker import EncoderClassifier
-        except ImportError as exc:
-            raise MissingExtraError(
-                "speechbrain embedder: install the 'speechbrain' extra "
-                "(pip install 'voicepriv[speechbrain]'; torch==2.9.1 + torchaudio==2.9.*)"
-            ) from exc
-        self._torch = torch
-        self._model = EncoderClassifier.from_hparams(
-            source=str(folder), savedir=str(folder), run_opts={"device": "cpu"}
+        torch, self._model, self.source = load_pretrained(
+            source, "speechbrain embedder", "speaker.EncoderClassifier"
         )
-        self._model.eval()
+        self._torch = torch
         self.telephone = telephone
-        self.source = folder
         with torch.no_grad():
             probe = self._model.encode_batch(torch.zeros(1, _RATE))
         self._dim = int(probe.shape[-1])

@@ -40,7 +40,8 @@ import numpy.typing as npt
 from voicepriv.audio import Audio
 from voicepriv.backends._frames import FRAME_S, label_runs
 from voicepriv.backends._options import check_options
-from voicepriv.errors import ConfigError, IsolationError, MissingExtraError
+from voicepriv.backends._speechbrain import load_pretrained
+from voicepriv.errors import ConfigError, IsolationError
 from voicepriv.interfaces import Embedder, SourceSeparator
 
 __all__ = [
@@ -77,26 +78,9 @@ class SepformerSeparator:
 
     def __init__(self, *, source: str | Path) -> None:
         """See the class docstring."""
-        folder = Path(source)
-        if not (folder / "hyperparams.yaml").is_file():
-            raise ConfigError(
-                f"sepformer separator option 'source': {str(folder)!r} has no hyperparams.yaml "
-                "(expected a local directory in SpeechBrain's pretrained layout)"
-            )
-        try:
-            import torch
-            from speechbrain.inference.separation import SepformerSeparation
-        except ImportError as exc:
-            raise MissingExtraError(
-                "sepformer separator: install the 'speechbrain' extra "
-                "(pip install 'voicepriv[speechbrain]'; torch==2.9.1 + torchaudio==2.9.*)"
-            ) from exc
-        self._torch = torch
-        self._model = SepformerSeparation.from_hparams(
-            source=str(folder), savedir=str(folder), run_opts={"device": "cpu"}
+        self._torch, self._model, self.source = load_pretrained(
+            source, "sepformer separator", "separation.SepformerSeparation"
         )
-        self._model.eval()
-        self.source = folder
         self.sample_rate = int(getattr(self._model.hparams, "sample_rate", 8000))
 
     @property
