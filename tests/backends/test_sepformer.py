@@ -88,6 +88,16 @@ class _Noise:
         return np.random.default_rng(0).normal(0, 0.1, (2, audio.frames)).astype(np.float32)
 
 
+class _Leaky(_BandSplit):
+    """Splits the tones but leaves a third of the 1 kHz tone in the 200 Hz source."""
+
+    name = "leaky"
+
+    def separate(self, audio: Audio) -> np.ndarray:
+        high, low = super().separate(audio)
+        return np.stack([high * 2 / 3, low + high / 3])
+
+
 class _Three(_BandSplit):
     name = "three"
 
@@ -146,7 +156,12 @@ def test_a_real_split_keeps_the_agent_estimate_and_nothing_of_the_customer() -> 
 
 @pytest.mark.parametrize(
     ("separator", "reason"),
-    [(_Twice(), "unsure"), (_Noise(), "unexplained"), (_Three(), "not_two_sources")],
+    [
+        (_Twice(), "entangled"),
+        (_Noise(), "unexplained"),
+        (_Three(), "not_two_sources"),
+        (_Leaky(), "entangled"),
+    ],
 )
 def test_a_separator_that_does_not_separate_keeps_nothing(
     separator: SourceSeparator, reason: str

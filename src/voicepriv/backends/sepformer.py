@@ -15,7 +15,11 @@ only when every rule holds; otherwise the span stays deleted, and the report say
    (``"unexplained"``: a separator that returns noise, or the mixture twice, fails here);
 3. both sources carry at least :attr:`~RecoveryRules.min_source_db` of the span's energy:
    two voices are really there (``"one_voice"``);
-4. the embedder puts one source with the agent and the other with the customer: each
+4. the two sources are not entangled: their correlation over the span, squared, stays under
+   :attr:`~RecoveryRules.max_crosstalk_db` (``"entangled"``). Two voices are nearly
+   uncorrelated; an agent estimate that still holds part of the customer correlates with the
+   customer estimate (a third of the customer left in it gives about -10 dB);
+5. the embedder puts one source with the agent and the other with the customer: each
    source's score against the call's agent model minus its best score against the call's
    customer model(s) is at least :attr:`~RecoveryRules.min_lead` for one and at most
    ``-min_lead`` for the other, and the agent source scores at least the separator's
@@ -144,6 +148,8 @@ class RecoveryRules:
     :param max_residual_db: the part of the mixture the scaled sources leave unexplained,
         relative to the mixture's energy.
     :param min_source_db: the least energy each source must carry, relative to the span's.
+    :param max_crosstalk_db: the most the two sources may correlate over the span
+        (``10 log10(r**2)``; -20 dB is ``|r| = 0.1``).
     """
 
     context_s: float = 0.5
@@ -151,6 +157,7 @@ class RecoveryRules:
     min_lead: float = 0.1
     max_residual_db: float = -10.0
     min_source_db: float = -25.0
+    max_crosstalk_db: float = -20.0
 
 
 @attrs.frozen(kw_only=True)
@@ -224,6 +231,10 @@ def _judge_span(
     energy = float(np.sum(mix[inside] ** 2))
     if min(_db(float(np.sum(s[inside] ** 2)), energy) for s in scaled) < rules.min_source_db:
         return SpanVerdict(start=start, end=end, reason="one_voice", residual_db=residual), None
+    first, second = scaled[0][inside], scaled[1][inside]
+    product = float(first @ second) ** 2
+    if _db(product, float(first @ first) * float(second @ second)) > rules.max_crosstalk_db:
+        return SpanVerdict(start=start, end=end, reason="entangled", residual_db=residual), None
     vectors = [
         np.asarray(embedder.embed(Audio(samples=s.astype(np.float32), sample_rate=rate)))
         for s in scaled
