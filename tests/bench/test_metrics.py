@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicepriv.bench import metrics
+from voicepriv.bench import datasets, metrics, speakers
+from voicepriv.bench.mixer import CallConfig
 from voicepriv.errors import BenchError
 from voicepriv.model import Segment
 
@@ -58,6 +60,20 @@ def test_sdr_allows_a_short_filter_but_not_noise() -> None:
     # equal noise: the 512-tap projection also absorbs about 512/4000 of the noise energy
     expected = 10 * np.log10((1 + 512 / 4000) / (1 - 512 / 4000))
     assert metrics.sdr(noisy, s) == pytest.approx(expected, abs=0.5)
+
+
+def test_sdr_of_a_telephone_reference_is_finite_and_quiet(shared_data: Path) -> None:
+    # an agent track through the bench's telephone line has next to no energy near 0 Hz and
+    # near Nyquist: the 512-tap Toeplitz system is near-singular (scipy warned, and warnings
+    # are errors here); the projection is still defined
+    corpus = speakers.scan(shared_data)
+    config = CallConfig(duration_s=8.0, overlap_ratio=0.1)
+    item = next(iter(datasets.generate(corpus, 1, config, seed=1, name="t").items()))
+    assert item.agent is not None
+    agent = item.agent.samples
+    assert metrics.sdr(agent, agent) > 60
+    mixture = item.audio.samples
+    assert metrics.sdr(mixture, agent) < metrics.sdr(agent + 0.01 * mixture, agent)
 
 
 @given(st.integers(0, 10_000), st.floats(0.05, 3.0))
