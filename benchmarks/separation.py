@@ -8,7 +8,7 @@ dual-channel one.
 
 Systems in the same run: baselines ``oracle``, ``keep-all``, ``vad-only``, ``channel-pick``
 (stereo) and every separator plugin installed (``channels``, ``speaker`` ...; the agent's
-voiceprint comes from two held-out utterances through the same line, ``mfcc`` embedder).
+voiceprint comes from two held-out utterances through the same line, ``campplus`` embedder).
 
 Metrics per system and layout, mean over calls with 95 % bootstrap intervals:
 ``leakage_pct`` / ``leakage_s`` / ``leakage_energy_pct`` (customer speech left), ``retention_pct``

@@ -83,6 +83,16 @@ def test_baselines_score_as_expected(call_set: Path) -> None:
     assert all(r.peak_mib is not None for r in (oracle[0], keep[0]))
 
 
+def test_the_default_voiceprint_serves_every_mono_separator(call_set: Path) -> None:
+    # the default embedder is one both voiceprint separators accept (mfcc is refused by
+    # ``segmentation``): a default run scores them instead of listing errors
+    dataset = datasets.read_generated(call_set)
+    competitors = runner.systems(["speaker", "segmentation"], baselines=())
+    results = list(runner.run(dataset, competitors, layouts=["mono"], limit=1))
+    assert {r.system for r in results} == {"speaker", "segmentation"}
+    assert all(r.status == "ok" for r in results), [r.message for r in results]
+
+
 class _HalfGain:
     """A separator plugin for the test: halves the input (mono only)."""
 

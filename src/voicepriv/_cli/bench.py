@@ -55,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--out", type=Path, default=Path(_DEFAULT_RESULTS), help="results folder")
     run.add_argument("--limit", type=int, default=None, help="at most this many recordings")
     run.add_argument("--layouts", default=None, help="comma-separated: mono,stereo")
-    run.add_argument("--embedder", default="mfcc", help="embedder for agent voiceprints")
+    run.add_argument(
+        "--embedder", default="campplus", help="embedder for agent voiceprints (campplus)"
+    )
     run.add_argument(
         "--oracle-enrollment",
         action="store_true",

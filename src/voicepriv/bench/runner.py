@@ -442,7 +442,7 @@ def run(
     competitors: Iterable[System],
     *,
     layouts: Sequence[str] | None = None,
-    embedder: str = "mfcc",
+    embedder: str = "campplus",
     limit: int | None = None,
     manager: pluggy.PluginManager | None = None,
     progress: Callable[[Result], None] | None = None,
@@ -452,7 +452,9 @@ def run(
 
     :param layouts: restrict to these layouts (default: the dataset's).
     :param embedder: embedder for the voiceprint given to separators (from held-out agent
-        speech; items without enrollment get no voiceprint).
+        speech; items without enrollment get no voiceprint). The default, ``campplus``, is
+        the core install's recommended embedder; ``mfcc`` is a weak baseline that the
+        ``segmentation`` separator refuses and that keeps little in ``speaker``.
     :param limit: at most this many recordings.
     :param progress: called with every result.
     :param oracle_enrollment: items without held-out agent speech are enrolled from their
