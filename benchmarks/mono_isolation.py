@@ -53,7 +53,8 @@ SepFormer from a local directory (extra ``speechbrain``); judge them by ``leakag
 ``--variant LABEL:OPTION=VALUE[:OPTION=VALUE...]`` (repeatable) adds rows
 ``speaker/NAME/LABEL``: the speaker separator with those options changed, e.g.
 ``--variant mixtures:frame_model=mixtures`` for the per-call audibility classifier
-(``docs/mono-isolation.md``).
+(``docs/mono-isolation.md``). Values are read as JSON where they parse and may hold colons
+(a colon starts a new option only before ``NAME=``).
 
 An embedder may carry options after a colon, ``NAME:OPTION=VALUE[:OPTION=VALUE...]`` (values
 read as JSON where they parse, else as text), e.g. ``--embedders campplus,campplus:per_window=true``
@@ -71,6 +72,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -169,13 +171,17 @@ class Case:
 
 
 def embedder_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``NAME:OPTION=VALUE:...`` -> (name, options); values parsed as JSON when they parse."""
-    name, *pairs = spec.split(":")
+    """``NAME:OPTION=VALUE:...`` -> (name, options); values parsed as JSON when they parse.
+
+    A colon starts a new option only when an option name and ``=`` follow it, so JSON values
+    may hold colons: ``sep:overlap_separator_options={"source": "/models/sepformer"}``.
+    """
+    name, *pairs = re.split(r":(?=[A-Za-z_][A-Za-z0-9_]*=)", spec)
+    if ":" in name:
+        raise SystemExit(f"{spec!r}: expected NAME:OPTION=VALUE[:OPTION=VALUE...]")
     options: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--embedders {spec!r}: expected OPTION=VALUE, got {pair!r}")
+        key, _, text = pair.partition("=")
         try:
             options[key] = json.loads(text)
         except json.JSONDecodeError:
