@@ -8,7 +8,8 @@ G.711 mu-law and 16 kHz linear PCM.
 Every call alternates customer-only, agent-only and double-talk turns. The ``-n60-`` /
 ``-n50-`` conditions add line noise at -60 / -50 dBFS to both legs (as the separation
 bench's telephone line does) with low echo (ERL 25-35 dB, at or under the noise) and one loud
-echo (ERL 10 dB) that the noise floor must not excuse.
+echo (ERL 10 dB) that the noise floor must not excuse. The ``-ae`` conditions also put the
+agent's own line echo (ERL 20 / 12 dB, 30 ms) into the customer channel, as the demo call has.
 
 Systems, all measured in the same run on the same calls:
 
@@ -89,6 +90,9 @@ class Condition:
     #: Line noise on both legs (white, RMS dBFS), as the separation bench's telephone line;
     #: ``None`` for a nearly noiseless line.
     noise_dbfs: float | None = None
+    #: The agent's own line echo in the customer channel (the far hybrid), ERL in dB, 30 ms
+    #: bulk delay; ``None``: the customer channel holds the customer only.
+    agent_echo_erl_db: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -148,6 +152,13 @@ def build_call(condition: Condition, seconds: float) -> Call:
     )
     mic = agent + echo + np.random.default_rng(5).standard_normal(n) * 3e-5
     reference = customer
+    if condition.agent_echo_erl_db is not None:
+        reference = reference + telephone.apply_echo(
+            agent,
+            rate,
+            telephone.EchoConfig(delay_s=0.03, erl_db=condition.agent_echo_erl_db, tail_s=0.06),
+            np.random.default_rng(3),
+        )
     if condition.noise_dbfs is not None:
         mic = mic + telephone.line_noise(
             n, rate, np.random.default_rng(6), level_dbfs=condition.noise_dbfs
@@ -213,6 +224,28 @@ CONDITIONS += (
         name="8k-g711-n50-d60-erl10", rate=8000, delay_ms=60, erl_db=10, g711=True, noise_dbfs=-50
     ),
 )
+# The agent's own line echo in the customer channel as well (as in `voicepriv demo`): it must
+# not make agent turns look like customer speech.
+CONDITIONS += (
+    Condition(
+        name="8k-g711-d60-erl12-ae20",
+        rate=8000,
+        delay_ms=60,
+        erl_db=12,
+        g711=True,
+        agent_echo_erl_db=20,
+    ),
+    Condition(
+        name="8k-g711-n60-d60-erl25-ae12",
+        rate=8000,
+        delay_ms=60,
+        erl_db=25,
+        g711=True,
+        noise_dbfs=-60,
+        pair=1,
+        agent_echo_erl_db=12,
+    ),
+)
 QUICK = (
     "8k-g711-d60-erl12",
     "16k-d60-erl12",
@@ -220,6 +253,7 @@ QUICK = (
     "8k-pathchange-d80-erl12",
     "8k-g711-n60-d60-erl25",
     "8k-g711-n50-d60-erl10",
+    "8k-g711-d60-erl12-ae20",
 )
 
 

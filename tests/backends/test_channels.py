@@ -78,6 +78,7 @@ class Call:
         distortion: str | None = None,
         path_change: bool = False,
         noise_dbfs: float | None = None,
+        agent_echo_db: float | None = None,
     ) -> None:
         n = round(len(pattern) * SECTION_S * rate)
         section = n // len(pattern)
@@ -110,6 +111,10 @@ class Call:
         self.reference = self.customer + (
             0.0 if noise_dbfs is None else np.random.default_rng(7).standard_normal(n) * level
         )
+        # The agent's own line echo in the customer channel (the far hybrid), 30 ms delay.
+        if agent_echo_db is not None:
+            agent_echo = signal.fftconvolve(self.agent, _echo_path(rate, 30.0, seed=3))[:n]
+            self.reference = self.reference + agent_echo * 10 ** (-agent_echo_db / 20)
         self.customer_only = (customer_gate > 0) & (agent_gate == 0)
         self.agent_only = (agent_gate > 0) & (customer_gate == 0)
         self.double_talk = (customer_gate > 0) & (agent_gate > 0)
@@ -156,6 +161,15 @@ def test_unknown_and_invalid_options_are_rejected() -> None:
         ChannelsOptions.from_mapping({"filter_len": 3})
     with pytest.raises(ConfigError, match="'step'"):
         ChannelsOptions.from_mapping({"step": 1.5})
+
+
+def test_filter_ms_too_short_for_one_tap_is_a_config_error() -> None:
+    # 0.01 ms rounds to zero taps at any telephone rate; it used to crash deep inside.
+    with pytest.raises(ConfigError, match=r"'filter_ms'.*>= 1 \(milliseconds\).*0\.01"):
+        ChannelsOptions.from_mapping({"filter_ms": 0.01})
+    with pytest.raises(ConfigError, match="filter_ms"):
+        backend(get_plugin_manager(autoload=False), "separator", "channels", {"filter_ms": 0.5})
+    assert ChannelsOptions(filter_ms=1.0).filter_ms == 1.0
 
 
 def test_refuses_mono_audio_and_missing_layout() -> None:
@@ -505,3 +519,72 @@ def test_output_is_never_louder_than_the_microphone_over_customer_only_speech(
     out, mic = levels(output), levels(call.mic)
     louder = np.flatnonzero(only & (out > 1e-8) & (out > mic)) * 0.02
     assert louder.size == 0, f"output louder than the microphone at {louder.tolist()} s"
+
+
+# --------------------------------------------------------------------------- agent echo
+
+
+def test_agent_echo_in_the_customer_channel_keeps_the_agent(shared_data: Path) -> None:
+    # The agent's own line echo in the customer channel (ERL 12 dB) used to count as customer
+    # speech: agent turns were removed as "not_converged" (55 % of agent frames kept).
+    pattern = ("c", "a", "dt", "a", "dt", "c", "dt", "a")
+    call = Call(shared_data, pattern=pattern, erl_db=6.0, agent_echo_db=12.0)
+    output, result = run(call)
+    assert agent_retention(call, output) >= 0.9
+    assert result.metrics["agent_echo_removed_db"] >= 10.0
+    # Removing the agent's echo from the reference leaves the customer's speech in it: the
+    # customer's echo is still removed over customer-only speech and while both talk
+    # (measured: 93 dB and 18 dB under the echo; 22 dB in double talk without agent echo).
+    only = call.customer_only
+    echo_only = db(float(np.mean(call.echo[only] ** 2)))
+    assert db(coherent_power(output, call.customer, only)) <= echo_only - 25.0
+    talk = call.double_talk
+    echo_talk = db(float(np.mean(call.echo[talk] ** 2)))
+    assert db(coherent_power(output, call.customer, talk)) <= echo_talk - 15.0
+    hop = call.rate // 50
+    frames = output.size // hop
+    levels = (output[: frames * hop].reshape(frames, hop) ** 2).mean(axis=1)
+    only_frames = only[: frames * hop].reshape(frames, hop).all(axis=1)
+    assert not np.any(only_frames & (levels > 1e-6))
+
+
+def test_no_agent_echo_means_no_correction(shared_data: Path) -> None:
+    _, result = run(Call(shared_data, erl_db=12.0))
+    assert result.metrics["agent_echo_removed_db"] == 0.0
+
+
+def test_demo_call_keeps_the_agent() -> None:
+    # `voicepriv demo`: the agent's echo in the customer channel made the stored agent track
+    # keep 0.0 % of the agent's energy. Measured after the fix: 100 %.
+    from voicepriv.demo import build_call
+
+    stereo, agent, customer = build_call()
+    result = ChannelsSeparator().isolate(
+        stereo, IsolationRequest(layout=ChannelLayout.stereo(Role.AGENT, Role.CUSTOMER))
+    )
+    output = result.audio.samples[:, 0].astype(np.float64)
+    clean = agent.mono().astype(np.float64)
+    theirs = customer.mono().astype(np.float64)
+    assert float(output @ output) >= 0.8 * float(clean @ clean)
+    customer_only = (np.abs(clean) < 1e-4) & (np.abs(theirs) > 1e-3)
+    kept = float(np.sum(output[customer_only] ** 2))
+    assert kept <= 1e-4 * float(np.sum(theirs[customer_only] ** 2))
+    assert result.metrics["not_converged_s"] < 2.0
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@pytest.mark.parametrize("line_noise", [0.0, 1e-4])
+def test_customer_channel_that_never_rises_above_its_floor_is_refused(line_noise: float) -> None:
+    # A mono mix of both voices on the agent channel of a stereo container, the customer
+    # channel digital silence or line noise only: the layout cannot be right, and keeping
+    # the agent channel would keep all of the customer.
+    from voicepriv.demo import build_call
+
+    _, agent, customer = build_call()
+    mix = agent.mono().astype(np.float64) + customer.mono().astype(np.float64)
+    other = np.random.default_rng(0).standard_normal(mix.size) * line_noise
+    audio = Audio(samples=np.stack([mix, other], axis=1), sample_rate=agent.sample_rate)
+    with pytest.raises(IsolationError, match=r"channel 1\) never rises above its noise floor"):
+        ChannelsSeparator().isolate(audio, IsolationRequest(layout=ChannelLayout.stereo()))

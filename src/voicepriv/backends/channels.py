@@ -1,7 +1,10 @@
 """Built-in ``"channels"`` separator: agent-only audio from a dual-channel (stereo) call.
 
 The agent channel is kept; the customer channel is used only as the *reference* of an echo
-canceller and then dropped. Three stages run over streaming chunks with bounded state:
+canceller and then dropped. The agent's own line echo is first taken out of that reference
+(:func:`_without_agent_echo`), and a customer channel that never rises above its noise floor
+is refused (the layout cannot be verified). Three stages run over streaming chunks with
+bounded state:
 
 1. **Echo cancellation** (:class:`EchoCanceller`): a partitioned-block frequency-domain
    adaptive filter (multi-delay filter, MDF, as in speexdsp) with a two-path structure. A
@@ -46,6 +49,7 @@ from voicepriv.model import LayoutKind, Role, Segment
 from voicepriv.plugins import hookimpl
 
 __all__ = [
+    "MIN_FILTER_MS",
     "NAME",
     "ChannelsOptions",
     "ChannelsSeparator",
@@ -73,13 +77,23 @@ _negative = number_option("channels separator", "a level < 0 dBFS", lambda v: v 
 
 _fraction = number_option("channels separator", "a number in (0, 1]", lambda v: 0 < v <= 1)
 
+#: Shortest echo path the canceller models: at least one tap at any sample rate >= 1 kHz.
+MIN_FILTER_MS: Final = 1.0
+
+_path_length = number_option(
+    "channels separator",
+    f"a number >= {MIN_FILTER_MS:g} (milliseconds)",
+    lambda v: v >= MIN_FILTER_MS,
+)
+
 
 @attrs.frozen(kw_only=True)
 class ChannelsOptions:
     """Settings of the ``"channels"`` separator (every one has a working default).
 
     :param filter_ms: echo path length the canceller models (>= the longest echo delay plus
-        its decay); 200 ms covers telephone echo paths up to 128 ms with margin.
+        its decay); 200 ms covers telephone echo paths up to 128 ms with margin. At least
+        :data:`MIN_FILTER_MS`.
     :param block_ms: adaptive filter block length; larger is faster, smaller adapts sooner.
     :param step: normalised step size of the background filter (0-1).
     :param frame_ms: analysis frame of the suppressor and the leakage detector.
@@ -106,7 +120,7 @@ class ChannelsOptions:
         part of the output is above the masked noise floor and more than this share of it.
     """
 
-    filter_ms: float = attrs.field(default=200.0, validator=_positive)
+    filter_ms: float = attrs.field(default=200.0, validator=_path_length)
     block_ms: float = attrs.field(default=32.0, validator=_positive)
     step: float = attrs.field(default=1.0, validator=_fraction)
     frame_ms: float = attrs.field(default=16.0, validator=_positive)
@@ -504,6 +518,123 @@ def _long_term_echo(reference: FloatArray, microphone: FloatArray, taps: int) ->
     return predicted
 
 
+#: The reverse fit (agent channel -> customer channel) needs this many agent-dominated
+#: segments (each four echo paths long) before it is trusted (fewer: no correction).
+_MIN_AGENT_SEGMENTS: Final = 6
+#: ... and a frequency bin is used only where the agent channel explains at least this share
+#: of the customer channel's power (magnitude-squared coherence over those segments) ...
+_MIN_COHERENCE: Final = 0.5
+#: ... and the correction must remove at least this much of the customer channel's energy on
+#: those segments (dB), i.e. the customer channel there is mostly the agent's echo.
+_MIN_AGENT_ECHO_DB: Final = 6.0
+#: "Agent-dominated": the agent channel at least this much (power ratio, 6 dB) louder than the
+#: customer channel, as on agent-only speech with a line echo of ERL >= 6 dB (double talk at
+#: similar levels is left out: the customer's speech there would hide the agent's echo).
+_AGENT_DOMINANCE: Final = 4.0
+
+
+def _without_agent_echo(
+    reference: FloatArray, microphone: FloatArray, taps: int
+) -> tuple[FloatArray, float]:
+    """The customer channel (*reference*) with the agent's own echo in it removed.
+
+    Line echo at the customer's end (the far hybrid) puts the agent's voice into the customer
+    channel. Left there, it makes every agent turn look like customer speech (the gate then
+    wants a proof of convergence that agent turns cannot give) and the echo canceller learns
+    to predict the agent from it (the inverse path, an echo estimate far louder than the
+    microphone on customer turns). One echo path agent -> customer per call is estimated like
+    :func:`_long_term_echo`, but only from *agent-dominated* segments (the agent channel
+    louder than the customer channel by :data:`_AGENT_DOMINANCE`), refitted on those the first
+    fit explains: on customer turns the agent channel holds the customer's echo, and a fit
+    there would learn the inverse of that path and predict the customer. Every bin's gain
+    is capped at 1 (an echo is not louder than its source) and bins whose coherence is under
+    :data:`_MIN_COHERENCE` are left out, so what is subtracted is a filtered copy of the agent
+    channel, never more.
+
+    Fail closed: the reference is returned unchanged (and 0 dB) unless there are
+    :data:`_MIN_AGENT_SEGMENTS` such segments and the fit removes at least
+    :data:`_MIN_AGENT_ECHO_DB` of the customer channel's energy on them. Customer speech is
+    not explained by the agent channel (its echo there comes *after* it, and the fit is
+    causal), so it is left in full: double talk is still seen as customer activity.
+
+    :returns: the corrected reference and the energy removed on agent-dominated segments (dB).
+    """
+    size = reference.size
+    nperseg = 1 << max(8, math.ceil(math.log2(4 * taps)))
+    if size < 2 * taps or not np.any(microphone) or not np.any(reference):
+        return reference, 0.0
+    nperseg = min(nperseg, 1 << int(math.log2(size)))
+    hop = nperseg // 2
+    window = scipy.signal.get_window("hann", nperseg)
+    starts = np.arange(0, size - nperseg + 1, hop)
+    # Segment energies from running sums (no copy of the call).
+    mic_energy = np.concatenate([[0.0], np.cumsum(microphone**2)])
+    ref_energy = np.concatenate([[0.0], np.cumsum(reference**2)])
+    e_mic = mic_energy[starts + nperseg] - mic_energy[starts]
+    e_ref = ref_energy[starts + nperseg] - ref_energy[starts]
+    chosen = starts[(e_mic > _AGENT_DOMINANCE * e_ref) & (e_ref > 0)]
+    if chosen.size < _MIN_AGENT_SEGMENTS:
+        return reference, 0.0
+    bins = nperseg // 2 + 1
+
+    def fit(segments: npt.NDArray[np.int64]) -> FloatArray | None:
+        s_mm = np.zeros(bins)
+        s_rr = np.zeros(bins)
+        s_mr = np.zeros(bins, np.complex128)
+        for batch in np.array_split(segments, max(1, segments.size // 64)):
+            index = batch[:, None] + np.arange(nperseg)[None, :]
+            f_m = np.fft.rfft(microphone[index] * window, axis=-1)
+            f_r = np.fft.rfft(reference[index] * window, axis=-1)
+            s_mm += (f_m.real**2 + f_m.imag**2).sum(axis=0)
+            s_rr += (f_r.real**2 + f_r.imag**2).sum(axis=0)
+            s_mr += (np.conj(f_m) * f_r).sum(axis=0)
+        coherence = (s_mr.real**2 + s_mr.imag**2) / (s_mm * s_rr + 1e-30)
+        transfer = s_mr / (s_mm + 1e-3 * float(s_mm.mean()) + 1e-30)
+        magnitude = np.abs(transfer)
+        transfer = np.where(magnitude > 1.0, transfer / (magnitude + 1e-30), transfer)
+        transfer[coherence < _MIN_COHERENCE] = 0.0
+        if not np.any(transfer):
+            return None
+        response: FloatArray = np.fft.irfft(transfer, n=nperseg)[: min(taps, nperseg)]
+        left: FloatArray = reference - scipy.signal.oaconvolve(microphone, response)[:size]
+        return left
+
+    corrected = fit(chosen)
+    if corrected is None:
+        return reference, 0.0
+    # Second pass on the segments the first fit explains (>= 6 dB): a segment that also holds
+    # the start of a customer turn only blurs the fit.
+    left_energy = np.concatenate([[0.0], np.cumsum(corrected**2)])
+    explained = _AGENT_DOMINANCE * (left_energy[chosen + nperseg] - left_energy[chosen])
+    refined = chosen[explained <= ref_energy[chosen + nperseg] - ref_energy[chosen]]
+    if refined.size >= _MIN_AGENT_SEGMENTS and refined.size < chosen.size:
+        corrected = fit(refined)
+        if corrected is None:
+            return reference, 0.0
+    # How much of the customer channel the correction removes where the agent dominates:
+    # the median over short frames (a segment may still hold the start of a customer turn).
+    frame = max(32, nperseg // 32)
+    count = size // frame
+
+    def frame_energy(values: FloatArray) -> FloatArray:
+        energy: FloatArray = (values[: count * frame].reshape(count, frame) ** 2).sum(axis=1)
+        return energy
+
+    f_mic, f_ref, f_left = (frame_energy(v) for v in (microphone, reference, corrected))
+    dominated = (f_mic > _AGENT_DOMINANCE * f_ref) & (f_ref > 0)
+    if not dominated.any():
+        return reference, 0.0
+    removed_db = float(
+        np.median(
+            10.0
+            * np.log10(f_ref[dominated] / np.maximum(f_left[dominated], 1e-12 * f_ref[dominated]))
+        )
+    )
+    if removed_db < _MIN_AGENT_ECHO_DB:
+        return reference, 0.0
+    return corrected, removed_db
+
+
 def _coherent_residue(
     output: FloatArray,
     predicted: FloatArray,
@@ -610,7 +741,14 @@ class ChannelsSeparator:
         suppressor = _ResidualSuppressor(rate, opts)
         hop = suppressor.hop
         mic_all = audio.samples[:, agent]
-        ref_all = audio.samples[:, 1 - agent]
+        taps = max(1, round(opts.filter_ms * rate / 1000.0))
+        # The customer channel without the agent's own (line) echo in it: the reference of
+        # everything below (see _without_agent_echo).
+        ref_all, agent_echo_db = _without_agent_echo(
+            np.asarray(audio.samples[:, 1 - agent], np.float64),
+            np.asarray(mic_all, np.float64),
+            taps,
+        )
         primed_s = 0.0
         if opts.prime_s > 0:
             # Offline warm start: learn the echo path on the call's opening seconds first, so
@@ -687,9 +825,7 @@ class ChannelsSeparator:
         # The per-call echo prediction for the coherence detector (independent of the
         # adaptive filter; see _long_term_echo).
         predicted = _long_term_echo(
-            np.asarray(ref_all, np.float64),
-            np.asarray(mic_all, np.float64),
-            round(opts.filter_ms * rate / 1000.0),
+            np.asarray(ref_all, np.float64), np.asarray(mic_all, np.float64), taps
         )
         del ref_all, errors_pending, echoes_pending, mic_pending, ref_pending
 
@@ -713,9 +849,21 @@ class ChannelsSeparator:
         # Active means above the customer channel's own line noise too (its minimum
         # statistics; under-estimating it only widens what counts as active).
         x_noise = _noise_floor(p_x, np.ones(p_x.size, bool))
-        far_active = (x_level > max(1e-6 * float(np.percentile(p_x, 99)), 1e-9 * hop)) & (
-            x_level > 2.0 * x_noise
-        )
+        x_floor = max(1e-6 * float(np.percentile(p_x, 99)), 1e-9 * hop, 2.0 * x_noise)
+        far_active = x_level > x_floor
+        proof = round(opts.proof_s * rate / hop)
+        # A customer channel that never rises above its own noise floor (digital silence, line
+        # noise, or only the agent's echo) cannot show that the layout is right: the agent
+        # channel may hold both voices (a mono mix in a stereo container) and nothing here
+        # could tell. Refuse rather than keep it as agent audio.
+        if int(np.count_nonzero(p_x > x_floor)) < max(1, proof):
+            level = 10.0 * math.log10(x_floor / suppressor.power_scale + 1e-30)
+            raise IsolationError(
+                f"channels separator: the customer channel (channel {1 - agent}) never rises "
+                f"above its noise floor ({level:.0f} dBFS) in {audio.duration:.1f} s; the "
+                "layout cannot be verified (a mono mix of both voices in a stereo container "
+                "looks like this), so nothing is kept; identify the agent by voiceprint instead"
+            )
         audible = p_out > 1e-7 * hop
         # What is measurable. The agent channel's line noise floor comes from frames with no
         # echo (the customer silent over the whole echo path); echo residue masked_share
@@ -755,7 +903,6 @@ class ChannelsSeparator:
         # No echo at all: on most customer-active frames so far (all but double talk), the
         # microphone stays 40 dB under the customer.
         absent = far_active & (p_d < 1e-4 * x_level)
-        proof = round(opts.proof_s * rate / hop)
         absent_count = np.cumsum(absent)
         no_echo = (absent_count >= 4 * proof) & (absent_count >= 0.5 * np.cumsum(far_active))
         # No audible echo: while the customer has been speaking over the whole echo path
@@ -893,6 +1040,7 @@ class ChannelsSeparator:
             "gated_s": float(gated_blocks.sum() * hop_s),
             "echo_gain_db": 10.0 * math.log10(echo_gain + 1e-30),
             "coherent_silenced_s": float(coherent.sum() * hop_s),
+            "agent_echo_removed_db": agent_echo_db,
         }
         notes = []
         if not_converged.any():
