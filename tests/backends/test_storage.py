@@ -92,3 +92,25 @@ def test_credentials_are_not_in_the_url(tmp_path: Path) -> None:
 def test_unknown_protocol_is_not_claimed() -> None:
     with pytest.raises(Exception, match="no storage backend"):
         plugins.backend(plugins.get_plugin_manager(), "storage", "nosuchproto://x", {})
+
+
+def test_a_symlinked_folder_cannot_redirect_objects_outside_the_root(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "objects").symlink_to(outside, target_is_directory=True)
+    store = FsspecStorage(str(root))
+    with pytest.raises(PathEscapeError, match="resolves outside the root"):
+        store.write("objects/ab/obj", [b"x"])
+    with pytest.raises(PathEscapeError):
+        store.delete("objects/ab/obj")
+    assert not list(outside.rglob("*"))
+    store.write("plain/obj", [b"y"])  # ordinary folders are fine
+
+
+def test_a_root_that_is_itself_a_symlink_still_works(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    store = FsspecStorage(str(tmp_path / "link"))
+    store.write("a/obj", [b"z"])
+    assert (tmp_path / "real" / "a" / "obj").read_bytes() == b"z"

@@ -26,7 +26,22 @@ def test_translate_sqlite_spellings() -> None:
 
 
 def test_password_never_in_messages() -> None:
-    assert _postgres.public_dsn("postgresql://u:s3cret@h:5/db?sslmode=x") == "postgresql://u@h:5/db"
+    assert (
+        _postgres.public_dsn("postgresql://u:s3cret@h:5/db?sslmode=x")
+        == "postgresql://u@h:5/db?sslmode=x"
+    )
+    assert (
+        _postgres.public_dsn("postgresql://u@h/db?password=s3cret&sslmode=require&options=-cx")
+        == "postgresql://u@h/db?sslmode=require"
+    )
+    assert (
+        _postgres.public_dsn("postgresql:///db?host=h&user=u&password=s3cret&sslpassword=k")
+        == "postgresql:///db?host=h&user=u"
+    )
+    assert "s3cret" not in _postgres.public_dsn("host=h password=s3cret")
+    with pytest.raises(CatalogError) as info:
+        _postgres.connect("postgresql://u@127.0.0.1:1/db?password=s3cret&connect_timeout=2")
+    assert "s3cret" not in str(info.value)
     with pytest.raises(CatalogError) as info:
         _postgres.connect("postgresql://u:s3cret@127.0.0.1:1/db?connect_timeout=2")
     assert "s3cret" not in str(info.value)

@@ -7,7 +7,8 @@ option fsspec documents for a protocol works (``s3://`` needs the ``s3`` extra: 
   name, flushed (``fsync`` on local files), then moved into place; readers see the whole
   object or nothing. On object stores the move is the store's copy + delete.
 * Keys are relative, ``/``-separated and made of ``[A-Za-z0-9._-]`` segments; anything that
-  could leave the root (``..``, absolute paths, backslashes, empty segments) raises
+  could leave the root (``..``, absolute paths, backslashes, empty segments, and on local
+  disks a symbolic link inside the root pointing outside it) raises
   :class:`~voicepriv.errors.PathEscapeError`.
 * Failures raise :class:`~voicepriv.errors.StorageError` naming the location and the key.
 * :meth:`FsspecStorage.remove_temporaries` removes temporary objects a crashed write left
@@ -108,6 +109,15 @@ class FsspecStorage:
         path = posixpath.normpath(posixpath.join(self._root, key))
         if not (path + "/").startswith(self._root.rstrip("/") + "/"):
             raise PathEscapeError(f"storage {self._url}: object key {key!r} leaves the root")
+        if self._local:
+            # A symlinked folder inside the root would redirect the object elsewhere.
+            real_root = os.path.realpath(self._root)
+            real = os.path.realpath(path)
+            if os.path.commonpath([real_root, real]) != real_root:
+                raise PathEscapeError(
+                    f"storage {self._url}: object key {key!r} resolves outside the root "
+                    "(through a symbolic link)"
+                )
         return path
 
     def write(self, key: str, chunks: Iterable[bytes]) -> None:

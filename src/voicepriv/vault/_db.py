@@ -111,6 +111,32 @@ class Database:
             self._depth = 0
             self.execute("COMMIT")
 
+    def truncate_wal(self, *, attempts: int = 5, delay_s: float = 0.05) -> bool:
+        """Checkpoint the SQLite write-ahead log and truncate it to zero bytes, so rows just
+        deleted do not linger in ``-wal`` frames; retried a few times while another
+        connection's read transaction keeps it busy.
+
+        :return: whether the WAL was truncated (always true for PostgreSQL, which keeps no
+            WAL file of ours); ``False`` means a reader kept it busy every time, and the next
+            checkpoint (the next deletion) truncates it.
+        """
+        if self.dialect != "sqlite":
+            return True
+        with self._lock:
+            # TRUNCATE waits (busy handler) for readers on an older snapshot: wait briefly per
+            # attempt instead of the long busy timeout writers use.
+            self.execute(f"PRAGMA busy_timeout = {int(delay_s * 1000)}")
+            try:
+                for attempt in range(attempts):
+                    row = self.one("PRAGMA wal_checkpoint(TRUNCATE)")
+                    if row is None or int(row[0]) == 0:
+                        return True
+                    if attempt + 1 < attempts:
+                        time.sleep(delay_s * (attempt + 1))
+                return False
+            finally:
+                self.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+
     def close(self) -> None:
         """Close the connection."""
         with self._lock:

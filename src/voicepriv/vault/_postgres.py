@@ -29,7 +29,7 @@ import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from voicepriv.errors import CatalogError, ConfigError, MissingExtraError
 from voicepriv.vault._db import Database
@@ -73,17 +73,44 @@ def translate(sql: str) -> str | None:
     return sql
 
 
+#: libpq URI query parameters that say where the database is and hold no secret; every other
+#: one (``password``, ``sslpassword``, ``options``, ``passfile``, unknown ones) is dropped from
+#: :func:`public_dsn`.
+_PUBLIC_PARAMETERS: Final = frozenset(
+    {
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "sslmode",
+        "connect_timeout",
+        "application_name",
+        "target_session_attrs",
+    }
+)
+
+
 def public_dsn(url: str) -> str:
-    """*url* without its password (for messages and ``repr``)."""
+    """*url* without its password or any query parameter that may hold a secret (for
+    messages and ``repr``); only the parameters in :data:`_PUBLIC_PARAMETERS` are kept."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
+    if parts.scheme not in SCHEMES:
+        return "(a DSN that is not a postgresql:// URL, not shown)"
     host = parts.hostname or ""
     if parts.username:
         host = f"{parts.username}@{host}"
     if parts.port is not None:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    query = urlencode(
+        [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if key in _PUBLIC_PARAMETERS
+        ]
+    )
+    # urlunsplit drops an empty authority ("postgresql:///db" -> "postgresql:/db").
+    return f"{parts.scheme}://{host}{parts.path}" + (f"?{query}" if query else "")
 
 
 class _Cursor:

@@ -406,6 +406,10 @@ class Catalog:
 
     def __init__(self, url: str, *, base: Path | None = None) -> None:
         self.db: Database = connect(url, base=base)
+        if self.db.dialect == "sqlite":
+            # Subject hashes and sealed metadata of erased recordings are overwritten, not
+            # left in free pages.
+            self.db.execute("PRAGMA secure_delete = ON")
         self.version = migrate(self.db, _MIGRATIONS, table="catalog_version")
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import operator
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
@@ -263,20 +264,24 @@ class DecryptingReader(io.RawIOBase):
     def __init__(self, stream: IO[bytes], unwrap: Callable[[Header], bytes]) -> None:
         super().__init__()
         self._stream = stream
-        stream.seek(0)
-        self.header = read_header(stream)
-        self._aead = _check_key(unwrap(self.header))
-        self._aad = self.header.associated_data()
-        self._body = self.header.size
-        total = stream.seek(0, io.SEEK_END)
-        body = total - self._body
-        full = self.header.chunk_size + TAG_SIZE
-        if body < TAG_SIZE:
-            raise IntegrityError("encrypted artifact: truncated (no final chunk)")
-        self._chunks = -(-body // full)
-        last_len = body - (self._chunks - 1) * full
-        if last_len < TAG_SIZE:
-            raise IntegrityError("encrypted artifact: truncated final chunk")
+        try:
+            stream.seek(0)
+            self.header = read_header(stream)
+            self._aead = _check_key(unwrap(self.header))
+            self._aad = self.header.associated_data()
+            self._body = self.header.size
+            total = stream.seek(0, io.SEEK_END)
+            body = total - self._body
+            full = self.header.chunk_size + TAG_SIZE
+            if body < TAG_SIZE:
+                raise IntegrityError("encrypted artifact: truncated (no final chunk)")
+            self._chunks = -(-body // full)
+            last_len = body - (self._chunks - 1) * full
+            if last_len < TAG_SIZE:
+                raise IntegrityError("encrypted artifact: truncated final chunk")
+        except BaseException:
+            stream.close()  # a rejected object is not left open
+            raise
         #: Plaintext size in bytes (authenticated once the last chunk is read).
         self.size = (self._chunks - 1) * self.header.chunk_size + last_len - TAG_SIZE
         self._position = 0
@@ -300,10 +305,17 @@ class DecryptingReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         """Move to a plaintext position (no decryption happens here)."""
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
-        target = base + offset
+        bases = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}
+        if whence not in bases:
+            raise ConfigError(
+                f"seek: whence {whence!r} is not SEEK_SET (0), SEEK_CUR (1) or SEEK_END (2)"
+            )
+        try:
+            target = bases[whence] + operator.index(offset)
+        except TypeError:
+            raise ConfigError(f"seek: offset: expected an integer, got {offset!r}") from None
         if target < 0:
-            raise ValueError(f"seek: position {target} is before the start")
+            raise ConfigError(f"seek: position {target} is before the start")
         self._position = target
         return target
 

@@ -157,9 +157,16 @@ class KeyHierarchy:
                 "ON CONFLICT (key_id) DO NOTHING",
                 (key_id, utc_now().isoformat()),
             )
-        if self.store.db.dialect == "sqlite":
-            self.store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.truncate_wal()
         return existed is not None
+
+    def truncate_wal(self) -> bool:
+        """Truncate the key store's WAL (where destroyed wrapped keys may linger).
+
+        :return: whether it was truncated; ``False`` when another connection's read
+            transaction kept the checkpoint busy through every retry.
+        """
+        return self.store.db.truncate_wal()
 
     # ------------------------------------------------------------------ data keys
 
@@ -177,12 +184,30 @@ class KeyHierarchy:
         )
         return data_key, wrapped
 
-    def unwrap_data_key(self, header: Header, artifact_id: str) -> bytes:
+    def unwrap_data_key(
+        self,
+        header: Header,
+        artifact_id: str,
+        *,
+        key_id: str | None = None,
+        where: str | None = None,
+    ) -> bytes:
         """The data key of artifact *artifact_id*, from its header.
 
+        :param key_id: the recording key id the catalog expects; a header naming another is
+            refused before the key store is asked (a tampered header must never reach another
+            recording's key, nor make a live recording look erased).
+        :param where: the replica the object came from, for messages.
         :raises KeyDestroyedError: the recording was erased.
-        :raises IntegrityError: the wrapped key was edited or belongs to another artifact.
+        :raises IntegrityError: the header names another recording key, or the wrapped key was
+            edited or belongs to another artifact.
         """
+        at = f"artifact {artifact_id}" + ("" if where is None else f" at replica {where}")
+        if key_id is not None and header.key_id != key_id:
+            raise IntegrityError(
+                f"{at}: its header names recording key {header.key_id!r}, not the recording's "
+                f"{key_id!r} (edited header, or the object of another recording)"
+            )
         recording_key = self._recording_key(header.key_id)
         wrapped = header.wrapped_key
         try:
@@ -191,15 +216,21 @@ class KeyHierarchy:
             )
         except (InvalidTag, ValueError):
             raise IntegrityError(
-                f"artifact {artifact_id}: its data key fails authentication "
+                f"{at}: its data key fails authentication "
                 "(edited header, or the object of another artifact)"
             ) from None
 
-    def unwrapper(self, artifact_id: str) -> Callable[[Header], bytes]:
-        """:meth:`unwrap_data_key` for one artifact, as a ``DecryptingReader`` wants it."""
+    def unwrapper(
+        self, artifact_id: str, *, key_id: str | None = None, where: str | None = None
+    ) -> Callable[[Header], bytes]:
+        """:meth:`unwrap_data_key` for one artifact, as a ``DecryptingReader`` wants it.
+
+        :param key_id: the recording key id the catalog expects (always pass it when known).
+        :param where: the replica read, for messages.
+        """
 
         def unwrap(header: Header) -> bytes:
-            return self.unwrap_data_key(header, artifact_id)
+            return self.unwrap_data_key(header, artifact_id, key_id=key_id, where=where)
 
         return unwrap
 
@@ -217,7 +248,10 @@ class KeyHierarchy:
         try:
             return AESGCM(key).decrypt(sealed[:_NONCE], sealed[_NONCE:], _SEAL_CONTEXT + context)
         except (InvalidTag, ValueError):
-            raise IntegrityError("sealed recording metadata fails authentication") from None
+            raise IntegrityError(
+                f"sealed metadata under recording key {recording_key_id} fails authentication "
+                "(edited, or sealed for another recording)"
+            ) from None
 
     # ------------------------------------------------------------------ subjects
 
@@ -262,7 +296,12 @@ class KeyHierarchy:
         return new_id
 
     def rewrap(self, *, batch: int = 500) -> int:
-        """Rewrap every key not under the current master key; return how many were rewrapped."""
+        """Rewrap every key not under the current master key; return how many were rewrapped.
+
+        The target is the master key :meth:`~voicepriv.interfaces.KeyProvider.wrap` actually
+        uses, re-learnt on every wrap: when another process rotates meanwhile, the keys already
+        under the newer master key are not selected again (no endless loop).
+        """
         current = self.provider.current_key_id()
         done = 0
         while True:
@@ -273,12 +312,17 @@ class KeyHierarchy:
             )
             if not rows:
                 break
+            target = current
             updates = []
             for key_id, master_id, wrapped in rows:
                 context = _RK_CONTEXT + str(key_id).encode()
                 plain = self.provider.unwrap(str(master_id), bytes(wrapped), context=context)
                 new_master, new_wrapped = self.provider.wrap(plain, context=context)
-                updates.append((new_master, new_wrapped, key_id, master_id))
+                current = new_master  # the provider's current key, whoever rotated it
+                if new_master != master_id:
+                    updates.append((new_master, new_wrapped, key_id, master_id))
+            if not updates and current == target:
+                break  # nothing changes and nothing new was learnt: stop rather than spin
             with self.store.db.transaction() as db:
                 db.executemany(
                     "UPDATE recording_keys SET master_key_id = ?, wrapped = ? "
@@ -292,6 +336,8 @@ class KeyHierarchy:
             context = _SECRET_CONTEXT + str(name).encode()
             plain = self.provider.unwrap(str(master_id), bytes(wrapped), context=context)
             new_master, new_wrapped = self.provider.wrap(plain, context=context)
+            if new_master == master_id:
+                continue
             with self.store.db.transaction() as db:
                 db.execute(
                     "UPDATE secrets SET master_key_id = ?, wrapped = ? WHERE name = ?",

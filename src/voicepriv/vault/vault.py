@@ -46,6 +46,7 @@ from voicepriv.errors import (
     ConfigError,
     IntegrityError,
     KeyDestroyedError,
+    KeyProviderError,
     LegalHoldError,
     NotFoundError,
     StorageError,
@@ -60,6 +61,7 @@ from voicepriv.vault.catalog import (
     ArtifactKind,
     Catalog,
     DeletionStep,
+    HoldEntry,
     NewRecording,
     PurposeChange,
     PurposeEnd,
@@ -102,6 +104,8 @@ _CONFIG_FORMAT: Final = 1
 #: treats it as left by a crash (longer than any write takes).
 CLEANUP_GRACE: Final = timedelta(hours=24)
 _READ_BLOCK: Final = 1 << 20
+#: Deletion reason of a recording rolled back because its put stored nothing.
+_PUT_ROLLBACK: Final = "put_rollback"
 _QUEUE_DEPTH: Final = 4
 _SAMPLE_FORMATS: Final[dict[str, np.dtype[Any]]] = {
     "pcm_s16le": np.dtype("<i2"),
@@ -297,6 +301,10 @@ class DeletionReceipt:
     key_destroyed: bool
     artifacts: tuple[str, ...]
     replicas: tuple[ReplicaReceipt, ...]
+    #: whether the key store's write-ahead log was truncated after the key was destroyed
+    #: (``False``: another connection kept it busy, and the destroyed wrapped key may stay in
+    #: ``keys.db-wal`` until the next checkpoint; ``None`` in receipts older than this field).
+    key_store_wal_truncated: bool | None = None
 
     def to_json(self) -> str:
         """Canonical JSON of the receipt."""
@@ -310,6 +318,7 @@ class DeletionReceipt:
                 "key_destroyed": self.key_destroyed,
                 "artifacts": list(self.artifacts),
                 "replicas": [attrs.asdict(r) for r in self.replicas],
+                "key_store_wal_truncated": self.key_store_wal_truncated,
             },
             sort_keys=True,
         )
@@ -327,6 +336,7 @@ class DeletionReceipt:
             key_destroyed=data["key_destroyed"],
             artifacts=tuple(data["artifacts"]),
             replicas=tuple(ReplicaReceipt(**r) for r in data["replicas"]),
+            key_store_wal_truncated=data.get("key_store_wal_truncated"),
         )
 
 
@@ -470,6 +480,53 @@ def _copy_blocks(handle: IO[bytes]) -> Iterator[bytes]:
             yield block
 
 
+def _artifact_kind(recording_id: str, kind: ArtifactKind | str) -> ArtifactKind:
+    """*kind* as an :class:`ArtifactKind`, or a ConfigError naming the recording and kind."""
+    try:
+        return ArtifactKind(kind)
+    except ValueError:
+        raise ConfigError(
+            f"recording {recording_id!r}: artifact kind {kind!r} is unknown "
+            f"(expected one of {sorted(k.value for k in ArtifactKind)})"
+        ) from None
+
+
+def _check_instants(
+    recording_id: str, delete_after: datetime | None, deadlines: Mapping[str, datetime]
+) -> None:
+    """Refuse naive or non-datetime deadlines, naming the recording and the purpose."""
+    named = [("delete_after", delete_after)] + [
+        (f"deadline of purpose {purpose!r}", due) for purpose, due in deadlines.items()
+    ]
+    for what, value in named:
+        if value is None and what == "delete_after":
+            continue
+        if not isinstance(value, datetime):
+            raise ConfigError(
+                f"recording {recording_id!r}: {what}: expected a datetime, got {value!r}"
+            )
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ConfigError(
+                f"recording {recording_id!r}: {what}: expected a timezone-aware datetime, "
+                f"got naive {value.isoformat()}"
+            )
+
+
+def _seconds(artifact_id: str, name: str, value: float | None) -> float | None:
+    """*value* as finite seconds, or a ConfigError naming the artifact and the parameter."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"artifact {artifact_id}: {name}: expected seconds, got {value!r}"
+        ) from None
+    if not math.isfinite(seconds):
+        raise ConfigError(f"artifact {artifact_id}: {name}: expected finite seconds, got {value!r}")
+    return seconds
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{os.urandom(16).hex()}"
 
@@ -579,6 +636,7 @@ class Vault:
         :return: the recording key id.
         """
         deadlines = dict(deadlines or {})
+        _check_instants(recording.id, delete_after, deadlines)
         if delete_after is None and deadlines:
             delete_after = max(deadlines.values())
         key_id = self.keys.new_recording_key()
@@ -618,16 +676,35 @@ class Vault:
     ) -> tuple[PutResult, ...]:
         """Catalog *recording* and store each artifact on every replica.
 
+        Every artifact kind is checked before anything is cataloged. When the first artifact
+        cannot be stored, the recording is rolled back (deleted for reason ``put_rollback``
+        and forgotten), so a corrected retry can put it again; once one artifact is stored,
+        the recording stays and the error is raised.
+
         :return: one :class:`PutResult` per artifact; a failed replica is recorded there and
             in the catalog, and :meth:`repair` (also run after every put) rewrites it.
+        :raises ConfigError: an artifact kind is unknown (nothing is cataloged).
         """
+        kinds = [(_artifact_kind(recording.id, kind), data) for kind, data in artifacts.items()]
         self.add_recording(
             recording, delete_after=delete_after, deadlines=deadlines, decision=decision
         )
-        return tuple(
-            self.put_artifact(recording.id, ArtifactKind(kind), data)
-            for kind, data in artifacts.items()
-        )
+        results: list[PutResult] = []
+        try:
+            for kind, data in kinds:
+                results.append(self.put_artifact(recording.id, kind, data))
+        except BaseException:
+            if not results:
+                self._roll_back(recording.id)
+            raise
+        return tuple(results)
+
+    def _roll_back(self, recording_id: str) -> None:
+        """Undo :meth:`add_recording` after a put stored nothing (best effort: a legal hold
+        covering the new recording, or a failing store, leaves it for the caller)."""
+        with contextlib.suppress(VoiceprivError):
+            self.delete(recording_id, _PUT_ROLLBACK)
+            self.catalog.forget(recording_id, reason=_PUT_ROLLBACK)
 
     def put_artifact(
         self,
@@ -643,7 +720,7 @@ class Vault:
 
         :raises StorageError: no replica could be written (nothing is kept).
         """
-        kind = ArtifactKind(kind)
+        kind = _artifact_kind(recording_id, kind)
         entry = self.catalog.recording(recording_id)
         if entry.state is not RecordingState.ACTIVE:
             raise VaultError(f"vault: recording {recording_id!r} is {entry.state.value}")
@@ -677,17 +754,32 @@ class Vault:
             self._abandon(artifact_id, object_key)
             details = "; ".join(f"{name}: {error}" for name, error in errors.items())
             raise StorageError(f"vault: no replica of {kind.value} could be written ({details})")
-        self.catalog.set_artifact_size(
-            artifact_id, size=source.count, stored_size=encrypted_size(source.count, header)
-        )
-        for name, error in errors.items():
-            self.catalog.set_replica(
-                artifact_id,
-                name,
-                object_key,
-                ReplicaState.OK if error is None else ReplicaState.FAILED,
-                error=None if error is None else str(error),
-                attempt=True,
+        # A deletion may have run while the object was written (another thread or process):
+        # commit the artifact only if the recording is still active, in one transaction with
+        # the check, so a deletion starting afterwards sees (and removes) the object.
+        with self.catalog.db.transaction():
+            state = self._recording_state(recording_id)
+            if state is RecordingState.ACTIVE:
+                self.catalog.set_artifact_size(
+                    artifact_id,
+                    size=source.count,
+                    stored_size=encrypted_size(source.count, header),
+                )
+                for name, error in errors.items():
+                    self.catalog.set_replica(
+                        artifact_id,
+                        name,
+                        object_key,
+                        ReplicaState.OK if error is None else ReplicaState.FAILED,
+                        error=None if error is None else str(error),
+                        attempt=True,
+                    )
+        if state is not RecordingState.ACTIVE:
+            self._abandon(artifact_id, object_key)
+            raise VaultError(
+                f"vault: recording {recording_id!r} became "
+                f"{'unknown' if state is None else state.value} while artifact {artifact_id} "
+                f"({kind.value}) was being written; the object was removed"
             )
         result = PutResult(
             artifact_id=artifact_id,
@@ -790,12 +882,34 @@ class Vault:
             thread.join()
         return errors
 
+    def _recording_state(self, recording_id: str) -> RecordingState | None:
+        """The recording's state now (``None`` once its rows were forgotten)."""
+        try:
+            return self.catalog.recording(recording_id).state
+        except NotFoundError:
+            return None
+
     def _abandon(self, artifact_id: str, object_key: str) -> None:
+        """Remove what a failed put wrote. A replica is marked ``deleted`` only once its
+        delete succeeded; otherwise it is marked ``failed`` and the artifact stays unfinished,
+        so :meth:`cleanup` (after its grace) or :meth:`delete` removes the object later."""
+        left = False
         for name, storage in self.storages.items():
-            with contextlib.suppress(VoiceprivError):
+            try:
                 storage.delete(object_key)
+            except VoiceprivError as exc:
+                left = True
+                self.catalog.set_replica(
+                    artifact_id,
+                    name,
+                    object_key,
+                    ReplicaState.FAILED,
+                    error=f"not removed after a failed write ({exc})",
+                )
+                continue
             self.catalog.set_replica_state(artifact_id, name, ReplicaState.DELETED)
-        self.catalog.abandon_artifact(artifact_id, utc_now())
+        if not left:
+            self.catalog.abandon_artifact(artifact_id, utc_now())
 
     # ------------------------------------------------------------------ read
 
@@ -821,7 +935,10 @@ class Vault:
                 continue
             try:
                 reader = DecryptingReader(
-                    storage.open(replica.object_key), self.keys.unwrapper(artifact_id)
+                    storage.open(replica.object_key),
+                    self.keys.unwrapper(
+                        artifact_id, key_id=recording.key_id, where=replica.location
+                    ),
                 )
             except KeyDestroyedError:
                 raise
@@ -847,6 +964,8 @@ class Vault:
     ) -> Audio:
         """The audio between *start_s* and *end_s* of a PCM artifact, decrypting only the
         chunks that cover it."""
+        start = _seconds(artifact_id, "start_s", start_s) or 0.0
+        end = _seconds(artifact_id, "end_s", end_s)
         artifact = self.catalog.artifact(artifact_id)
         media = artifact.media or {}
         fmt = media.get("format")
@@ -856,8 +975,8 @@ class Vault:
         rate, channels = int(media["sample_rate"]), int(media["channels"])
         frame_bytes = dtype.itemsize * channels
         frames = artifact.size // frame_bytes
-        first = min(frames, max(0, math.floor(start_s * rate)))
-        last = frames if end_s is None else min(frames, max(first, math.ceil(end_s * rate)))
+        first = min(frames, max(0, math.floor(start * rate)))
+        last = frames if end is None else min(frames, max(first, math.ceil(end * rate)))
         with self.open_artifact(artifact_id) as reader:
             raw = reader.read_range(first * frame_bytes, (last - first) * frame_bytes)
         samples = np.frombuffer(raw, dtype=dtype).reshape(-1, channels).astype(np.float32)
@@ -871,7 +990,12 @@ class Vault:
         sealed = self.catalog.sealed_metadata(recording_id)
         if sealed is None:
             raise KeyDestroyedError(f"recording {recording_id}: erased")
-        plain = self.keys.open_sealed(entry.key_id, sealed, context=recording_id.encode("utf-8"))
+        try:
+            plain = self.keys.open_sealed(
+                entry.key_id, sealed, context=recording_id.encode("utf-8")
+            )
+        except IntegrityError as exc:
+            raise IntegrityError(f"recording {recording_id!r}: {exc}") from None
         document = json.loads(plain)
         return RecordingMetadata(
             recording=model.from_json(Recording, document["recording"]),
@@ -988,23 +1112,41 @@ class Vault:
         (and calling it on a deleted recording returns the stored receipt).
 
         :param reason: a short code (``"retention"``, ``"erasure_request"``); no personal data.
+        :param now: the instant the deletion is made for (default: the real clock). Legal
+            holds are checked both at *now* and at the real clock, so a hold placed after
+            *now* still refuses the deletion.
         :raises LegalHoldError: a legal hold in force covers the recording (nothing is done).
         :raises StorageError: a replica could not be deleted; the key is already destroyed
             and a later call (or :meth:`sweep`) resumes.
         """
         if not reason.strip() or len(reason) > 200:
             raise ConfigError(f"deletion reason: expected 1 to 200 characters, got {reason!r}")
+        return self._delete(recording_id, reason, now=now, legal_claims=False)
+
+    def _delete(
+        self, recording_id: str, reason: str, *, now: datetime | None, legal_claims: bool
+    ) -> DeletionReceipt:
+        """:meth:`delete`; with *legal_claims*, a legal-claims restriction also refuses it."""
         now = now or utc_now()
         entry = self.catalog.recording(recording_id)
         journal = self.catalog.deletion(recording_id)
         if journal is not None and journal.receipt is not None:
             return DeletionReceipt.from_json(journal.receipt)
         if journal is None:
-            holds = self.catalog.holds_covering(recording_id, now)
-            if holds:
-                listed = ", ".join(f"{h.hold_id} ({h.reason}, by {h.via})" for h in holds)
-                raise LegalHoldError(f"recording {recording_id}: under legal hold {listed}")
-            journal = self.catalog.begin_deletion(recording_id, reason, now)
+            # Holds are checked in the transaction that starts the deletion, at the caller's
+            # *now* and at the real clock: a hold placed after the caller's *now* (a backlog
+            # sweep, an erasure request that began earlier) is in force when the key is
+            # destroyed, and must win.
+            with self.catalog.db.transaction():
+                if legal_claims:
+                    kept = self._held_back(recording_id, now)
+                    if kept is not None:
+                        raise LegalHoldError(f"recording {recording_id}: kept ({kept.reason})")
+                holds = self._holds_in_force(recording_id, now)
+                if holds:
+                    listed = ", ".join(f"{h.hold_id} ({h.reason}, by {h.via})" for h in holds)
+                    raise LegalHoldError(f"recording {recording_id}: under legal hold {listed}")
+                journal = self.catalog.begin_deletion(recording_id, reason, now)
             self._step(DeletionStep.STARTED.value)
         destroyed_now = self.keys.destroy(entry.key_id)
         self.catalog.advance_deletion(recording_id, DeletionStep.KEY_DESTROYED)
@@ -1012,9 +1154,12 @@ class Vault:
         artifacts = self.catalog.artifacts(recording_id)
         for artifact in artifacts:
             for replica in self.catalog.replicas(artifact.id):
-                if replica.state is ReplicaState.DELETED:
+                storage = self._storage_for(replica.location)
+                # A replica marked deleted whose object is still there (a clean-up delete
+                # that failed) is deleted again, whatever its state says.
+                if replica.state is ReplicaState.DELETED and not storage.exists(replica.object_key):
                     continue
-                self._storage_for(replica.location).delete(replica.object_key)
+                storage.delete(replica.object_key)
         self.catalog.advance_deletion(recording_id, DeletionStep.REPLICAS_DELETED)
         self._step(DeletionStep.REPLICAS_DELETED.value)
         receipts: list[ReplicaReceipt] = []
@@ -1046,8 +1191,12 @@ class Vault:
             key_destroyed=destroyed_now or self.keys.is_destroyed(entry.key_id),
             artifacts=tuple(a.id for a in artifacts),
             replicas=tuple(receipts),
+            key_store_wal_truncated=self.keys.truncate_wal(),
         )
         self.catalog.finish_deletion(recording_id, receipt.to_json(), now)
+        # The subject index rows just removed must not linger in catalog.db-wal either; a
+        # busy checkpoint is retried by the next deletion (each one truncates everything).
+        self.catalog.db.truncate_wal()
         self._step(DeletionStep.FINISHED.value)
         return receipt
 
@@ -1060,13 +1209,27 @@ class Vault:
             )
         return storage
 
+    def _holds_in_force(self, recording_id: str, now: datetime) -> list[HoldEntry]:
+        """Legal holds covering the recording in force at *now* or at the real clock."""
+        found = {
+            (h.hold_id, h.via): h
+            for at in (now, utc_now())
+            for h in self.catalog.holds_covering(recording_id, at)
+        }
+        return [found[key] for key in sorted(found)]
+
     def _held_back(self, recording_id: str, now: datetime) -> HeldBack | None:
-        """Why a due recording must be kept (legal holds, legal-claims restrictions), or None."""
-        holds = self.catalog.holds_covering(recording_id, now)
+        """Why a due recording must be kept (legal holds, legal-claims restrictions), or None.
+
+        Checked at *now* and at the real clock (a hold or restriction placed after the
+        caller's *now* is in force when the deletion happens).
+        """
+        holds = self._holds_in_force(recording_id, now)
+        latest = max(now, utc_now())
         claims = [
             r
             for r in self.catalog.restrictions(recording_id, RestrictionKind.RESTRICTION)
-            if r.ground is RestrictionGround.LEGAL_CLAIMS and r.placed_at <= now
+            if r.ground is RestrictionGround.LEGAL_CLAIMS and r.placed_at <= latest
         ]
         if not holds and not claims:
             return None
@@ -1118,7 +1281,12 @@ class Vault:
             if dry_run:
                 continue
             try:
-                deleted.append(self.delete(recording_id, "retention", now=now))
+                deleted.append(self._delete(recording_id, "retention", now=now, legal_claims=True))
+            except LegalHoldError:
+                # A hold or restriction placed since the check above: keep it.
+                planned.remove(recording_id)
+                kept = self._held_back(recording_id, now)
+                held.append(kept or HeldBack(recording_id=recording_id, reason="legal hold"))
             except VaultError as exc:
                 failed.append(HeldBack(recording_id=recording_id, reason=str(exc)))
         cleaned = None
@@ -1145,7 +1313,8 @@ class Vault:
                 artifact_id=artifact.id, location=location, status="error", detail="not configured"
             )
         try:
-            with DecryptingReader(storage.open(key), self.keys.unwrapper(artifact.id)) as reader:
+            unwrap = self.keys.unwrapper(artifact.id, key_id=key_id, where=location)
+            with DecryptingReader(storage.open(key), unwrap) as reader:
                 if reader.header.key_id != key_id:
                     raise IntegrityError("header names another recording key")
                 size = sum(len(chunk) for chunk in reader.iter_chunks())
@@ -1159,7 +1328,7 @@ class Vault:
             return ReplicaCheck(
                 artifact_id=artifact.id, location=location, status="corrupt", detail=str(exc)
             )
-        except (StorageError, KeyDestroyedError) as exc:
+        except (StorageError, KeyProviderError) as exc:
             return ReplicaCheck(
                 artifact_id=artifact.id, location=location, status="error", detail=str(exc)
             )
@@ -1182,8 +1351,8 @@ class Vault:
             if entry.state is not RecordingState.ACTIVE:
                 continue
             for artifact in self.catalog.artifacts(rid):
-                if artifact.deleted_at is not None:
-                    continue
+                if artifact.deleted_at is not None or artifact.size < 0:
+                    continue  # gone, or still being written (or left by a crashed put)
                 for replica in self.catalog.replicas(artifact.id):
                     if replica.state is ReplicaState.DELETED:
                         continue
@@ -1222,6 +1391,7 @@ class Vault:
                 if r.state is ReplicaState.OK and r.location in self.storages
             ]
             error = "no healthy replica to copy from"
+            copied = False
             for source in sources:
                 try:
                     target = self._storage_for(replica.location)
@@ -1236,17 +1406,28 @@ class Vault:
                     artifact, replica.location, replica.object_key, recording.key_id
                 )
                 if check.status == "ok":
+                    copied = True
                     break
                 error = check.detail
+            # Keep what was written only if no deletion ran meanwhile (checked in the
+            # transaction that records the outcome, so a deletion starting later removes it).
+            with self.catalog.db.transaction():
+                alive = self._recording_state(recording.id) is RecordingState.ACTIVE
+                if alive:
+                    self.catalog.set_replica(
+                        artifact.id,
+                        replica.location,
+                        replica.object_key,
+                        ReplicaState.OK if copied else ReplicaState.FAILED,
+                        error=None if copied else error,
+                        attempt=True,
+                    )
+            if not alive:
+                with contextlib.suppress(VoiceprivError):
+                    self._storage_for(replica.location).delete(replica.object_key)
+            elif copied:
+                repaired.append((artifact.id, replica.location))
             else:
-                self.catalog.set_replica(
-                    artifact.id,
-                    replica.location,
-                    replica.object_key,
-                    ReplicaState.FAILED,
-                    error=error,
-                    attempt=True,
-                )
                 failing.append(
                     ReplicaCheck(
                         artifact_id=artifact.id,
@@ -1255,11 +1436,6 @@ class Vault:
                         detail=error,
                     )
                 )
-                continue
-            self.catalog.set_replica(
-                artifact.id, replica.location, replica.object_key, ReplicaState.OK, attempt=True
-            )
-            repaired.append((artifact.id, replica.location))
         return RepairReport(repaired=tuple(repaired), failing=tuple(failing))
 
     # ------------------------------------------------------------------ keys
