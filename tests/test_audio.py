@@ -220,3 +220,67 @@ def test_save_rejects_unknown_format_and_encoding(tmp_path: Path) -> None:
         audio.save(_tone(), tmp_path / "x.mp3")
     with pytest.raises(AudioError, match=r"FLAC stores"):
         audio.save(_tone(), tmp_path / "x.flac", encoding="ulaw")
+
+
+# --------------------------------------------------------------------------- truncation, limits
+
+
+def _wav_with_trailing_chunk(frames: int, *, odd: bool) -> tuple[bytes, int]:
+    """A 16-bit mono WAV of *frames* frames followed by a LIST chunk; and where its data ends."""
+    samples = (np.arange(frames) % 200 - 100).astype("<i2").tobytes()
+    if odd:  # an 8-bit-like odd data size needs a pad byte; keep 16-bit but add one sample byte
+        samples = samples[:-1]
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, 8000, 16000, 2, 16)
+    data = struct.pack("<4sI", b"data", len(samples)) + samples + b"\0" * (len(samples) & 1)
+    listing = struct.pack("<4sI", b"LIST", 12) + b"INFOabcdefgh"
+    body = b"WAVE" + fmt + data + listing
+    return b"RIFF" + struct.pack("<I", len(body)) + body, 12 + len(fmt) + len(data)
+
+
+def test_truncated_wav_is_refused_naming_the_file_and_both_sizes(tmp_path: Path) -> None:
+    path = tmp_path / "cut.wav"
+    audio.save(_tone(5.0, 16000), path, encoding="pcm16")
+    whole = path.read_bytes()
+    path.write_bytes(whole[: int(len(whole) * 0.4)])
+    for call in (audio.load, lambda p: list(audio.stream(p)), audio.info):
+        with pytest.raises(
+            AudioError, match=r"cut\.wav: truncated data.*160000 bytes.*holds 63973"
+        ):
+            call(path)
+    with pytest.raises(AudioError, match="truncated data"):
+        audio.load(io.BytesIO(whole[: int(len(whole) * 0.4)]))
+
+
+@given(st.integers(8, 400), st.booleans(), st.data())
+def test_any_truncation_of_a_wav_raises_or_loads_every_frame(
+    frames: int, odd: bool, data: st.DataObject
+) -> None:
+    whole, data_end = _wav_with_trailing_chunk(frames, odd=odd)
+    expected = audio.load(io.BytesIO(whole)).frames
+    cut = data.draw(st.integers(0, len(whole)), label="cut")
+    try:
+        loaded = audio.load(io.BytesIO(whole[:cut]))
+    except AudioError:
+        return
+    # only trailing non-data bytes (the LIST chunk, the pad byte) may be missing
+    assert cut >= data_end - (1 if odd else 0)
+    assert loaded.frames == expected
+
+
+def test_max_bytes_is_enforced_for_file_objects_too(tmp_path: Path) -> None:
+    data = audio.to_bytes(_tone(1.0, 8000), format="wav")
+    with pytest.raises(AudioError, match=rf"<stream>: {len(data)} bytes is over the limit of 1000"):
+        audio.load(io.BytesIO(data), max_bytes=1000)
+    # counted from the object's position, which is restored
+    buffer = io.BytesIO(b"x" * 5000 + data)
+    buffer.seek(5000)
+    assert audio.load(buffer, max_bytes=len(data)).frames == 8000
+
+
+def test_save_to_a_missing_folder_or_a_folder_raises_audio_error(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match=r"nodir.a\.wav: cannot write WAV audio"):
+        audio.save(_tone(), tmp_path / "nodir" / "a.wav")
+    folder = tmp_path / "dir.wav"
+    folder.mkdir()
+    with pytest.raises(AudioError, match=r"dir\.wav: cannot write WAV audio"):
+        audio.save(_tone(), folder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,38 @@ def test_console_script_entry_point_runs() -> None:
         check=True,
     )
     assert __version__ in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--out", "nodir/agent.wav"], "--out nodir/agent.wav: the folder nodir does not exist"),
+        (["--out", "outdir"], "expected a .wav or .flac file name"),
+        (["--out", "outdir.wav"], "--out outdir.wav: is a folder"),
+        (
+            ["--out", "agent.wav", "--report", "nodir/r.json"],
+            "--report nodir/r.json: the folder nodir does not exist",
+        ),
+    ],
+)
+def test_isolate_checks_output_paths_before_writing_anything(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    import numpy as np
+
+    from voicepriv import audio
+    from voicepriv.audio import Audio
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "outdir.wav").mkdir()
+    noise = np.random.default_rng(0).standard_normal((8000, 2)).astype(np.float32) * 0.01
+    audio.save(Audio(samples=noise, sample_rate=8000), tmp_path / "call.wav")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["isolate", "call.wav", "--layout", "agent=left", *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # agent.wav not written

@@ -231,3 +231,27 @@ def test_cli_enroll_refuses_without_destination(
         == 2
     )
     assert "--agent-side given, but the file has 1 channel" in capsys.readouterr().err
+
+
+def test_cli_enroll_checks_out_before_touching_the_vault(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.cli import main
+
+    root = tmp_path / "vault"
+    vault_module.Vault.create(root).close()
+    files = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[:2]
+    args = ["enroll", "agent-7", *map(str, files), "--vault", str(root), "--embedder", "mfcc"]
+    assert main(args) == 0
+    with vault_module.Vault.open(root) as vault:
+        first = load_voiceprint(vault, "agent-7")
+        entries = sorted(vault.catalog.recording_ids())
+    capsys.readouterr()
+    for bad in (tmp_path / "nodir" / "vp.json", tmp_path):
+        assert main([*args[:2], str(files[0]), *args[4:], "--out", str(bad)]) == 2
+        assert f"--out {bad}:" in capsys.readouterr().err
+    # the voiceprint enrolled before is still there, and nothing was added
+    with vault_module.Vault.open(root) as vault:
+        assert sorted(vault.catalog.recording_ids()) == entries
+        assert np.array_equal(load_voiceprint(vault, "agent-7").vector, first.vector)

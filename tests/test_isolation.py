@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -45,6 +46,8 @@ AGENT = "1688"
 CUSTOMER = "2033"
 BACKGROUND = ("3005", "367", "2414", "2609", "3080", "533")
 EMBEDDER = "test-cepstral"
+#: The test embedder has no calibrated floor; the agent's channel scores 0.89, the customer's 0.42.
+CEPSTRAL_MIN = 0.7
 
 
 def _utterances(root: Path, speaker: str, indices: Sequence[int]) -> Array:
@@ -138,6 +141,38 @@ def voiceprint(shared_data: Path, embedder: CepstralEmbedder) -> Voiceprint:
     )
 
 
+@pytest.fixture(scope="module")
+def mfcc_voiceprint(shared_data: Path) -> Voiceprint:
+    """The agent's voiceprint by the built-in ``mfcc`` embedder (it has a calibrated floor)."""
+    plugins = get_plugin_manager(autoload=False)
+    if "mfcc" not in backend_names(plugins, "embedder"):
+        pytest.skip("the built-in 'mfcc' embedder is not installed")
+    embedder = backend(plugins, "embedder", "mfcc", {})
+    enrollment = Audio(samples=_utterances(shared_data, AGENT, [5, 6, 7, 8, 9]), sample_rate=RATE)
+    return Voiceprint(
+        agent_id="agent-7",
+        embedder="mfcc",
+        vector=embedder.embed(enrollment),
+        seconds=enrollment.duration,
+    )
+
+
+@pytest.fixture(scope="module")
+def campplus_voiceprint(shared_data: Path) -> Voiceprint:
+    """The agent's voiceprint by ``campplus`` (CAM++, numpy, bundled weights), enrolled at 8 kHz."""
+    plugins = get_plugin_manager(autoload=False)
+    if "campplus" not in backend_names(plugins, "embedder"):
+        pytest.skip("the built-in 'campplus' embedder is not installed")
+    embedder = backend(plugins, "embedder", "campplus", {})
+    enrollment = Audio(samples=_utterances(shared_data, AGENT, [5, 6, 7, 8, 9]), sample_rate=RATE)
+    return Voiceprint(
+        agent_id="agent-7",
+        embedder="campplus",
+        vector=embedder.embed(enrollment),
+        seconds=enrollment.duration,
+    )
+
+
 class StereoCall:
     """Agent and customer turns (with double talk) on two channels; echo in the agent's."""
 
@@ -214,7 +249,7 @@ def test_voiceprint_finds_the_agent_without_a_layout(
     call: StereoCall, voiceprint: Voiceprint, manager: pluggy.PluginManager, agent_left: bool
 ) -> None:
     decision = resolve_agent_channel(
-        call.audio(agent_left=agent_left), None, voiceprint, plugins=manager
+        call.audio(agent_left=agent_left), None, voiceprint, plugins=manager, min_score=CEPSTRAL_MIN
     )
     assert decision.agent_channel == (0 if agent_left else 1)
     assert decision.source == "voiceprint"
@@ -225,7 +260,7 @@ def test_voiceprint_confirms_a_correct_layout(
     call: StereoCall, voiceprint: Voiceprint, manager: pluggy.PluginManager
 ) -> None:
     decision = resolve_agent_channel(
-        call.audio(), ChannelLayout.stereo(), voiceprint, plugins=manager
+        call.audio(), ChannelLayout.stereo(), voiceprint, plugins=manager, min_score=CEPSTRAL_MIN
     )
     assert decision.agent_channel == 0
     assert not decision.swapped
@@ -233,14 +268,14 @@ def test_voiceprint_confirms_a_correct_layout(
 
 
 def test_swapped_channels_are_detected_reported_and_corrected(
-    call: StereoCall, voiceprint: Voiceprint, manager: pluggy.PluginManager
+    call: StereoCall, mfcc_voiceprint: Voiceprint
 ) -> None:
     # The dialer says agent=left, but the agent is on the right.
     result = isolate(
         call.audio(agent_left=False),
         ChannelLayout.stereo(Role.AGENT, Role.CUSTOMER),
-        voiceprint=voiceprint,
-        plugins=manager,
+        voiceprint=mfcc_voiceprint,
+        plugins=get_plugin_manager(autoload=False),
     )
     assert result.swapped
     assert result.agent_channel == 1
@@ -249,20 +284,17 @@ def test_swapped_channels_are_detected_reported_and_corrected(
     assert si_sdr_db(output[call.agent_only], call.agent[call.agent_only]) >= 20.0
 
 
-def test_swapped_channels_with_the_builtin_mfcc_embedder(
-    shared_data: Path, call: StereoCall
+@pytest.mark.parametrize("embedder_name", ["mfcc", "campplus"])
+def test_swapped_channels_with_builtin_embedders_and_their_default_floor(
+    call: StereoCall,
+    mfcc_voiceprint: Voiceprint,
+    campplus_voiceprint: Voiceprint,
+    embedder_name: str,
 ) -> None:
+    from voicepriv.isolation import default_min_score
+
     plugins = get_plugin_manager(autoload=False)
-    if "mfcc" not in backend_names(plugins, "embedder"):
-        pytest.skip("the built-in 'mfcc' embedder is not installed")
-    embedder = backend(plugins, "embedder", "mfcc", {})
-    enrollment = Audio(samples=_utterances(shared_data, AGENT, [5, 6, 7, 8, 9]), sample_rate=RATE)
-    enrolled = Voiceprint(
-        agent_id="agent-7",
-        embedder="mfcc",
-        vector=embedder.embed(enrollment),
-        seconds=enrollment.duration,
-    )
+    enrolled = mfcc_voiceprint if embedder_name == "mfcc" else campplus_voiceprint
     right = resolve_agent_channel(
         call.audio(agent_left=True), ChannelLayout.stereo(), enrolled, plugins=plugins
     )
@@ -271,22 +303,122 @@ def test_swapped_channels_with_the_builtin_mfcc_embedder(
     )
     assert (right.agent_channel, right.swapped) == (0, False)
     assert (swapped.agent_channel, swapped.swapped) == (1, True)
+    floor = default_min_score(embedder_name)
+    assert right.scores[0] >= floor > right.scores[1]
+    assert swapped.scores[1] >= floor > swapped.scores[0]
 
 
-def test_inconclusive_voiceprint_without_layout_refuses(
-    call: StereoCall, embedder: CepstralEmbedder, manager: pluggy.PluginManager
+def test_inconclusive_voiceprint_refuses_with_or_without_layout(
+    call: StereoCall,
+    embedder: CepstralEmbedder,
+    voiceprint: Voiceprint,
+    manager: pluggy.PluginManager,
 ) -> None:
+    from voicepriv.isolation import _own_speech
+
     audio = call.audio()
-    middle = embedder.embed(audio.channel(0)) + embedder.embed(audio.channel(1))
+    own = [
+        embedder.embed(Audio(samples=audio.channel(i).mono()[mask], sample_rate=RATE))
+        for i, mask in enumerate(_own_speech(audio))
+    ]
+    middle = own[0] + own[1]  # equally like both channels: no lead
     ambiguous = Voiceprint(
         agent_id="agent-7", embedder=EMBEDDER, vector=middle / np.linalg.norm(middle), seconds=9.0
     )
-    with pytest.raises(IsolationError, match="cannot tell the channels apart"):
-        resolve_agent_channel(audio, None, ambiguous, plugins=manager)
-    # With a layout, an inconclusive voiceprint keeps the layout and says so.
-    decision = resolve_agent_channel(audio, ChannelLayout.stereo(), ambiguous, plugins=manager)
-    assert decision.agent_channel == 0
-    assert "inconclusive" in decision.notes[0]
+    with pytest.raises(IsolationError, match="singles out neither channel"):
+        resolve_agent_channel(audio, None, ambiguous, plugins=manager, min_score=0.0)
+    # Leading is not enough: the agent's channel must reach the floor.
+    with pytest.raises(IsolationError, match=r"needs at least 0\.95"):
+        resolve_agent_channel(audio, None, voiceprint, plugins=manager, min_score=0.95)
+    # With a layout, scores that do not lean against it leave it standing (as without a
+    # voiceprint) ...
+    kept = resolve_agent_channel(
+        audio, ChannelLayout.stereo(), ambiguous, plugins=manager, min_score=0.0
+    )
+    assert kept.agent_channel == 0 and "inconclusive" in kept.notes[0]
+    # ... but scores leaning to the other channel without reaching the floor contradict it
+    # without confirming a swap: nothing is decided.
+    swapped = ChannelLayout.stereo(Role.CUSTOMER, Role.AGENT)
+    with pytest.raises(IsolationError, match="leans to channel 0, not the layout's 1"):
+        resolve_agent_channel(audio, swapped, voiceprint, plugins=manager, min_score=0.95)
+
+
+def _agent_channel_without_the_agent(
+    root: Path, call: StereoCall, kind: str
+) -> npt.NDArray[np.float64]:
+    """The agent's channel of *call* when the enrolled agent does not speak in it."""
+    n = call.mic.size
+    noise = np.random.default_rng(5).standard_normal(n) * 1e-3  # -60 dBFS line noise
+    if kind == "silence":
+        return np.zeros(n)
+    if kind == "noise":
+        return noise
+    if kind == "echo":  # agent muted: the customer's echo and line noise only
+        echo: npt.NDArray[np.float64] = call.mic - call.agent + noise
+        return echo
+    # another voice (a colleague, the wrong agent) where the enrolled agent should be
+    other = _utterances(root, BACKGROUND[0], [0, 1, 2, 3])[:n]
+    voice: npt.NDArray[np.float64] = 0.05 * other / np.sqrt(np.mean(other**2)) + noise[: other.size]
+    return np.pad(voice, (0, n - voice.size))
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise", "echo", "other voice"])
+@pytest.mark.parametrize("embedder_name", ["campplus", "mfcc"])
+def test_an_agent_channel_without_the_agent_never_hands_over_the_customer_channel(
+    shared_data: Path,
+    call: StereoCall,
+    mfcc_voiceprint: Voiceprint,
+    campplus_voiceprint: Voiceprint,
+    kind: str,
+    embedder_name: str,
+) -> None:
+    # The customer channel holds real speech of another LibriSpeech reader; the agent's
+    # channel holds no speech of the enrolled agent. With the old floor (cosine 0) the
+    # customer channel "led" and was isolated as the agent's (confidence 1.0).
+    enrolled = campplus_voiceprint if embedder_name == "campplus" else mfcc_voiceprint
+    plugins = get_plugin_manager(autoload=False)
+    left = _agent_channel_without_the_agent(shared_data, call, kind)
+    audio = Audio(samples=np.stack([left, call.customer], axis=1), sample_rate=RATE)
+    refused = "too little speech|singles out neither channel"
+    with pytest.raises(IsolationError, match=refused):
+        resolve_agent_channel(audio, None, enrolled, plugins=plugins)
+    # with a layout the voiceprint may refuse or leave the layout; it never swaps to the
+    # customer's channel
+    layout = ChannelLayout.stereo(Role.AGENT, Role.CUSTOMER)
+    try:
+        decision = resolve_agent_channel(audio, layout, enrolled, plugins=plugins)
+    except IsolationError as exc:
+        assert re.search(refused + "|leans to channel", str(exc))
+    else:
+        assert decision.agent_channel == 0
+
+
+def test_a_silent_channel_is_named_in_the_refusal(
+    call: StereoCall, mfcc_voiceprint: Voiceprint
+) -> None:
+    audio = Audio(samples=np.stack([np.zeros_like(call.mic), call.customer], 1), sample_rate=RATE)
+    with pytest.raises(IsolationError, match=r"channel 0: 0\.0 s") as caught:
+        resolve_agent_channel(audio, None, mfcc_voiceprint, plugins=get_plugin_manager())
+    assert "agent-7" in str(caught.value)
+    assert isinstance(caught.value, RuntimeError)
+    # with a layout it stands, and the note says why the voiceprint could not check it
+    decision = resolve_agent_channel(
+        audio, ChannelLayout.stereo(), mfcc_voiceprint, plugins=get_plugin_manager()
+    )
+    assert decision.agent_channel == 0 and "channel 0: 0.0 s" in decision.notes[0]
+
+
+def test_an_embedder_without_a_calibrated_floor_needs_min_score(
+    call: StereoCall, voiceprint: Voiceprint, manager: pluggy.PluginManager
+) -> None:
+    from voicepriv.backends.speaker import DEFAULT_MIN_CLUSTER_SCORES
+    from voicepriv.isolation import default_min_score
+
+    assert default_min_score("campplus") == DEFAULT_MIN_CLUSTER_SCORES["campplus"]
+    with pytest.raises(IsolationError, match="'test-cepstral' has no calibrated minimum score"):
+        resolve_agent_channel(call.audio(), ChannelLayout.stereo(), voiceprint, plugins=manager)
+    with pytest.raises(IsolationError, match="'test-cepstral' has no calibrated minimum score"):
+        isolate(call.audio(), ChannelLayout.stereo(), voiceprint=voiceprint, plugins=manager)
 
 
 def test_voiceprint_of_another_dimension_or_embedder_is_refused(
@@ -294,7 +426,7 @@ def test_voiceprint_of_another_dimension_or_embedder_is_refused(
 ) -> None:
     short = Voiceprint(agent_id="a", embedder=EMBEDDER, vector=np.ones(5, np.float32), seconds=1.0)
     with pytest.raises(IsolationError, match="5"):
-        resolve_agent_channel(call.audio(), None, short, plugins=manager)
+        resolve_agent_channel(call.audio(), None, short, plugins=manager, min_score=CEPSTRAL_MIN)
     unknown = Voiceprint(agent_id="a", embedder="nope", vector=np.ones(5, np.float32), seconds=1.0)
     with pytest.raises(PluginError, match="nope"):
         resolve_agent_channel(call.audio(), None, unknown, plugins=manager)
@@ -498,17 +630,12 @@ def test_cli_without_layout_or_voiceprint_refuses(
 def test_cli_voiceprint_file_detects_swapped_channels(
     tmp_path: Path,
     call: StereoCall,
-    voiceprint: Voiceprint,
-    embedder: CepstralEmbedder,
-    monkeypatch: pytest.MonkeyPatch,
+    mfcc_voiceprint: Voiceprint,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from voicepriv import isolation
     from voicepriv.cli import main
 
-    plugins = get_plugin_manager(autoload=False)
-    plugins.register(EmbedderPlugin(embedder), name="test-cepstral-embedder")
-    monkeypatch.setattr(isolation, "get_plugin_manager", lambda: plugins)
+    voiceprint = mfcc_voiceprint
     source = tmp_path / "call.wav"
     sf.write(source, np.stack([call.customer, call.mic], axis=1), RATE, subtype="FLOAT")
     print_file = tmp_path / "agent.json"

@@ -518,3 +518,39 @@ def test_installed_jurisdiction_packs_reach_the_decision(policy: Policy) -> None
     finally:
         manager.unregister(plugin)
     assert lenient.covers("dispute_resolution")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("agent_channel", [0, 1])
+def test_stereo_call_of_unknown_layout_is_settled_by_the_enrolled_voiceprint(
+    tmp_path: Path,
+    shared_data: Path,
+    sources: dict[str, np.ndarray],
+    policy: Policy,
+    vault: Vault,
+    log: AuditLog,
+    agent_channel: int,
+) -> None:
+    from voicepriv.enrollment import enroll, enroll_clips
+
+    path, stereo = _stereo_file(tmp_path, sources)
+    if agent_channel == 1:
+        audio_io.save(Audio(samples=stereo[:, ::-1], sample_rate=RATE), path, encoding="float")
+    recording = attrs.evolve(
+        _recording("unk-1", "outbound", len(stereo) / RATE, ChannelLayout.stereo()), layout=None
+    )
+    # Not enrolled: nothing settles the layout, nothing is stored.
+    with pytest.raises(PipelineError, match="no channel layout and no agent voiceprint"):
+        ingest(path, recording, policy, vault, audit=log)
+    assert list(vault.catalog.artifacts("unk-1")) == []
+    embedder = backend(get_plugin_manager(), "embedder", "campplus")
+    # Seven utterances: the agent channel scores 0.76 against the 0.75 floor (three: 0.74,
+    # refused), the customer's 0.19.
+    enrollment = [Audio(samples=x, sample_rate=RATE) for x in _speaker(shared_data, "3080", 10)[3:]]
+    enroll(vault, enroll_clips("agent-7", enrollment, embedder))
+    result = ingest(path, recording, policy, vault, audit=log)
+    assert result.outcome is Outcome.AGENT_ONLY
+    assert result.isolation is not None and result.isolation.agent_channel == agent_channel
+    (entry,) = vault.catalog.artifacts("unk-1")
+    kept = vault.read_audio(entry.id).mono()
+    assert _corr(kept, sources["customer"]) < 0.02

@@ -170,23 +170,102 @@ def _name(source: Source) -> str:
     return str(getattr(source, "name", "<stream>"))
 
 
+#: Container signatures whose header declares the size of the sample data: (form tag, form
+#: type(s), sample-data chunk id, byte order, bytes of the data chunk that are not samples).
+_SIZED_CONTAINERS: Final = (
+    (b"RIFF", (b"WAVE",), b"data", "little"),
+    (b"FORM", (b"AIFF", b"AIFC"), b"SSND", "big"),
+)
+#: Declared data sizes that mean "unknown" (a streaming writer that never patched its header).
+_UNKNOWN_SIZES: Final = (0, 0xFFFFFFFF)
+_MAX_CHUNKS: Final = 10_000
+
+
+def _declared_data(handle: IO[bytes], total: int) -> tuple[int, int] | None:
+    """``(declared, held)`` bytes of the sample data chunk of a WAV/AIFF at *handle*'s position.
+
+    *total* is the number of bytes from that position to the end. ``None`` when the container
+    is not one whose header declares the data size, or declares it as unknown.
+    """
+    head = handle.read(12)
+    found = [
+        (data_id, order)
+        for form, kinds, data_id, order in _SIZED_CONTAINERS
+        if len(head) == 12 and head[:4] == form and head[8:12] in kinds
+    ]
+    if not found:
+        return None
+    data_id, order = found[0]
+    position = 12
+    for _ in range(_MAX_CHUNKS):
+        chunk = handle.read(8)
+        if len(chunk) < 8:
+            return None  # no data chunk at all: libsndfile refuses such files itself
+        size = int.from_bytes(chunk[4:8], "little" if order == "little" else "big")
+        position += 8
+        if chunk[:4] == data_id:
+            if size in _UNKNOWN_SIZES:
+                return None
+            return size, max(0, total - position)
+        position += size + (size & 1)
+        if position >= total:
+            return None
+        handle.seek(size + (size & 1), io.SEEK_CUR)
+    return None
+
+
+def _check_size(source: Source, name: str, max_bytes: int) -> None:
+    """Refuse an empty, oversized or truncated *source* before libsndfile sees it.
+
+    The size of a file object is what lies between its position and its end (seek/tell);
+    its position is restored. A WAV or AIFF whose data chunk declares more bytes than the file
+    holds is truncated: libsndfile would shrink the frame count silently.
+    """
+    if isinstance(source, str | os.PathLike):
+        try:
+            size = Path(source).stat().st_size
+        except FileNotFoundError:
+            raise AudioError(f"{name}: no such file") from None
+        except OSError as exc:
+            raise AudioError(f"{name}: cannot read ({exc.strerror})") from exc
+    else:
+        try:
+            start = source.tell()
+            size = source.seek(0, io.SEEK_END) - start
+            source.seek(start)
+        except (OSError, AttributeError, ValueError) as exc:
+            raise AudioError(
+                f"{name}: the file object cannot seek, so its size cannot be checked "
+                f"against the limit of {max_bytes} bytes ({exc})"
+            ) from exc
+    if size == 0:
+        raise AudioError(f"{name}: empty file")
+    if size > max_bytes:
+        raise AudioError(f"{name}: {size} bytes is over the limit of {max_bytes} bytes")
+    try:
+        if isinstance(source, str | os.PathLike):
+            with Path(source).open("rb") as handle:
+                declared = _declared_data(handle, size)
+        else:
+            try:
+                declared = _declared_data(source, size)
+            finally:
+                source.seek(start)
+    except OSError as exc:
+        raise AudioError(f"{name}: cannot read ({exc})") from exc
+    if declared is not None and declared[1] < declared[0]:
+        raise AudioError(
+            f"{name}: truncated data, the header declares {declared[0]} bytes of samples but "
+            f"the file holds {declared[1]}"
+        )
+
+
 def _open(
     source: Source, *, max_bytes: int, max_channels: int | None
 ) -> tuple[sf.SoundFile, AudioInfo]:
     """Open *source* with libsndfile after every header check."""
     name = _name(source)
-    if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            raise AudioError(f"{name}: no such file") from None
-        except OSError as exc:
-            raise AudioError(f"{name}: cannot read ({exc.strerror})") from exc
-        if size == 0:
-            raise AudioError(f"{name}: empty file")
-        if size > max_bytes:
-            raise AudioError(f"{name}: {size} bytes is over the limit of {max_bytes} bytes")
+    _check_size(source, name, max_bytes)
     try:
         handle = sf.SoundFile(source)
     except sf.LibsndfileError as exc:
@@ -336,7 +415,12 @@ def save(
     if fmt == "flac" and encoding not in {"pcm16", "pcm24"}:
         raise AudioError(f"save: FLAC stores pcm16 or pcm24, not {encoding!r}")
     samples = np.clip(audio.samples, -1.0, 1.0) if encoding != "float" else audio.samples
-    sf.write(target, samples, audio.sample_rate, subtype=_SUBTYPES[encoding], format=fmt.upper())
+    try:
+        sf.write(
+            target, samples, audio.sample_rate, subtype=_SUBTYPES[encoding], format=fmt.upper()
+        )
+    except (sf.LibsndfileError, OSError, RuntimeError) as exc:
+        raise AudioError(f"{_name(target)}: cannot write {fmt.upper()} audio ({exc})") from exc
 
 
 def to_bytes(audio: Audio, *, format: str = "flac", encoding: str = "pcm16") -> bytes:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from voicepriv.audio import Audio
 from voicepriv.errors import IsolationError
@@ -37,11 +38,14 @@ if TYPE_CHECKING:
     import pluggy
 
 __all__ = [
-    "DEFAULT_MIN_SCORE",
     "DEFAULT_VOICEPRINT_MARGIN",
+    "DOMINANCE_DB",
+    "ECHO_LOOKBACK_S",
+    "MIN_CHANNEL_SPEECH_S",
     "MONO_SEPARATOR",
     "STEREO_SEPARATOR",
     "ChannelDecision",
+    "default_min_score",
     "isolate",
     "resolve_agent_channel",
 ]
@@ -52,8 +56,14 @@ STEREO_SEPARATOR: Final = "channels"
 MONO_SEPARATOR: Final = "speaker"
 #: Cosine-score lead one channel needs over the other to be called the agent's.
 DEFAULT_VOICEPRINT_MARGIN: Final = 0.05
-#: Lowest cosine score with which a channel can be called the agent's at all.
-DEFAULT_MIN_SCORE: Final = 0.0
+#: Least speech of its own (seconds) each channel must hold before the voiceprint scores it.
+MIN_CHANNEL_SPEECH_S: Final = 1.5
+#: A channel's speech frame is its own when it is this much louder than the other channel's
+#: loudest frame over the preceding :data:`ECHO_LOOKBACK_S` (echo and bleed of the other side
+#: are quieter than their source, and arrive late).
+DOMINANCE_DB: Final = 3.0
+#: Echo path length allowed for when deciding whose speech a frame holds.
+ECHO_LOOKBACK_S: Final = 0.25
 
 
 @attrs.frozen(kw_only=True)
@@ -90,25 +100,120 @@ def _embedder_for(voiceprint: Voiceprint, manager: pluggy.PluginManager) -> Embe
     return found
 
 
-def _channel_scores(
-    audio: Audio, voiceprint: Voiceprint, manager: pluggy.PluginManager
-) -> tuple[float, ...]:
-    embedder = _embedder_for(voiceprint, manager)
+class _TooLittleSpeechError(IsolationError):
+    """A channel holds too little speech of its own for the voiceprint to score it."""
+
+    def __init__(self, held: str, message: str) -> None:
+        super().__init__(message)
+        self.held = held
+
+
+def default_min_score(embedder: str) -> float:
+    """Cosine score a channel needs against a voiceprint made by *embedder* to be the agent's.
+
+    The whole-voice floor of the mono speaker separator
+    (:data:`voicepriv.backends.speaker.DEFAULT_MIN_CLUSTER_SCORES`): it is calibrated for an
+    embedding of much of one voice's speech (a channel's own speech here), where another
+    speaker scores at most 0.57 with ``campplus`` at 8 kHz. The per-window floor
+    (``DEFAULT_MIN_SCORES``, 0.35 for ``campplus``) is too low for that: a customer channel
+    scored 0.38-0.53 against another LibriSpeech reader's voiceprint.
+
+    :raises IsolationError: *embedder* has no calibrated floor (give ``min_score``).
+    """
+    from voicepriv.backends.speaker import DEFAULT_MIN_CLUSTER_SCORES
+
+    try:
+        return DEFAULT_MIN_CLUSTER_SCORES[embedder]
+    except KeyError:
+        raise IsolationError(
+            f"channel roles: embedder {embedder!r} has no calibrated minimum score for the "
+            f"voiceprint check (known: {', '.join(sorted(DEFAULT_MIN_CLUSTER_SCORES))}); "
+            "give min_score"
+        ) from None
+
+
+def _own_speech(audio: Audio) -> tuple[npt.NDArray[np.bool_], ...]:
+    """Per channel, a sample mask of speech that is that channel's own (not the other's echo).
+
+    A 10 ms frame counts when the energy VAD hears speech in it and its band level is
+    :data:`DOMINANCE_DB` over the other channel's loudest frame in the last
+    :data:`ECHO_LOOKBACK_S`: echo, bleed and their tails are quieter than their source.
+    """
+    import scipy.ndimage
+
+    from voicepriv.backends.vad import EnergyVad
+
+    vad = EnergyVad()
+    rate = audio.sample_rate
+    hop = max(1, round(vad.hop_s * rate))
+    look = max(1, round(ECHO_LOOKBACK_S / vad.hop_s))
+    channels = [np.ascontiguousarray(audio.channel(i).mono(), np.float32) for i in range(2)]
+    levels = [vad.band_db(samples, rate) for samples in channels]
+    masks = []
+    for index, samples in enumerate(channels):
+        other = levels[1 - index]
+        # loudest of the other channel over the current and the preceding *look* frames
+        envelope = scipy.ndimage.maximum_filter1d(
+            other, size=look + 1, origin=look // 2, mode="nearest"
+        )
+        speech = vad.detect(Audio(samples=samples, sample_rate=rate)).mask()
+        frames = min(speech.size, levels[index].size)
+        own = speech[:frames] & (levels[index][:frames] >= envelope[:frames] + DOMINANCE_DB)
+        mask = np.zeros(samples.size, bool)
+        expanded = np.repeat(own, hop)[: samples.size]
+        mask[: expanded.size] = expanded
+        masks.append(mask)
+    return tuple(masks)
+
+
+def _score(
+    vector: npt.ArrayLike, reference: npt.NDArray[np.float64], voiceprint: Voiceprint
+) -> float:
+    embedded = np.asarray(vector, np.float64).ravel()
+    if embedded.shape != reference.shape:
+        raise IsolationError(
+            f"embedder {voiceprint.embedder!r} gives {embedded.size}-dimensional embeddings, "
+            f"but the voiceprint of agent {voiceprint.agent_id!r} has {reference.size}"
+        )
+    length = float(np.linalg.norm(embedded))
+    return float(embedded @ reference) / length if length > 0 else -1.0
+
+
+def _channel_scores(audio: Audio, voiceprint: Voiceprint, embedder: Embedder) -> tuple[float, ...]:
+    """Cosine score of each channel's own speech against *voiceprint*.
+
+    :raises IsolationError: a channel has less than :data:`MIN_CHANNEL_SPEECH_S` of its own
+        speech (silent, line noise, only the other side's echo), or the voiceprint is unusable.
+    """
     reference = np.asarray(voiceprint.vector, np.float64).ravel()
     norm = float(np.linalg.norm(reference))
-    if norm == 0.0:
-        raise IsolationError(f"voiceprint of agent {voiceprint.agent_id!r} is an all-zero vector")
-    scores = []
-    for index in range(audio.channels):
-        vector = np.asarray(embedder.embed(audio.channel(index)), np.float64).ravel()
-        if vector.shape != reference.shape:
-            raise IsolationError(
-                f"embedder {voiceprint.embedder!r} gives {vector.size}-dimensional embeddings, "
-                f"but the voiceprint of agent {voiceprint.agent_id!r} has {reference.size}"
-            )
-        length = float(np.linalg.norm(vector))
-        scores.append(float(vector @ reference) / (length * norm) if length > 0 else -1.0)
-    return tuple(scores)
+    if norm == 0.0 or not np.isfinite(norm):
+        raise IsolationError(
+            f"voiceprint of agent {voiceprint.agent_id!r} is an all-zero or non-finite vector"
+        )
+    reference = reference / norm
+    masks = _own_speech(audio)
+    seconds = [float(mask.sum()) / audio.sample_rate for mask in masks]
+    short = [i for i, s in enumerate(seconds) if s < MIN_CHANNEL_SPEECH_S]
+    if short:
+        held = ", ".join(f"channel {i}: {seconds[i]:.1f} s" for i in short)
+        raise _TooLittleSpeechError(
+            held,
+            f"channel roles: the voiceprint of agent {voiceprint.agent_id!r} cannot check the "
+            f"channels: too little speech of its own ({held}; at least "
+            f"{MIN_CHANNEL_SPEECH_S} s each); a silent or echo-only channel is never taken "
+            "for the agent's, refusing to choose",
+        )
+    return tuple(
+        _score(
+            embedder.embed(
+                Audio(samples=audio.channel(i).mono()[mask], sample_rate=audio.sample_rate)
+            ),
+            reference,
+            voiceprint,
+        )
+        for i, mask in enumerate(masks)
+    )
 
 
 def resolve_agent_channel(
@@ -118,18 +223,29 @@ def resolve_agent_channel(
     *,
     plugins: pluggy.PluginManager | None = None,
     margin: float = DEFAULT_VOICEPRINT_MARGIN,
-    min_score: float = DEFAULT_MIN_SCORE,
+    min_score: float | None = None,
 ) -> ChannelDecision:
     """Decide which channel of a dual-channel *audio* is the agent's; never guess.
 
-    With a voiceprint, each channel is embedded with the voiceprint's own embedder (looked up
-    by name, kind ``"embedder"``) and scored by cosine similarity. A channel is the agent's
-    when its score leads the other's by at least *margin* and reaches *min_score*. A layout
-    that names the other channel is then reported as swapped and overruled; a layout the
-    voiceprint cannot confirm is kept, with a note.
+    With a voiceprint, each channel's own speech (see :data:`DOMINANCE_DB`) is embedded with
+    the voiceprint's own embedder (looked up by name, kind ``"embedder"``) and scored by cosine
+    similarity. A channel is the agent's when its score reaches *min_score* and leads the
+    other's by at least *margin*. That channel confirms the layout, or overrules a layout that
+    names the other channel (reported as swapped). Without a layout, a voiceprint that singles
+    out neither channel, or a channel with too little speech of its own to be scored
+    (:data:`MIN_CHANNEL_SPEECH_S`), decides nothing. With a layout, the voiceprint only ever
+    removes risk: an unscorable channel, or scores that single out neither channel without
+    leaning against the layout, leave the layout as it would stand without a voiceprint (with a
+    note); scores that lean to the other channel by *margin* without reaching *min_score*
+    contradict the layout without confirming a swap, and nothing is decided. A silent or
+    echo-only channel is never taken for the agent's (a swap needs the other channel's own
+    speech to reach *min_score*).
 
+    :param min_score: the agent's floor; default :func:`default_min_score` of the
+        voiceprint's embedder.
     :raises IsolationError: the audio is not two channels, the layout is not a stereo layout
-        with an agent, or there is no layout and the voiceprint is missing or inconclusive.
+        with an agent, there is no layout and no voiceprint, or the voiceprint cannot single
+        out the agent's channel.
     """
     if audio.channels != 2:
         raise IsolationError(
@@ -155,24 +271,55 @@ def resolve_agent_channel(
         return ChannelDecision(agent_channel=layout_channel, source="layout")
 
     manager = plugins if plugins is not None else get_plugin_manager()
-    scores = _channel_scores(audio, voiceprint, manager)
+    embedder = _embedder_for(voiceprint, manager)
+    floor = default_min_score(voiceprint.embedder) if min_score is None else float(min_score)
+    try:
+        scores = _channel_scores(audio, voiceprint, embedder)
+    except _TooLittleSpeechError as exc:
+        if layout_channel is None:
+            raise IsolationError(str(exc)) from None
+        # Nothing to check the layout against; no evidence of a swap either: the layout
+        # stands, as it would without a voiceprint.
+        return ChannelDecision(
+            agent_channel=layout_channel,
+            source="layout",
+            notes=(f"voiceprint could not check the layout ({exc.held}); layout used",),
+        )
     best = int(np.argmax(scores))
     lead = scores[best] - scores[1 - best]
-    conclusive = lead >= margin and scores[best] >= min_score
     shown = ", ".join(f"{s:.3f}" for s in scores)
+    conclusive = lead >= margin and scores[best] >= floor
+    if not conclusive and (layout_channel is None or (best != layout_channel and lead >= margin)):
+        checked = (
+            "no layout"
+            if layout_channel is None
+            else f"the voiceprint leans to channel {best}, not the layout's {layout_channel}"
+        )
+        raise IsolationError(
+            f"channel roles: {checked}, and the voiceprint of agent {voiceprint.agent_id!r} "
+            f"singles out neither channel (scores {shown}; the agent's needs at least "
+            f"{floor:.2f} for embedder {voiceprint.embedder!r} and a lead of {margin}); "
+            "refusing to choose"
+        )
+    if not conclusive:
+        assert layout_channel is not None  # refused above without a layout
+        return ChannelDecision(
+            agent_channel=layout_channel,
+            source="layout+voiceprint",
+            scores=scores,
+            notes=(
+                f"voiceprint inconclusive but not against the layout (scores {shown}); "
+                f"layout channel {layout_channel} used",
+            ),
+        )
     if layout_channel is None:
-        if not conclusive:
-            raise IsolationError(
-                f"channel roles: no layout, and the voiceprint of agent {voiceprint.agent_id!r} "
-                f"cannot tell the channels apart (scores {shown}, margin {margin})"
-            )
         return ChannelDecision(
             agent_channel=best,
             source="voiceprint",
             scores=scores,
             notes=(f"agent channel {best} chosen by voiceprint (scores {shown})",),
         )
-    if conclusive and best != layout_channel:
+    if best != layout_channel:
         return ChannelDecision(
             agent_channel=best,
             source="layout+voiceprint",
@@ -183,13 +330,11 @@ def resolve_agent_channel(
                 f"the voiceprint on channel {best} (scores {shown}); channel {best} used",
             ),
         )
-    note = (
-        f"voiceprint confirms agent channel {layout_channel} (scores {shown})"
-        if conclusive
-        else f"voiceprint inconclusive (scores {shown}); layout channel {layout_channel} used"
-    )
     return ChannelDecision(
-        agent_channel=layout_channel, source="layout+voiceprint", scores=scores, notes=(note,)
+        agent_channel=layout_channel,
+        source="layout+voiceprint",
+        scores=scores,
+        notes=(f"voiceprint confirms agent channel {layout_channel} (scores {shown})",),
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from voicepriv import audio as audio_io
+from voicepriv._cli.isolate import check_output_path, write_file
 from voicepriv.audio import Audio
 from voicepriv.enrollment import (
     DEFAULT_KEEP_FOR,
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("enroll: give --vault DIR (or --out FILE) to keep the voiceprint")
     if args.keep_days < 1:
         raise ConfigError(f"--keep-days: expected at least 1, got {args.keep_days}")
+    if args.out is not None:
+        check_output_path(args.out, "--out")
     options: dict[str, Any] = {}
     for item in args.option:
         name, sep, value = item.partition("=")
@@ -132,13 +135,15 @@ def run(args: argparse.Namespace) -> int:
     clips = [_clip(path, args.agent_side) for path in args.clips]
     voiceprint = enroll_clips(args.agent_id, clips, embedder)
     where = []
+    # The file first: when it cannot be written, the vault (and the voiceprint enrolled
+    # before, which enrolling replaces) is left untouched.
+    if args.out is not None:
+        write_file(args.out, voiceprint_to_bytes(voiceprint), "--out")
+        where.append(str(args.out))
     if args.vault is not None:
         with Vault.open(args.vault) as vault:
             result = enroll(vault, voiceprint, keep_for=timedelta(days=args.keep_days))
-        where.append(f"vault {args.vault} (artifact {result.artifact_id})")
-    if args.out is not None:
-        args.out.write_bytes(voiceprint_to_bytes(voiceprint))
-        where.append(str(args.out))
+        where.insert(0, f"vault {args.vault} (artifact {result.artifact_id})")
     print(
         f"agent {args.agent_id}: voiceprint from {voiceprint.seconds:.1f} s of speech "
         f"({voiceprint.embedder}, {voiceprint.vector.size} dims) -> {', '.join(where)}"

@@ -124,6 +124,32 @@ def _option_value(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def check_output_path(path: Path, flag: str) -> None:
+    """Refuse an output *path* that cannot be written, before any work or change is done.
+
+    :raises ConfigError: *path* is a folder, or its folder does not exist.
+    """
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder, expected a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{flag} {path}: the folder {parent} does not exist")
+
+
+def write_file(path: Path, data: bytes, flag: str) -> None:
+    """Write *data* to *path* whole or not at all (a temporary sibling, then renamed).
+
+    :raises ConfigError: the file cannot be written; no partial file is left.
+    """
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"{flag} {path}: cannot write ({exc.strerror or exc})") from exc
+
+
 def report_of(result: IsolationResult, *, source: str, separator: str) -> dict[str, Any]:
     """The JSON-ready report of an isolation (no audio, no customer data)."""
     return {
@@ -178,6 +204,12 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not name:
             raise ConfigError(f"--option: expected NAME=VALUE, got {item!r}")
         options[name.strip()] = _option_value(value.strip())
+    suffix = args.out.suffix.lstrip(".").lower()
+    if suffix not in {"wav", "flac"}:
+        raise ConfigError(f"--out {args.out}: expected a .wav or .flac file name")
+    check_output_path(args.out, "--out")
+    if args.report is not None:
+        check_output_path(args.report, "--report")
     voiceprint = _voiceprint_of(args)
     layout = ChannelLayout.mono() if args.mono else None
     if args.layout:
@@ -195,11 +227,11 @@ def run(args: argparse.Namespace) -> int:
         options=options or None,
     )
     del call
-    audio_io.save(result.audio, args.out)
     separator = args.separator or ("speaker" if result.agent_channel is None else "channels")
+    write_file(args.out, audio_io.to_bytes(result.audio, format=suffix), "--out")
     if args.report is not None:
         report = report_of(result, source=str(args.call), separator=separator)
-        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_file(args.report, (json.dumps(report, indent=2) + "\n").encode(), "--report")
     kept = sum(s.duration for s in result.kept)
     removed = sum(s.duration for s in result.removed)
     print(
