@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import multiprocessing
 import tempfile
+import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from voicepriv.audit import (
@@ -28,6 +31,7 @@ from voicepriv.audit import (
 from voicepriv.cli import main
 from voicepriv.errors import AuditError, AuditIntegrityError, ConfigError
 from voicepriv.plugins import get_plugin_manager, hookimpl
+from voicepriv.vault.catalog import format_time
 
 
 class Signer:
@@ -143,6 +147,18 @@ def test_event_time_and_types(tmp_path: Path) -> None:
     [
         ({"subject": "jane@example.com"}, "no spaces, no '@'"),
         ({"subject": "+4512345678"}, "phone number"),
+        ({"reason": "00447700900123"}, "phone number"),
+        ({"reason": "+44-7700-900123"}, "phone number"),
+        ({"reason": "+44.7700.900123"}, "phone number"),
+        ({"reason": "tel:+447700900123"}, "phone number"),
+        ({"reason": "TEL:+44-7700-900123"}, "phone number"),
+        ({"reason": "07700900123"}, "11 digits in a row"),
+        ({"reason": "0770-90-0123"}, "10 digits in a row"),
+        ({"caller": ["ok", "cust-07700900123"]}, r"caller\[1\]: holds 11 digits"),
+        ({"removed": [{"note": "(0)7700.900123"}]}, "no spaces"),  # '(' is no id character
+        # Id fields take long numbers, but never an unmistakable phone spelling.
+        ({"recording": "00447700900123"}, "phone number"),
+        ({"recordings": ["r1", "tel:+447700900123"]}, r"recordings\[1\]: looks like a phone"),
         ({"note": "Jane Doe called"}, "no spaces"),
         ({"Bad Key": "x"}, "lower_snake_case"),
         ({"ids": [{"deep": [[[["x"]]]]}]}, "nested"),
@@ -155,6 +171,162 @@ def test_clear_personal_data_is_refused(tmp_path: Path, data: dict[str, Any], pr
     with pytest.raises(ConfigError, match=problem):
         log.append(EventType.ERASURE, data)
     assert not log.path.exists() or log.path.read_bytes() == b""
+
+
+def test_ids_hashes_uuids_and_times_pass_the_phone_check(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.jsonl", signer=SIGNER, sinks=[])
+    data = {
+        # Id fields: recording, artifact, request, key, hold and principal ids, tags.
+        "recording": "call-20260302-000123",
+        "recordings": ["1709370000.123", "0012345"],
+        "artifact": "a-" + "1234567890" * 3 + "ab",
+        "request": "req-12345678901234567890123456789012",
+        "key": "mk-1234567890123456",
+        "principal": "E12345678",
+        "tags": ["case-2026-0012345"],
+        "hold": "H-2026-0012345",
+        # Anywhere: hex digests (with a letter), UUIDs, ISO 8601 times, codes, numbers.
+        "decision_sha256": "0123456789" * 6 + "abcd",
+        "subjects": ["9876543210" * 6 + "ef01"],
+        "uuid": "12345678-1234-5678-1234-567812345678",
+        "delete_after": "2026-12-23T12:00:00.000000Z",
+        "until": "2026-12-23T12:00:00.123456+05:30",
+        "day": "2026-12-23",
+        "voiceprint": "voiceprint.agent-7.20260302T090000.ab12cd",
+        "jurisdictions": ["US-NY", "DK"],
+        "size": 123456789012,
+        "offset_s": 1234567.5,
+        "short": "123456",
+    }
+    event = log.append(EventType.ARTIFACT_STORED, data)
+    assert event.data["recording"] == "call-20260302-000123"
+    assert verify_log(log.path, KEY).count == 1
+
+
+@given(
+    uid=st.uuids(),
+    blob=st.binary(),
+    when=st.datetimes(
+        min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.timezones()
+    ),
+)
+@settings(max_examples=100, deadline=None)
+def test_digests_uuids_and_times_always_pass(uid: uuid.UUID, blob: bytes, when: datetime) -> None:
+    data = {
+        "uuid": str(uid),
+        "uuid_hex": uid.hex,
+        "req": f"req-{uid.hex}",
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "blake2": hashlib.blake2b(blob, digest_size=16).hexdigest(),
+        "stamp": format_time(when),
+        "iso": when.isoformat(),
+        "iso_utc": when.astimezone(UTC).isoformat(),
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        log = AuditLog(Path(folder) / "a.jsonl", signer=SIGNER, sinks=[])
+        assert dict(log.append(EventType.EXPORT, data).data) == data
+
+
+_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+_TYPES = [
+    t
+    for t in vars(phonenumbers.PhoneNumberType).values()
+    if isinstance(t, int) and t != phonenumbers.PhoneNumberType.UNKNOWN
+]
+_FORMATS = {
+    "e164": phonenumbers.PhoneNumberFormat.E164,
+    "international": phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    "national": phonenumbers.PhoneNumberFormat.NATIONAL,
+    "rfc3966": phonenumbers.PhoneNumberFormat.RFC3966,
+}
+
+
+@st.composite
+def _phone_spellings(draw: st.DrawFn) -> tuple[str, bool]:
+    """A possible phone number of any region and type, with random trailing digits, written
+    in one of phonenumbers' formats (or as dialled from another region), spaces replaced by
+    one of the separators people use; and whether it is written with ``+``, ``00`` and the
+    country code, or as a ``tel:`` URI."""
+    region = draw(st.sampled_from(_REGIONS))
+    example = phonenumbers.example_number_for_type(region, draw(st.sampled_from(_TYPES)))
+    assume(example is not None)
+    national = str(example.national_number)
+    keep = draw(st.integers(min(3, len(national)), len(national)))
+    tail = draw(st.text("0123456789", min_size=len(national) - keep, max_size=len(national) - keep))
+    number = phonenumbers.parse(f"+{example.country_code}{national[:keep]}{tail}", None)
+    assume(phonenumbers.is_possible_number(number))
+    style = draw(st.sampled_from([*_FORMATS, "abroad"]))
+    if style == "abroad":
+        text = phonenumbers.format_out_of_country_calling_number(
+            number, draw(st.sampled_from(_REGIONS))
+        )
+    else:
+        text = phonenumbers.format_number(number, _FORMATS[style])
+    if style == "national" or (style == "abroad" and not text.startswith(("+", "00"))):
+        # A national number without its region is only recognisable by its length.
+        assume(sum(c.isdigit() for c in text) >= 7)
+    compact = "".join(c for c in text if c.isdigit() or c == "+")
+    prefixes = {f"+{number.country_code}", f"00{number.country_code}"}
+    significant = phonenumbers.national_significant_number(number)
+    international = style == "rfc3966" or (
+        compact.endswith(significant) and compact[: -len(significant)] in prefixes
+    )
+    return text.replace(" ", draw(st.sampled_from([" ", "-", ".", ""]))), international
+
+
+@given(spelling=_phone_spellings())
+@settings(max_examples=200, deadline=None)
+def test_any_phone_number_in_any_spelling_is_refused(spelling: tuple[str, bool]) -> None:
+    text, international = spelling
+    with tempfile.TemporaryDirectory() as folder:
+        log = AuditLog(Path(folder) / "a.jsonl", signer=SIGNER, sinks=[])
+        with pytest.raises(ConfigError, match=r"^audit data reason: "):
+            log.append(EventType.ACCESS_DENIED, {"reason": text})
+        with pytest.raises(ConfigError, match=r"^audit data caller\[0\]: "):
+            log.append(EventType.ACCESS_DENIED, {"caller": [f"id-{text}"]})
+        if international:  # refused even where long numbers are ids
+            with pytest.raises(ConfigError, match=r"^audit data recording: "):
+                log.append(EventType.ACCESS_DENIED, {"recording": text})
+        assert not log.path.exists()
+
+
+def test_event_times_are_written_in_utc(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.jsonl", signer=SIGNER, sinks=[])
+    new_york = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=-5)))
+    event = log.append(EventType.HOLD_PLACED, {"hold": "H-1", "placed_at": new_york}, at=new_york)
+    assert event.time == "2026-03-02T14:00:00+00:00"
+    assert event.data["placed_at"] == "2026-03-02T14:00:00+00:00"
+    assert log.append(EventType.HOLD_LIFTED, {"hold": "H-1"}).time.endswith("+00:00")
+    for bad in (datetime(2026, 3, 2, 9, 0), "2026-03-02T09:00:00+00:00"):
+        with pytest.raises(
+            ConfigError, match=r"^AuditLog.append at: expected a datetime with a time zone"
+        ):
+            log.append(EventType.HOLD_LIFTED, {"hold": "H-1"}, at=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="time zone"):  # ConfigError is a ValueError too
+        log.append(EventType.HOLD_LIFTED, {"hold": "H-1"}, at=datetime(2026, 3, 2))
+    assert [e.seq for e in log.events()] == [0, 1]
+    assert verify_log(log.path, KEY).count == 2
+
+
+@given(
+    at=st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.timezones(),
+    )
+)
+@settings(max_examples=40, deadline=None)
+def test_any_aware_time_is_written_as_utc_and_round_trips(at: datetime) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        log = AuditLog(Path(folder) / "a.jsonl", signer=SIGNER, sinks=[])
+        event = log.append(EventType.ACCESS_GRANTED, {"recording": "r1", "expires_at": at}, at=at)
+        (written,) = log.events()
+        for text in (written.time, written.data["expires_at"]):
+            parsed = datetime.fromisoformat(text)
+            assert parsed.utcoffset() == timedelta(0) and text.endswith("+00:00")
+            # The same instant (``==`` across zones is False for a time in a fold, PEP 495).
+            assert parsed == at.astimezone(UTC) and parsed.timestamp() == at.timestamp()
+        assert written == event
 
 
 def test_tail_returns_the_last_events(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ import io
 import json
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -43,6 +44,7 @@ from voicepriv.policy.jurisdictions import DataProtection, Interception
 from voicepriv.rights import (
     ErasureCandidate,
     ErasureCertificate,
+    MandatoryPurpose,
     PasswordRecipient,
     PublicKeyRecipient,
     RetainedBy,
@@ -53,7 +55,13 @@ from voicepriv.rights import (
     plan_erasure,
     seal_archive,
 )
-from voicepriv.vault.catalog import ArtifactKind, Catalog, NewRecording, RestrictionGround
+from voicepriv.vault.catalog import (
+    ArtifactKind,
+    Catalog,
+    NewRecording,
+    RecordingState,
+    RestrictionGround,
+)
 from voicepriv.vault.vault import ReplicaConfig, Vault
 
 POLICY_TOML = """
@@ -128,7 +136,11 @@ def kept(
     )
 
 
-def decision(recording: str, *purposes: KeptPurpose, customer: bool = False) -> Decision:
+def decision(
+    recording: str, *purposes: KeptPurpose, customer: bool = False, agent: bool = True
+) -> Decision:
+    """A decision keeping *purposes* on the agent's track and, with *customer*, the customer's."""
+
     def track(role: Role, keep: bool) -> TrackDecision:
         if not keep or not purposes:
             return TrackDecision(role=role, keep=False)
@@ -144,7 +156,7 @@ def decision(recording: str, *purposes: KeptPurpose, customer: bool = False) -> 
 
     return Decision(
         recording_id=recording,
-        agent=track(Role.AGENT, True),
+        agent=track(Role.AGENT, agent),
         customer=track(Role.CUSTOMER, customer),
         obligations=(),
         reasons=(),
@@ -288,19 +300,152 @@ def test_objection_removes_only_legitimate_interest_purposes() -> None:
         segments=(Segment(start=3, end=8),),
     )
     before = decision("r1", li, consent, customer=True)
-    after, removed = object_to_processing(before)
+    after, removed = object_to_processing(before, roles=[Role.CUSTOMER])
     assert removed == frozenset({"training"})
-    for track in after.tracks:
-        assert [k.purpose for k in track.purposes] == ["quality_assurance"]
-        assert track.deadline == AT + 30 * DAY
-        assert track.governing_purpose == "quality_assurance"
-        assert track.segments == (Segment(start=3, end=8),)
+    assert [k.purpose for k in after.customer.purposes] == ["quality_assurance"]
+    assert after.customer.deadline == AT + 30 * DAY
+    assert after.customer.governing_purpose == "quality_assurance"
+    assert after.customer.segments == (Segment(start=3, end=8),)
+    assert after.agent == before.agent  # the customer's objection leaves the agent's track
     assert after.reasons[-1].rule == "GDPR Art. 21(1)"
-    only_li = decision("r2", li)
-    emptied, _ = object_to_processing(only_li)
+    assert "customer's track" in after.reasons[-1].text
+    only_li = decision("r2", li, customer=True, agent=False)
+    emptied, _ = object_to_processing(only_li, roles=[Role.CUSTOMER])
     assert not emptied.keep and emptied.deadline is None
-    unchanged, none = object_to_processing(decision("r3", consent))
+    unchanged, none = object_to_processing(decision("r3", consent), roles=[Role.CUSTOMER])
     assert none == frozenset() and unchanged == decision("r3", consent)
+
+
+def _employee_mirror(customer: Sequence[KeptPurpose]) -> tuple[KeptPurpose, ...]:
+    """What decide() keeps on the agent's track under GDPR: every purpose of the customer's, on
+    the employment basis (legitimate interests by default), mandatory ones staying mandatory."""
+    return tuple(
+        attrs.evolve(k, basis=LegalBasis.LEGITIMATE_INTERESTS, reference="LIA-agents-2024")
+        for k in customer
+    )
+
+
+def _two_tracks(
+    recording: str, customer: Sequence[KeptPurpose], agent: Sequence[KeptPurpose]
+) -> Decision:
+    def track(role: Role, purposes: Sequence[KeptPurpose]) -> TrackDecision:
+        if not purposes:
+            return TrackDecision(role=role, keep=False)
+        governing = max(purposes, key=lambda k: (k.deadline, k.purpose))
+        return TrackDecision(
+            role=role,
+            keep=True,
+            purposes=tuple(purposes),
+            segments=tuple(sorted({s for k in purposes for s in k.segments})),
+            deadline=governing.deadline,
+            governing_purpose=governing.purpose,
+        )
+
+    return attrs.evolve(
+        decision(recording),
+        agent=track(Role.AGENT, agent),
+        customer=track(Role.CUSTOMER, customer),
+    )
+
+
+DOCUMENTATION = kept(
+    "documentation", LegalBasis.LEGITIMATE_INTERESTS, AT + 700 * DAY, reference="BT-1"
+)
+CONTRACT = kept("contract_record", LegalBasis.CONTRACT, AT + 365 * DAY, reference="terms s.3")
+CONSENTED = kept("quality_assurance", LegalBasis.CONSENT, AT + 180 * DAY)
+PUBLIC = kept("emergency_line", LegalBasis.PUBLIC_TASK, AT + 90 * DAY)
+STATUTORY = kept("legal_compliance", LegalBasis.LEGAL_OBLIGATION, AT + 1800 * DAY, mandatory=True)
+
+
+def test_customer_objection_leaves_other_bases_and_the_agents_track() -> None:
+    # The reviewer's case: the customer's track holds LI, contract and consent purposes; the
+    # agent's mirrors them on the employment basis (LI). Only the customer's LI one goes.
+    customer = (DOCUMENTATION, CONTRACT, CONSENTED)
+    before = _two_tracks("r1", customer, _employee_mirror(customer))
+    after, removed = object_to_processing(before, roles=[Role.CUSTOMER])
+    assert removed == frozenset({"documentation"})
+    assert [k.purpose for k in after.customer.purposes] == ["contract_record", "quality_assurance"]
+    assert after.agent == before.agent
+    assert after.keep and after.purposes() == before.purposes()
+    # Without the LI purpose the customer's objection removes nothing at all.
+    plain = _two_tracks("r2", customer[1:], _employee_mirror(customer[1:]))
+    assert object_to_processing(plain, roles=[Role.CUSTOMER]) == (plain, frozenset())
+
+
+def test_agent_objection_leaves_the_customers_track() -> None:
+    customer = (DOCUMENTATION, CONTRACT, CONSENTED, STATUTORY)
+    before = _two_tracks("r1", customer, _employee_mirror(customer))
+    after, removed = object_to_processing(before, roles=[Role.AGENT])
+    assert removed == frozenset({"documentation", "contract_record", "quality_assurance"})
+    assert [k.purpose for k in after.agent.purposes] == ["legal_compliance"]  # mandatory stays
+    assert after.customer == before.customer
+    assert "agent's track" in after.reasons[-1].text
+    # A supervisor's voice is on the employees' (agent's) track; an IVR has none.
+    assert object_to_processing(before, roles=[Role.SUPERVISOR]) == (after, removed)
+    assert object_to_processing(before, roles=[Role.IVR]) == (before, frozenset())
+    assert object_to_processing(before, roles=[]) == (before, frozenset())
+
+
+def test_public_task_is_objectable_too() -> None:
+    before = _two_tracks("r1", (PUBLIC, CONSENTED), ())
+    after, removed = object_to_processing(before, roles=[Role.CUSTOMER])
+    assert removed == frozenset({"emergency_line"})
+    assert "public task" in after.reasons[-1].text
+
+
+def test_objection_roles_must_be_roles() -> None:
+    with pytest.raises(ConfigError, match="object_to_processing roles: expected Role values"):
+        object_to_processing(decision("r1", DOCUMENTATION), roles=["customer"])  # type: ignore[list-item]
+
+
+_BASES = list(LegalBasis)
+
+
+@st.composite
+def _kept_purposes(draw: st.DrawFn) -> tuple[KeptPurpose, ...]:
+    names = draw(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), unique=True, max_size=5))
+    return tuple(
+        kept(
+            name,
+            draw(st.sampled_from(_BASES)),
+            AT + draw(st.integers(1, 900)) * DAY,
+            mandatory=draw(st.booleans()),
+            segments=(Segment(start=0, end=draw(st.integers(1, 60))),),
+        )
+        for name in names
+    )
+
+
+@given(
+    customer=_kept_purposes(),
+    agent=_kept_purposes(),
+    roles=st.sets(st.sampled_from(list(Role))),
+)
+def test_objection_touches_only_the_objectors_track(
+    customer: tuple[KeptPurpose, ...], agent: tuple[KeptPurpose, ...], roles: set[Role]
+) -> None:
+    before = _two_tracks("r", customer, agent)
+    after, removed = object_to_processing(before, roles=roles)
+    objecting = {Role.AGENT if r is Role.SUPERVISOR else r for r in roles} - {Role.IVR}
+    expected_removed: set[str] = set()
+    for old, new in zip(before.tracks, after.tracks, strict=True):
+        if old.role not in objecting:
+            assert new == old
+            continue
+        stays = [
+            k
+            for k in old.purposes
+            if k.mandatory
+            or k.basis not in {LegalBasis.LEGITIMATE_INTERESTS, LegalBasis.PUBLIC_TASK}
+        ]
+        expected_removed |= {k.purpose for k in old.purposes} - {k.purpose for k in stays}
+        assert new.purposes == tuple(stays)
+        assert new.keep == (bool(stays) and old.keep)
+        if stays:
+            assert new.deadline == max(k.deadline for k in stays)
+    assert removed == expected_removed
+    assert (after == before) == (not removed)
+    assert object_to_processing(after, roles=roles) == (after, frozenset())
 
 
 # --------------------------------------------------------------------------- certificate
@@ -440,14 +585,21 @@ class Setup:
         subjects: tuple[SubjectRef, ...],
         *purposes: KeptPurpose,
         tags: frozenset[str] = frozenset(),
+        customer: bool = False,
+        agent: bool = True,
+        made: Decision | None = None,
+        kinds: tuple[ArtifactKind, ...] = (ArtifactKind.AGENT_AUDIO,),
+        agent_subjects: tuple[SubjectRef, ...] = (),
     ) -> str:
+        """Store a recording of *subjects* (the customer) with *purposes*, on the agent's track
+        and, with *customer*, the customer's (or the decision *made*)."""
         recording = Recording(
             id=recording_id,
             started_at=AT - 5 * DAY,
             duration=120,
             direction=Direction.INBOUND,
             parties=(
-                Party(role=Role.AGENT, id="agent-7"),
+                Party(role=Role.AGENT, id="agent-7", subjects=agent_subjects),
                 Party(role=Role.CUSTOMER, jurisdiction="DK", subjects=subjects),
             ),
             consents=(
@@ -462,12 +614,22 @@ class Setup:
             ),
             tags=tags,
         )
-        made = decision(recording_id, *purposes)
+        deadlines = {k.purpose: k.deadline for k in purposes}
+        if made is None:
+            made = decision(recording_id, *purposes, customer=customer, agent=agent)
+        else:
+            for kept in (k for t in made.tracks for k in t.purposes):
+                deadlines[kept.purpose] = max(kept.deadline, deadlines.get(kept.purpose, AT))
         self.vault.put(
             recording,
-            {ArtifactKind.AGENT_AUDIO: f"audio of {recording_id}".encode() * 100},
+            {
+                kind: f"{'audio' if kind is ArtifactKind.AGENT_AUDIO else kind.value} of "
+                f"{recording_id}".encode()
+                * 100
+                for kind in kinds
+            },
             delete_after=made.deadline,
-            deadlines={k.purpose: k.deadline for k in purposes},
+            deadlines=deadlines,
             decision=json.dumps(decision_to_dict(made)),
         )
         return recording_id
@@ -541,16 +703,172 @@ def test_restriction_allows_only_legal_claims(setup: Setup) -> None:
 
 
 def test_objection_removes_legitimate_interest_purposes(setup: Setup) -> None:
-    setup.add("mixed", (PHONE,), QA, TRAINING)
-    setup.add("li-only", (PHONE,), TRAINING)
+    # Decisions keeping the customer's voice only (the agent's track keeps nothing).
+    setup.add("mixed", (PHONE,), QA, TRAINING, customer=True, agent=False)
+    setup.add("li-only", (PHONE,), TRAINING, customer=True, agent=False)
     result = setup.rights.object([PHONE], now=AT)
     assert result.removed_purposes == {"li-only": ("training",), "mixed": ("training",)}
+    assert result.ended_purposes == result.removed_purposes
+    assert result.removed_from == {"li-only": (Role.CUSTOMER,), "mixed": (Role.CUSTOMER,)}
     assert result.deleted == ("li-only",)
     trainer = Principal(id="qa-3", role="qa_lead")
     with pytest.raises(AccessDenied, match="objected"):
         setup.rights.open("mixed", principal=trainer, purpose="training", now=AT)
     setup.rights.open("mixed", principal=trainer, purpose="quality_assurance", now=AT)
     assert setup.vault.catalog.recordings_for_subject(setup.vault.subject_hash(PHONE)) == ["mixed"]
+
+
+AGENT = SubjectRef(kind=SubjectKind.OTHER, value="agent-7")
+
+
+def _mirrored(recording: str, *customer: KeptPurpose) -> Decision:
+    return _two_tracks(recording, customer, _employee_mirror(customer))
+
+
+def _objection_event(setup: Setup) -> dict[str, Any]:
+    return dict(next(e for e in setup.audit.events() if e.type.value == "objection").data)
+
+
+def test_customer_objection_keeps_recordings_kept_on_other_bases(setup: Setup) -> None:
+    # The reviewer's end-to-end case: kept on contract and consent for the customer, on the
+    # employment basis for the agent. The customer's objection removes and deletes nothing.
+    made = _mirrored("call-1", CONTRACT, CONSENTED)
+    setup.add("call-1", (PHONE,), made=made, kinds=(ArtifactKind.FULL_AUDIO,))
+    before = setup.vault.catalog.recording("call-1")
+    result = setup.rights.object([PHONE], now=AT)
+    assert (result.removed_purposes, result.deleted) == ({}, ())
+    after = setup.vault.catalog.recording("call-1")
+    assert after.state is RecordingState.ACTIVE and after.delete_after == before.delete_after
+    assert not setup.vault.keys.is_destroyed(after.key_id)
+    assert _objection_event(setup)["removed"] == []
+    assert "deletion" not in [e.type.value for e in setup.audit.events()]
+    lawyer = Principal(id="lawyer-1", role="compliance")
+    setup.rights.open("call-1", principal=lawyer, purpose="quality_assurance", now=AT)
+
+
+def test_customer_objection_spares_the_agents_voice(setup: Setup) -> None:
+    made = _mirrored(
+        "both", CONSENTED, kept("training", LegalBasis.LEGITIMATE_INTERESTS, AT + 60 * DAY)
+    )
+    setup.add(
+        "both", (PHONE,), made=made, kinds=(ArtifactKind.AGENT_AUDIO, ArtifactKind.FULL_AUDIO)
+    )
+    setup.add(
+        "full-only",
+        (PHONE,),
+        made=attrs.evolve(made, recording_id="full-only"),
+        kinds=(ArtifactKind.FULL_AUDIO,),
+    )
+    deadline = setup.vault.catalog.recording("both").delete_after
+    result = setup.rights.object([PHONE], now=AT)
+    assert result.removed_purposes == {"both": ("training",), "full-only": ("training",)}
+    # The agent's track still keeps "training": the catalog keeps retaining the recording.
+    assert result.ended_purposes == {"both": (), "full-only": ()}
+    assert result.removed_from["both"] == (Role.CUSTOMER,)
+    assert result.deleted == () and dict(result.delete_after) == {
+        "both": deadline,
+        "full-only": deadline,
+    }
+    assert setup.vault.catalog.purpose_deadlines("both")["training"].end_reason is None
+    assert _objection_event(setup)["removed"][0] == {
+        "recording": "both",
+        "tracks": ["customer"],
+        "purposes": ["training"],
+        "bases": ["legitimate_interests"],
+        "ended": [],
+    }
+    # Opened for the objected purpose, only the agent's voice is handed out.
+    trainer = Principal(id="qa-3", role="qa_lead")
+    grant = setup.rights.open("both", principal=trainer, purpose="training", now=AT)
+    kinds = {setup.vault.catalog.artifact(a).kind for a in grant.artifacts}
+    assert kinds == {ArtifactKind.AGENT_AUDIO}
+    assert list(setup.audit.events())[-1].data["scope"] == "agent_voice_only"
+    full = setup.rights.open("both", principal=trainer, purpose="quality_assurance", now=AT)
+    assert len(full.artifacts) == 2
+    assert "scope" not in list(setup.audit.events())[-1].data
+    with pytest.raises(AccessDenied, match="no stored artifact holds the agent's voice alone"):
+        setup.rights.open("full-only", principal=trainer, purpose="training", now=AT)
+
+
+def test_a_customer_objection_leaving_their_track_empty_deletes_their_stored_voice(
+    setup: Setup,
+) -> None:
+    # The customer's track kept only a legitimate-interest purpose, which the agent's track
+    # keeps on the employment basis too. After the objection the customer's voice may no
+    # longer be processed: a full mix is deleted; agent-only audio is not their voice.
+    made = _mirrored("mix", kept("training", LegalBasis.LEGITIMATE_INTERESTS, AT + 60 * DAY))
+    setup.add("mix", (PHONE,), made=made, kinds=(ArtifactKind.FULL_AUDIO,))
+    setup.add(
+        "agent-side",
+        (PHONE,),
+        made=attrs.evolve(made, recording_id="agent-side"),
+        kinds=(ArtifactKind.AGENT_AUDIO,),
+    )
+    result = setup.rights.object([PHONE], now=AT)
+    assert result.removed_from == {"agent-side": (Role.CUSTOMER,), "mix": (Role.CUSTOMER,)}
+    assert result.deleted == ("mix",)
+    assert setup.vault.catalog.recording("mix").state is RecordingState.DELETED
+    assert setup.vault.catalog.recording("agent-side").state is RecordingState.ACTIVE
+
+
+def test_agent_objection_leaves_the_customers_purposes(setup: Setup) -> None:
+    training = kept("training", LegalBasis.LEGITIMATE_INTERESTS, AT + 60 * DAY)
+    made = _mirrored("call-1", CONSENTED, training, STATUTORY)
+    setup.add(
+        "call-1",
+        (PHONE,),
+        made=made,
+        kinds=(ArtifactKind.AGENT_AUDIO, ArtifactKind.FULL_AUDIO),
+        agent_subjects=(AGENT,),
+    )
+    result = setup.rights.object([AGENT], now=AT)
+    # The agent's employment basis (LI) goes for every non-mandatory purpose; the customer's
+    # track keeps them, so the catalog still retains the recording and nothing is deleted.
+    assert result.removed_purposes == {"call-1": ("quality_assurance", "training")}
+    assert result.removed_from == {"call-1": (Role.AGENT,)}
+    assert result.ended_purposes == {"call-1": ()} and result.deleted == ()
+    # Every artifact carries the agent's voice: refused for the objected purposes.
+    qa = Principal(id="qa-3", role="qa_lead")
+    with pytest.raises(AccessDenied, match="objected to 'quality_assurance'"):
+        setup.rights.open("call-1", principal=qa, purpose="quality_assurance", now=AT)
+    lawyer = Principal(id="lawyer-1", role="compliance")
+    setup.rights.open("call-1", principal=lawyer, purpose="legal_compliance", now=AT)
+    # The customer then objects too: "training" has no track left, so the catalog drops it.
+    again = setup.rights.object([PHONE], now=AT + DAY)
+    assert again.removed_purposes == {"call-1": ("training",)}
+    assert again.ended_purposes == {"call-1": ("training",)}
+    assert setup.vault.catalog.purpose_deadlines("call-1")["training"].end_reason is not None
+
+
+def test_naive_times_are_refused_naming_the_parameter(setup: Setup) -> None:
+    setup.add("call-1", (PHONE,), QA)
+    naive = datetime(2026, 1, 1)
+    qa = Principal(id="qa-3", role="qa_lead")
+    calls = {
+        "Rights.object now": lambda: setup.rights.object([PHONE], now=naive),
+        "Rights.erase now": lambda: setup.rights.erase([PHONE], now=naive),
+        "Rights.plan_erasure now": lambda: setup.rights.plan_erasure([PHONE], now=naive),
+        "Rights.restrict now": lambda: setup.rights.restrict([PHONE], now=naive),
+        "Rights.open now": lambda: setup.rights.open(
+            "call-1", principal=qa, purpose="quality_assurance", now=naive
+        ),
+        "Rights.lift_hold now": lambda: setup.rights.lift_hold("H-1", now=naive),
+        "Rights.rotate_key now": lambda: setup.rights.rotate_key(now=naive),
+        "plan_erasure at": lambda: plan_erasure([], [], subject_hashes=[SUBJECT], at=naive),
+        "erasure_candidates at": lambda: erasure_candidates(
+            setup.vault.catalog, [SUBJECT], at=naive
+        ),
+        "MandatoryPurpose.until": lambda: MandatoryPurpose(
+            purpose="legal_compliance", reference="MiFID", until=naive
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ConfigError, match=rf"^{name}: expected a datetime with a time zone"):
+            call()
+    with pytest.raises(ValueError, match="time zone"):  # also the builtin
+        setup.rights.object([PHONE], now=naive)
+    assert list(setup.audit.events()) == []
+    assert setup.vault.catalog.recording("call-1").state is RecordingState.ACTIVE
 
 
 def test_erasure_deletes_every_replica_keeps_held_and_certifies(setup: Setup) -> None:

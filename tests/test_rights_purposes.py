@@ -14,15 +14,23 @@ import pytest
 from test_rights import AT, DAY, MIFID, PHONE, QA, STRANGER, TRAINING, Setup, decision
 from voicepriv.errors import AccessDenied
 from voicepriv.model import (
+    ChannelLayout,
+    ConsentEvent,
+    ConsentMethod,
+    ConsentState,
     Direction,
+    LegalBasis,
     Party,
     Recording,
     Role,
+    SubjectKind,
+    SubjectRef,
 )
+from voicepriv.policy import decide, parse_policy
 from voicepriv.policy.access import Principal
-from voicepriv.policy.decision import decision_to_dict
+from voicepriv.policy.decision import Decision, decision_to_dict
 from voicepriv.rights import RestrictionGround, Rights
-from voicepriv.vault.catalog import PurposeEnd, RecordingState, RestrictionKind
+from voicepriv.vault.catalog import ArtifactKind, PurposeEnd, RecordingState, RestrictionKind
 
 QA_LEAD = Principal(id="qa-3", role="qa_lead")
 LAWYER = Principal(id="lawyer-1", role="compliance")
@@ -40,9 +48,11 @@ def _denials(setup: Setup) -> list[str]:
 
 
 def test_objection_shortens_retention_to_the_purposes_left(setup: Setup) -> None:
-    setup.add("mixed", (PHONE,), QA, TRAINING)
-    setup.add("li-only", (PHONE,), TRAINING)
-    setup.add("other", (STRANGER,), TRAINING)
+    # The customer's voice alone is kept (the agent's track keeps nothing), so the purposes
+    # the customer objects to retain the recording for no one any more.
+    setup.add("mixed", (PHONE,), QA, TRAINING, customer=True, agent=False)
+    setup.add("li-only", (PHONE,), TRAINING, customer=True, agent=False)
+    setup.add("other", (STRANGER,), TRAINING, customer=True, agent=False)
     catalog = setup.vault.catalog
     assert catalog.recording("mixed").delete_after == TRAINING.deadline
     key_id = catalog.recording("li-only").key_id
@@ -68,7 +78,7 @@ def test_objection_shortens_retention_to_the_purposes_left(setup: Setup) -> None
 
 
 def test_objection_refusal_comes_from_the_catalog(setup: Setup) -> None:
-    setup.add("mixed", (PHONE,), QA, TRAINING)
+    setup.add("mixed", (PHONE,), QA, TRAINING, customer=True, agent=False)
     setup.rights.object([PHONE], now=AT)
     # Even with the per-subject objection rows gone, the dropped purpose stays refused.
     setup.vault.catalog.db.execute("DELETE FROM restrictions")
@@ -147,7 +157,7 @@ def test_legal_claims_restriction_holds_the_sweep_back(setup: Setup) -> None:
 
 
 def test_legacy_rights_db_is_moved_into_the_catalog(setup: Setup, tmp_path: Path) -> None:
-    setup.add("call-1", (PHONE,), QA, TRAINING, MIFID)
+    setup.add("call-1", (PHONE,), QA, TRAINING, MIFID, customer=True, agent=False)
     subject = setup.vault.subject_hash(PHONE)
     legacy = setup.vault.config.root / "rights.db"
     connection = sqlite3.connect(legacy)
@@ -189,3 +199,140 @@ def test_legacy_rights_db_is_moved_into_the_catalog(setup: Setup, tmp_path: Path
         rights.open("call-1", principal=QA_LEAD, purpose="training", now=AT + DAY)
     # Opening again finds nothing left to migrate.
     assert Rights(setup.vault, setup.policy, setup.audit).migrated == 0
+
+
+DK_POLICY = parse_policy(
+    """
+[organisation]
+name = "Test Org"
+establishment = "DK"
+employees_informed = true
+employee_basis = "legitimate_interests"
+employee_basis_reference = "handbook 4.2"
+
+[purposes.documentation]
+basis = "legitimate_interests"
+balancing_test = "BT-1"
+retention = "2 years"
+
+[purposes.contract_record]
+basis = "contract"
+reference = "terms s.3"
+retention = "1 year"
+
+[purposes.quality_assurance]
+basis = "consent"
+retention = "6 months"
+
+[notices.main]
+version = "v1"
+text = "We record calls."
+purposes = ["documentation", "contract_record", "quality_assurance"]
+
+[roles.qa_lead]
+purposes = ["quality_assurance", "documentation"]
+""",
+    "dk-policy.toml",
+)
+AGENT_REF = SubjectRef(kind=SubjectKind.OTHER, value="agent-7")
+
+
+def _decided_call(setup: Setup, purposes: tuple[str, ...]) -> Decision:
+    """A Danish call as decide() sees it, stored with agent audio and the full call."""
+
+    def event(purpose: str, method: ConsentMethod, offset: float) -> ConsentEvent:
+        return ConsentEvent(
+            role=Role.CUSTOMER,
+            purpose=purpose,
+            state=ConsentState.GRANTED,
+            method=method,
+            offset=offset,
+            notice_version="v1",
+        )
+
+    recording = Recording(
+        id="call-1",
+        started_at=AT - 5 * DAY,
+        duration=300,
+        direction=Direction.INBOUND,
+        parties=(
+            Party(role=Role.AGENT, jurisdiction="DK", subjects=(AGENT_REF,)),
+            Party(role=Role.CUSTOMER, jurisdiction="DK", subjects=(PHONE,)),
+        ),
+        layout=ChannelLayout.stereo(),
+        consents=(
+            *(event(p, ConsentMethod.NOTICE_ONLY, 0.0) for p in purposes),
+            event("quality_assurance", ConsentMethod.DTMF, 2.0),
+        ),
+        purposes=purposes,
+    )
+    made = decide(recording, DK_POLICY)
+    setup.vault.put(
+        recording,
+        {ArtifactKind.AGENT_AUDIO: b"agent" * 100, ArtifactKind.FULL_AUDIO: b"both" * 100},
+        delete_after=made.deadline,
+        deadlines={k.purpose: k.deadline for t in made.tracks for k in t.purposes},
+        decision=json.dumps(decision_to_dict(made)),
+    )
+    return made
+
+
+def test_objection_to_a_decided_call_keeps_contract_and_consent(setup: Setup) -> None:
+    # The reviewer's end-to-end case: kept on contract and consent for the customer (and on
+    # the employment basis for the agent); the customer's objection used to delete it.
+    made = _decided_call(setup, ("contract_record", "quality_assurance"))
+    bases = {k.purpose: k.basis for k in made.customer.purposes}
+    assert bases == {
+        "contract_record": LegalBasis.CONTRACT,
+        "quality_assurance": LegalBasis.CONSENT,
+    }
+    assert {k.basis for k in made.agent.purposes} == {LegalBasis.LEGITIMATE_INTERESTS}
+    rights = Rights(setup.vault, DK_POLICY, setup.audit)
+    key_id = setup.vault.catalog.recording("call-1").key_id
+    result = rights.object([PHONE], now=AT)
+    assert (dict(result.removed_purposes), result.deleted) == ({}, ())
+    entry = setup.vault.catalog.recording("call-1")
+    assert entry.state is RecordingState.ACTIVE and entry.delete_after == made.deadline
+    assert not setup.vault.keys.is_destroyed(key_id)
+    rights.open("call-1", principal=QA_LEAD, purpose="quality_assurance", now=AT)
+
+
+def test_objections_by_customer_then_agent_add_up(setup: Setup) -> None:
+    made = _decided_call(setup, ("documentation", "contract_record", "quality_assurance"))
+    rights = Rights(setup.vault, DK_POLICY, setup.audit)
+    first = rights.object([PHONE], now=AT)
+    # Only the customer's LI purpose goes; the agent's track keeps it, so the catalog too.
+    assert first.removed_purposes == {"call-1": ("documentation",)}
+    assert first.removed_from == {"call-1": (Role.CUSTOMER,)}
+    assert first.ended_purposes == {"call-1": ()} and first.deleted == ()
+    grant = rights.open("call-1", principal=QA_LEAD, purpose="documentation", now=AT)
+    assert [setup.vault.catalog.artifact(a).kind for a in grant.artifacts] == [
+        ArtifactKind.AGENT_AUDIO
+    ]
+    # The agent objects too: the agent's track loses its employment basis for every purpose;
+    # "documentation" is kept by no track any more and stops retaining the recording.
+    second = rights.object([AGENT_REF], now=AT + DAY)
+    assert second.removed_purposes == {
+        "call-1": ("contract_record", "documentation", "quality_assurance")
+    }
+    assert second.removed_from == {"call-1": (Role.AGENT,)}
+    assert second.ended_purposes == {"call-1": ("documentation",)}
+    assert second.deleted == ()
+    assert second.delete_after["call-1"] == max(
+        k.deadline for k in made.customer.purposes if k.purpose != "documentation"
+    )
+    with pytest.raises(AccessDenied, match="objected to 'documentation'"):
+        rights.open("call-1", principal=QA_LEAD, purpose="documentation", now=AT + DAY)
+    with pytest.raises(AccessDenied, match="objected to 'quality_assurance'"):
+        rights.open("call-1", principal=QA_LEAD, purpose="quality_assurance", now=AT + DAY)
+    removed = [
+        entry
+        for e in setup.audit.events()
+        if e.type.value == "objection"
+        for entry in e.data["removed"]
+    ]
+    assert [(r["tracks"], r["ended"]) for r in removed] == [
+        (["customer"], []),
+        (["agent"], ["documentation"]),
+    ]
+    assert setup.audit.verify().count == len(list(setup.audit.events()))

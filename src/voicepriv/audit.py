@@ -13,8 +13,10 @@ key provider's Ed25519 signature over ``hash``. After each append a signed *head
 events off the end is detected too. :func:`verify_log` names the first bad event; the guide
 ``docs/audit.md`` says what can and cannot be detected.
 
-Event data hold ids, codes, times and keyed hashes only: strings with whitespace, ``@`` or an
-E.164 phone number are refused, so erasure never needs to rewrite the log.
+Event data hold ids, codes, times and keyed hashes only: strings with whitespace or ``@``, and
+strings that look like a phone number in any spelling (a ``tel:`` URI, ``+`` or ``00`` and
+digits, or seven digits in a row outside the id fields), are refused, so erasure never needs to
+rewrite the log. Event times, and times in event data, are written in UTC.
 
 Appends from several threads or processes are serialised by an exclusive ``flock`` on
 ``<log>.lock``; every :class:`~voicepriv.interfaces.AuditSink` the plugins give
@@ -34,11 +36,12 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
+import phonenumbers
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -70,6 +73,49 @@ _LOG_ID: Final = re.compile(r"^[0-9a-f]{32}$")
 _KEY: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SAFE: Final = re.compile(r"^[A-Za-z0-9._:/+=#,-]{0,256}$")
 _PHONE: Final = re.compile(r"^\+\d{6,15}$")
+#: What people write between the digits of a phone number (``/`` only for a whole-value parse:
+#: it also separates path-like ids).
+_DIAL_SEPARATORS: Final = re.compile(r"[\s\-.()/]")
+_RUN_SEPARATORS: Final = re.compile(r"[\s\-.()]")
+_INTERNATIONAL: Final = re.compile(r"^(?:\+|00)\d{3,17}$")
+#: Digit runs that are not phone numbers, masked before counting digits: ISO 8601 dates and
+#: times (extended or basic; a real date of 1900-2999 not glued to more digit groups), UUIDs,
+#: and hex tokens of 8+ characters with a letter or of 20+ (longer than phone or card numbers).
+_ISO_TIME: Final = re.compile(
+    r"(?<!\d)(?<!\d[-.])((?:19|2\d)\d{2}-\d{2}-\d{2})"
+    r"(?:T\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?(?:Z|[+-]\d{2}:?\d{2})?(?![-.]?\d)"
+)
+_BASIC_TIME: Final = re.compile(r"(?<!\d)\d{8}T\d{4,6}(?:[.,]\d{1,9})?Z?(?!\d)")
+_UUID: Final = re.compile(
+    r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+    r"[0-9a-fA-F]{12}(?![0-9A-Za-z])"
+)
+_HEX_TOKEN: Final = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8,}(?![0-9A-Za-z])")
+_DIGIT_RUN: Final = re.compile(r"\d{7,}")
+#: A phone number in international form inside a longer value (``id-+4512345678``).
+_EMBEDDED: Final = re.compile(r"(?<![A-Za-z])tel:|\+\d[\d\-.()/]*")
+#: Fields that carry identifiers the organisation or voicepriv assigns (recording, artifact,
+#: request, hold, key and principal ids, tags, a retention's ``ref``); their numbers may be long
+#: (``call-20260302-000123``, an Asterisk ``1709370000.123``), so only the unmistakable phone
+#: spellings (``+``, ``00`` or ``tel:``) are refused there.
+_ID_FIELDS: Final = frozenset(
+    {
+        "artifact",
+        "artifact_id",
+        "artifacts",
+        "deleted",
+        "erased",
+        "hold",
+        "key",
+        "principal",
+        "recording",
+        "recording_id",
+        "recordings",
+        "ref",
+        "request",
+        "tags",
+    }
+)
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _SIG: Final = re.compile(r"^[0-9a-f]{128}$")
 _MAX_DEPTH: Final = 4
@@ -113,8 +159,84 @@ def _canonical(value: Mapping[str, Any]) -> bytes:
     ).encode("ascii")
 
 
-def _check_value(path: str, value: object, depth: int) -> Any:
-    """*value* as plain JSON data, or a ConfigError naming *path* and what is wrong."""
+def _is_international(text: str) -> bool:
+    """Whether *text* is a phone number in international form: a ``tel:`` URI, or ``+`` / ``00``
+    and digits (any separators) that :mod:`phonenumbers` accepts as a possible number."""
+    if text[:4].lower() == "tel:":
+        return True
+    compact = _DIAL_SEPARATORS.sub("", text)
+    if not _INTERNATIONAL.fullmatch(compact):
+        return False
+    if _PHONE.fullmatch(compact):
+        return True
+    try:
+        number = phonenumbers.parse("+" + compact.removeprefix("+").removeprefix("00"), None)
+    except phonenumbers.NumberParseException:
+        return False
+    return bool(phonenumbers.is_possible_number(number))
+
+
+def _real_date(match: re.Match[str]) -> str:
+    try:
+        date.fromisoformat(match.group(1))
+    except ValueError:
+        return match.group(0)
+    return "~"
+
+
+def _masked(text: str) -> str:
+    """*text* with ISO 8601 times, UUIDs and hex tokens (digests, random ids) replaced by ``~``."""
+    masked = _ISO_TIME.sub(_real_date, text)
+    masked = _BASIC_TIME.sub("~", masked)
+    masked = _UUID.sub("~", masked)
+    return _HEX_TOKEN.sub(_hex_token, masked)
+
+
+def _hex_token(match: re.Match[str]) -> str:
+    """``~`` for a digest or random id: a hex letter, or longer than any phone or card number."""
+    token = match.group(0)
+    return "~" if len(token) >= 20 or any(c.isalpha() for c in token) else token
+
+
+def _longest_digit_run(masked: str) -> int:
+    """The most digits in a row in *masked* once the separators people write inside phone
+    numbers (spaces, dashes, dots, parentheses) are removed."""
+    runs = _DIGIT_RUN.findall(_RUN_SEPARATORS.sub("", masked))
+    return max((len(run) for run in runs), default=0)
+
+
+def _phone_problem(field: str, text: str) -> str | None:
+    """Why *text* (in the data field called *field*) may be a phone number, or ``None``.
+
+    Refused everywhere: a ``tel:`` URI, ``+`` or ``00`` then digits with any separators that
+    :mod:`phonenumbers` accepts as a possible number, and any E.164 spelling, as the whole value
+    or (``tel:`` or ``+``) inside it. Refused outside the id fields (:data:`_ID_FIELDS`): seven
+    or more digits in a row once separators are removed, as a national number
+    (``07700 900123``) cannot be parsed without its region. ISO 8601 times, UUIDs and hex
+    tokens (digests, random ids) do not count.
+    """
+    if _is_international(text):
+        return "looks like a phone number"
+    masked = _masked(text)
+    if any(_is_international(m.group(0)) for m in _EMBEDDED.finditer(masked)):
+        return "holds a phone number"
+    if field in _ID_FIELDS:
+        return None
+    longest = _longest_digit_run(masked)
+    if longest >= 7:
+        return f"holds {longest} digits in a row, which may be a phone number"
+    return None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _check_value(path: str, value: object, depth: int, field: str = "") -> Any:
+    """*value* as plain JSON data, or a ConfigError naming *path* and what is wrong.
+
+    *field* is the key *value* sits under (list items keep their list's key).
+    """
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
@@ -122,21 +244,20 @@ def _check_value(path: str, value: object, depth: int) -> Any:
             raise ConfigError(f"audit data {path}: expected a finite number, got {value!r}")
         return value
     if isinstance(value, enum.Enum):
-        return _check_value(path, value.value, depth)
+        return _check_value(path, value.value, depth, field)
     if isinstance(value, datetime):
-        if value.tzinfo is None:
+        if value.tzinfo is None or value.utcoffset() is None:
             raise ConfigError(f"audit data {path}: expected a time with a time zone, got {value}")
-        return value.isoformat()
+        return _utc(value).isoformat()
     if isinstance(value, str):
         if not _SAFE.fullmatch(value):
             raise ConfigError(
                 f"audit data {path}: expected an id, code, time or keyed hash (no spaces, no '@', "
                 f"at most 256 characters), got a string of {len(value)} characters"
             )
-        if _PHONE.fullmatch(value):
-            raise ConfigError(
-                f"audit data {path}: looks like a phone number; log its keyed hash instead"
-            )
+        problem = _phone_problem(field, value)
+        if problem is not None:
+            raise ConfigError(f"audit data {path}: {problem}; log its keyed hash instead")
         return value
     if depth >= _MAX_DEPTH:
         raise ConfigError(f"audit data {path}: nested more than {_MAX_DEPTH} levels")
@@ -144,7 +265,9 @@ def _check_value(path: str, value: object, depth: int) -> Any:
         return _check_data(value, path, depth + 1)
     if isinstance(value, list | tuple | frozenset | set):
         items = sorted(value) if isinstance(value, frozenset | set) else value
-        return [_check_value(f"{path}[{i}]", item, depth + 1) for i, item in enumerate(items)]
+        return [
+            _check_value(f"{path}[{i}]", item, depth + 1, field) for i, item in enumerate(items)
+        ]
     raise ConfigError(
         f"audit data {path}: expected ids, codes, numbers, times or lists of them, "
         f"got {type(value).__name__}"
@@ -156,7 +279,7 @@ def _check_data(data: Mapping[str, Any], path: str = "", depth: int = 0) -> dict
     for key, value in data.items():
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             raise ConfigError(f"audit data {path or '<root>'}: key {key!r} is not lower_snake_case")
-        checked[key] = _check_value(f"{path}.{key}" if path else key, value, depth)
+        checked[key] = _check_value(f"{path}.{key}" if path else key, value, depth, key)
     return checked
 
 
@@ -167,7 +290,7 @@ class AuditEvent:
     :param log: the log's random id, fixed by its first event; an event copied from another
         log signed with the same key does not verify here.
     :param seq: zero-based position in the log.
-    :param time: ISO 8601 UTC time of the append.
+    :param time: ISO 8601 UTC time of the event (``+00:00``).
     :param type: what happened.
     :param data: ids, codes, times and keyed hashes (never clear personal data).
     :param prev: ``hash`` of the previous event (:data:`GENESIS` for the first).
@@ -405,8 +528,11 @@ class AuditLog:
 
         :param type: the event type (or its value, e.g. ``"access_denied"``).
         :param data: ids, codes, numbers, times and keyed hashes; clear personal data (text
-            with spaces or ``@``, E.164 numbers) raises :class:`~voicepriv.errors.ConfigError`.
-        :param at: the event time (default: now, UTC).
+            with spaces or ``@``, phone numbers in any spelling) raises
+            :class:`~voicepriv.errors.ConfigError`. Times in it are written in UTC.
+        :param at: the event time, with a time zone (default: now); written in UTC.
+        :raises ConfigError: an unknown *type*, refused *data*, or an *at* that is not a
+            datetime with a time zone.
         :raises AuditIntegrityError: the log's last line is incomplete or does not match its
             head; nothing is appended to a log that is already broken.
         :raises AuditError: the log cannot be written.
@@ -419,7 +545,15 @@ class AuditLog:
                 f"audit event type {type!r} is unknown; expected one of {choices}"
             ) from None
         checked = _check_data(data)
-        when = (at or utc_now()).isoformat()
+        if at is None:
+            moment = utc_now()
+        elif isinstance(at, datetime) and at.tzinfo is not None and at.utcoffset() is not None:
+            moment = _utc(at)
+        else:
+            raise ConfigError(
+                f"AuditLog.append at: expected a datetime with a time zone, got {at!r}"
+            )
+        when = moment.isoformat()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._thread_lock, _FileLock(_lock_path(self.path)):
             event = self._append_locked(kind, checked, when)

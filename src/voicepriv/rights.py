@@ -8,14 +8,20 @@ catalog's keyed hashes, never the other way round; the audit log receives ids an
   retained by a legal hold or a legal obligation (and until when). It is pure and fast.
 - :func:`seal_archive` / :func:`open_archive` encrypt an Art. 15 export for a password
   (scrypt + AES-256-GCM) or an X25519 public key.
-- :func:`object_to_processing` removes legitimate-interest purposes from a decision.
+- :func:`object_to_processing` removes, from the objector's own track of a decision, the
+  purposes kept on legitimate interests or a public task.
 - :class:`ErasureCertificate` is a signed statement of what was erased and what was kept.
 
 Restrictions (with their Art. 18(1) ground) and objections are kept in the vault's catalog
-(:meth:`~voicepriv.vault.catalog.Catalog.add_restriction`); an objection also drops the
-objected purposes from the catalog (:meth:`~voicepriv.vault.vault.Vault.drop_purposes`), which
-shortens the retention. Access is refused for a purpose the catalog no longer retains the
-recording for (expired, objected to or withdrawn), whatever the stored decision says.
+(:meth:`~voicepriv.vault.catalog.Catalog.add_restriction`); an objection also drops from the
+catalog the objected purposes that no track keeps any more
+(:meth:`~voicepriv.vault.vault.Vault.drop_purposes`), which shortens the retention. Access is
+refused for a purpose the catalog no longer retains the recording for (expired, objected to or
+withdrawn), whatever the stored decision says; a purpose only a customer objected to, which the
+agent's track still keeps, opens the agent's voice alone.
+
+Times (``now``, ``at``) must carry a time zone; a naive one raises
+:class:`~voicepriv.errors.ConfigError` naming the parameter.
 """
 
 from __future__ import annotations
@@ -52,7 +58,15 @@ from voicepriv.errors import (
     LegalHoldError,
     NotFoundError,
 )
-from voicepriv.model import LegalBasis, LegalHold, Recording, Segment, SubjectRef, utc_now
+from voicepriv.model import (
+    LegalBasis,
+    LegalHold,
+    Recording,
+    Role,
+    Segment,
+    SubjectRef,
+    utc_now,
+)
 from voicepriv.policy.access import Denial, Grant, Principal, authorize
 from voicepriv.policy.config import Policy
 from voicepriv.policy.decision import (
@@ -78,6 +92,7 @@ from voicepriv.vault.vault import Vault
 
 __all__ = [
     "LEGAL_CLAIM_PURPOSES",
+    "OBJECTABLE_BASES",
     "AccessGrant",
     "ErasureCandidate",
     "ErasureCertificate",
@@ -102,6 +117,36 @@ __all__ = [
 
 #: Purposes a restricted recording may still be opened for (Art. 18(2): legal claims).
 LEGAL_CLAIM_PURPOSES: Final = frozenset({"dispute_resolution", "legal_compliance"})
+#: Legal bases a data subject may object to (GDPR Art. 21(1): Art. 6(1)(e) and (f)).
+OBJECTABLE_BASES: Final = frozenset({LegalBasis.PUBLIC_TASK, LegalBasis.LEGITIMATE_INTERESTS})
+#: The decision track carrying each role's voice: employees (agents, supervisors) on the
+#: agent's, callers on the customer's; an IVR is no data subject and has none.
+_TRACK_OF: Final = {
+    Role.AGENT: Role.AGENT,
+    Role.SUPERVISOR: Role.AGENT,
+    Role.CUSTOMER: Role.CUSTOMER,
+}
+#: Artifacts carrying the agent's voice alone (opened when only a customer objected).
+_AGENT_ONLY: Final = frozenset({ArtifactKind.AGENT_AUDIO, ArtifactKind.VOICEPRINT})
+
+
+# --------------------------------------------------------------------------- times
+
+
+def _aware(value: object, where: str) -> datetime:
+    """*value* when it is a datetime with a time zone, else a ConfigError naming *where*."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ConfigError(f"{where}: expected a datetime with a time zone, got {value!r}")
+    return value
+
+
+def _now(now: datetime | None, where: str) -> datetime:
+    """*now*, or the current UTC time when it is ``None``; a naive *now* is refused."""
+    return utc_now() if now is None else _aware(now, f"{where} now")
+
+
+def _aware_field(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    _aware(value, f"{type(instance).__name__}.{attribute.name}")
 
 
 # --------------------------------------------------------------------------- erasure planning
@@ -136,7 +181,7 @@ class MandatoryPurpose:
 
     purpose: str
     reference: str
-    until: datetime
+    until: datetime = attrs.field(validator=_aware_field)
 
 
 @attrs.frozen(kw_only=True)
@@ -195,7 +240,10 @@ def plan_erasure(
     A recording is retained while a legal hold in force covers it (by id, tag or subject) or
     while one of its purposes is kept under a legal obligation (``KeptPurpose.mandatory``,
     Art. 17(3)(b)) whose deadline has not passed. Everything else is deleted. Pure: no I/O.
+
+    :raises ConfigError: *at* is not a datetime with a time zone.
     """
+    _aware(at, "plan_erasure at")
     delete: list[str] = []
     retain: list[Retention] = []
     seen: set[str] = set()
@@ -272,7 +320,10 @@ def erasure_candidates(
     name, and — when *policy* is given — the purposes of its catalogued deadlines that the
     policy bases on a legal obligation and that have not ended. Returns the candidates and the
     holds (read from the catalog unless given), ready for :func:`plan_erasure`.
+
+    :raises ConfigError: *at* is not a datetime with a time zone.
     """
+    _aware(at, "erasure_candidates at")
     all_holds = catalog.holds() if holds is None else list(holds)
     ids: set[str] = set()
     for subject in set(subject_hashes):
@@ -344,34 +395,66 @@ def _without(track: TrackDecision, purposes: frozenset[str]) -> TrackDecision:
     )
 
 
-def object_to_processing(decision: Decision) -> tuple[Decision, frozenset[str]]:
-    """The decision after an objection (Art. 21): legitimate-interest purposes removed.
+def _track_of(role: Role) -> Role | None:
+    """The track carrying *role*'s voice (employees on the agent's), ``None`` for an IVR."""
+    return _TRACK_OF.get(role)
 
-    Purposes kept on another basis (consent, contract, legal obligation ...) stay. Returns the
-    new decision and the purposes removed; a decision with none is returned unchanged.
+
+def object_to_processing(
+    decision: Decision, *, roles: Iterable[Role]
+) -> tuple[Decision, frozenset[str]]:
+    """The decision after an objection (GDPR Art. 21(1)) by a party in one of *roles*.
+
+    Only the objector's own track changes: its purposes kept on legitimate interests
+    (Art. 6(1)(f)) or a public task (Art. 6(1)(e)) — :data:`OBJECTABLE_BASES` — are removed,
+    unless mandatory. Its purposes on another basis (consent, contract, legal obligation ...)
+    stay, and the other track is untouched: a customer's objection does not end the agent's
+    employment basis, and an agent's objection does not end the customer's consent or contract.
+    The agent's track carries agents and supervisors, the customer's track customers; an IVR has
+    no track. Returns the new decision and the purposes removed from the objector's track(s); a
+    decision with none is returned unchanged.
+
+    :param roles: the roles the objecting data subject has on the call (usually one).
+    :raises ConfigError: *roles* holds something that is not a :class:`~voicepriv.model.Role`.
     """
-    removed = frozenset(
-        kept.purpose
-        for track in decision.tracks
-        for kept in track.purposes
-        if kept.basis is LegalBasis.LEGITIMATE_INTERESTS and not kept.mandatory
-    )
+    objectors = tuple(roles)
+    for role in objectors:
+        if not isinstance(role, Role):
+            raise ConfigError(f"object_to_processing roles: expected Role values, got {role!r}")
+    tracks = {track for track in map(_track_of, objectors) if track is not None}
+    changed = decision
+    removed: set[str] = set()
+    reasons: list[Reason] = []
+    for track in (decision.agent, decision.customer):
+        if track.role not in tracks:
+            continue
+        gone = frozenset(
+            kept.purpose
+            for kept in track.purposes
+            if kept.basis in OBJECTABLE_BASES and not kept.mandatory
+        )
+        if not gone:
+            continue
+        removed |= gone
+        if track.role is Role.AGENT:
+            changed = attrs.evolve(changed, agent=_without(track, gone))
+        else:
+            changed = attrs.evolve(changed, customer=_without(track, gone))
+        kept_on = sorted({k.basis.name.lower() for k in track.purposes if k.purpose in gone})
+        reasons.append(
+            Reason(
+                text=(
+                    f"The {track.role.value} objected: purposes of the {track.role.value}'s track "
+                    f"kept on {' or '.join(b.replace('_', ' ') for b in kept_on)} removed: "
+                    + ", ".join(sorted(gone))
+                    + "; its other purposes and the other track are unchanged"
+                ),
+                rule="GDPR Art. 21(1)",
+            )
+        )
     if not removed:
-        return decision, removed
-    reason = Reason(
-        text=(
-            "the data subject objected; purposes based on legitimate interests removed: "
-            + ", ".join(sorted(removed))
-        ),
-        rule="GDPR Art. 21(1)",
-    )
-    changed = attrs.evolve(
-        decision,
-        agent=_without(decision.agent, removed),
-        customer=_without(decision.customer, removed),
-        reasons=(*decision.reasons, reason),
-    )
-    return changed, removed
+        return decision, frozenset()
+    return attrs.evolve(changed, reasons=(*decision.reasons, *reasons)), frozenset(removed)
 
 
 # --------------------------------------------------------------------------- certificate
@@ -669,7 +752,13 @@ class ExportResult:
 class RestrictionResult:
     """Recordings marked (or unmarked) by a restriction or objection request.
 
-    :param removed_purposes: per recording, the purposes an objection removed.
+    :param removed_purposes: per recording, the purposes an objection removed from the
+        objector's track (those it kept on legitimate interests or a public task).
+    :param ended_purposes: per recording, the removed purposes no track keeps any more, which
+        the catalog therefore no longer retains the recording for (the others stay for the
+        other party's track).
+    :param removed_from: per recording, the tracks (:class:`~voicepriv.model.Role`) the
+        purposes were removed from.
     :param deleted: recordings an objection left with no purpose at all, hence deleted.
     :param delete_after: per recording an objection kept, its new governing deadline.
     """
@@ -678,6 +767,8 @@ class RestrictionResult:
     kind: str
     recordings: tuple[str, ...]
     removed_purposes: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    ended_purposes: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    removed_from: Mapping[str, tuple[Role, ...]] = attrs.field(factory=dict)
     deleted: tuple[str, ...] = ()
     audit_seq: int = -1
     delete_after: Mapping[str, datetime | None] = attrs.field(factory=dict)
@@ -752,6 +843,35 @@ class Rights:
             raise ConfigError("data-subject request: expected at least one subject identifier")
         return hashes
 
+    def _roles(self, recording: Recording, hashes: Iterable[str]) -> frozenset[Role]:
+        """The roles of the parties of *recording* one of whose identifiers hashes to one of
+        *hashes*."""
+        wanted = set(hashes)
+        return frozenset(
+            party.role
+            for party in recording.parties
+            if any(self.vault.subject_hash(s) in wanted for s in party.subjects)
+        )
+
+    def _after_objections(
+        self, recording_id: str, recording: Recording, decision: Decision
+    ) -> Decision:
+        """*decision* (as stored, never rewritten) without the purposes that objections in
+        force already removed from the objectors' tracks, so objections add up."""
+        by_track: dict[Role, set[str]] = {}
+        for row in self.vault.catalog.restrictions(recording_id, RestrictionKind.OBJECTION):
+            for role in self._roles(recording, (row.subject_hash,)):
+                track = _track_of(role)
+                if track is not None:
+                    by_track.setdefault(track, set()).add(row.detail)
+        if not by_track:
+            return decision
+        return attrs.evolve(
+            decision,
+            agent=_without(decision.agent, frozenset(by_track.get(Role.AGENT, ()))),
+            customer=_without(decision.customer, frozenset(by_track.get(Role.CUSTOMER, ()))),
+        )
+
     def _recordings(self, hashes: Sequence[str]) -> dict[str, set[str]]:
         """Active recording ids indexed under *hashes*, with the hashes that matched each
         (a recording whose deletion was interrupted is no longer exported or restricted)."""
@@ -776,24 +896,32 @@ class Rights:
 
         Needs a role and purpose the policy allows, a stored decision keeping the recording
         for that purpose before its deadline, no objection to that purpose, and — for a
-        restricted recording — a legal-claims purpose (:data:`LEGAL_CLAIM_PURPOSES`). The
-        grant expires after the policy's ``access_grant_hours`` or at the deadline.
+        restricted recording — a legal-claims purpose (:data:`LEGAL_CLAIM_PURPOSES`). When only
+        a customer objected to the purpose and the agent's track still keeps it, the grant
+        covers only the artifacts holding the agent's voice alone (agent audio, voiceprints)
+        and its ``access_granted`` event says ``scope: agent_voice_only``. The grant expires
+        after the policy's ``access_grant_hours`` or at the deadline.
 
         :raises AccessDenied: with the reason (after the denial is logged).
         """
-        when = now or utc_now()
+        when = _now(now, "Rights.open")
         base = {"recording": recording_id, "principal": principal.id, "role": principal.role}
         answer: Grant | Denial | None = None
         decision: Decision | None = None
         code: str | None
+        scope: frozenset[ArtifactKind] | None = None
         try:
-            decision = self.decision(recording_id)
+            metadata = self.vault.metadata(recording_id)
         except KeyDestroyedError:
             code, message = "erased", "it was erased"
         except NotFoundError:
             code, message = "not_found", "no such recording in the vault"
         else:
-            code, message = self._refusal(recording_id, decision, purpose, when)
+            if metadata.decision:
+                decision = decision_from_dict(json.loads(metadata.decision))
+            code, message, scope = self._refusal(
+                recording_id, metadata.recording, decision, purpose, when
+            )
         if code is None and decision is not None:
             answer = authorize(principal, decision, purpose, self.policy, when)
             if isinstance(answer, Denial):
@@ -807,13 +935,14 @@ class Rights:
         artifacts = tuple(
             a.id
             for a in self.vault.catalog.artifacts(recording_id)
-            if a.deleted_at is None and a.kind is not ArtifactKind.EXPORT
+            if a.deleted_at is None
+            and a.kind is not ArtifactKind.EXPORT
+            and (scope is None or a.kind in scope)
         )
-        event = self.audit.append(
-            EventType.ACCESS_GRANTED,
-            {**base, "purpose": purpose, "expires_at": answer.expires_at},
-            at=when,
-        )
+        granted: dict[str, Any] = {**base, "purpose": purpose, "expires_at": answer.expires_at}
+        if scope is not None:
+            granted["scope"] = "agent_voice_only"
+        event = self.audit.append(EventType.ACCESS_GRANTED, granted, at=when)
         return AccessGrant(
             principal=principal.id,
             role=principal.role,
@@ -825,33 +954,67 @@ class Rights:
         )
 
     def _refusal(
-        self, recording_id: str, decision: Decision | None, purpose: str, when: datetime
-    ) -> tuple[str | None, str]:
-        """Why a request must be refused before the policy is asked (code, sentence)."""
+        self,
+        recording_id: str,
+        recording: Recording,
+        decision: Decision | None,
+        purpose: str,
+        when: datetime,
+    ) -> tuple[str | None, str, frozenset[ArtifactKind] | None]:
+        """Why a request must be refused before the policy is asked (code, sentence), and the
+        artifact kinds a grant may cover (``None``: all)."""
         if decision is None:
-            return "no_decision", "no decision is stored with it"
+            return "no_decision", "no decision is stored with it", None
         catalog = self.vault.catalog
         if catalog.restrictions(recording_id, RestrictionKind.RESTRICTION) and (
             purpose not in LEGAL_CLAIM_PURPOSES
         ):
-            return "restricted", (
+            return (
+                "restricted",
                 "processing is restricted (GDPR Art. 18); it may only be opened for "
-                + ", ".join(sorted(LEGAL_CLAIM_PURPOSES))
+                + ", ".join(sorted(LEGAL_CLAIM_PURPOSES)),
+                None,
             )
-        objected = {r.detail for r in catalog.restrictions(recording_id, RestrictionKind.OBJECTION)}
+        objected = f"the data subject objected to {purpose!r} (GDPR Art. 21)"
         deadline = catalog.purpose_deadlines(recording_id).get(purpose)
-        if purpose in objected or (
-            deadline is not None and deadline.end_reason is PurposeEnd.OBJECTION
-        ):
-            return "objected", f"the data subject objected to {purpose!r} (GDPR Art. 21)"
+        if deadline is not None and deadline.end_reason is PurposeEnd.OBJECTION:
+            return "objected", objected, None
+        objectors = {
+            r.subject_hash
+            for r in catalog.restrictions(recording_id, RestrictionKind.OBJECTION)
+            if r.detail == purpose
+        }
+        scope: frozenset[ArtifactKind] | None = None
+        if objectors:
+            # Only customers objected and the agent's track still keeps the purpose: the
+            # agent's voice alone may still be used for it; anything else is refused.
+            roles = self._roles(recording, objectors)
+            if not (
+                roles
+                and all(_track_of(role) is Role.CUSTOMER for role in roles)
+                and decision.agent.covers(purpose)
+            ):
+                return "objected", objected, None
+            if not any(
+                a.deleted_at is None and a.kind in _AGENT_ONLY
+                for a in catalog.artifacts(recording_id)
+            ):
+                return (
+                    "objected",
+                    objected + "; no stored artifact holds the agent's voice alone",
+                    None,
+                )
+            scope = _AGENT_ONLY
         if deadline is not None and not deadline.retains(when):
             ended = deadline.ended_at if deadline.ended_at is not None else deadline.due_at
             how = "expired" if deadline.end_reason in (None, PurposeEnd.EXPIRED) else "withdrawn"
-            return "purpose_" + how, (
+            return (
+                "purpose_" + how,
                 f"the catalog no longer retains it for {purpose!r} ({how} at "
-                f"{min(ended, deadline.due_at).isoformat()})"
+                f"{min(ended, deadline.due_at).isoformat()})",
+                None,
             )
-        return None, ""
+        return None, "", scope
 
     def read(self, grant: AccessGrant, artifact_id: str, *, now: datetime | None = None) -> bytes:
         """The plaintext of one artifact under *grant*.
@@ -859,7 +1022,7 @@ class Rights:
         :raises AccessDenied: the grant expired, or the artifact is not the grant's recording
             (logged as ``access_denied``).
         """
-        when = now or utc_now()
+        when = _now(now, "Rights.read")
         code = None
         if when >= grant.expires_at:
             code = "grant_expired"
@@ -905,14 +1068,15 @@ class Rights:
 
     def lift_hold(self, hold_id: str, *, now: datetime | None = None) -> int:
         """Lift a legal hold and log ``hold_lifted``; return the audit event's position."""
-        when = now or utc_now()
+        when = _now(now, "Rights.lift_hold")
         self.vault.lift_hold(hold_id, when)
         return self.audit.append(EventType.HOLD_LIFTED, {"hold": hold_id}, at=when).seq
 
     def rotate_key(self, *, now: datetime | None = None) -> str:
         """Rotate the vault's master key and log ``key_rotated``; return the new key id."""
+        when = _now(now, "Rights.rotate_key")
         key_id = self.vault.rotate_key()
-        self.audit.append(EventType.KEY_ROTATED, {"key": key_id}, at=now or utc_now())
+        self.audit.append(EventType.KEY_ROTATED, {"key": key_id}, at=when)
         return key_id
 
     # ------------------------------------------------------------------ erasure
@@ -921,7 +1085,7 @@ class Rights:
         self, subjects: Iterable[SubjectRef], *, now: datetime | None = None
     ) -> ErasurePlan:
         """What :meth:`erase` would do, without changing anything."""
-        when = now or utc_now()
+        when = _now(now, "Rights.plan_erasure")
         hashes = self.subject_hashes(subjects)
         candidates, holds = erasure_candidates(
             self.vault.catalog, hashes, at=when, policy=self.policy
@@ -948,7 +1112,7 @@ class Rights:
         the certificate with until when. Every deletion and the request are audited; the
         certificate is signed with the key provider's Ed25519 key.
         """
-        when = now or utc_now()
+        when = _now(now, "Rights.erase")
         request = _request_id()
         plan = self.plan_erasure(subjects, now=when)
         retained = list(plan.retain)
@@ -1035,7 +1199,7 @@ class Rights:
         transcripts of the subject's own calls only. Identifiers of other parties (agent ids,
         other subjects) are left out. The export is audited with the archive's SHA-256.
         """
-        when = now or utc_now()
+        when = _now(now, "Rights.export")
         request = _request_id()
         refs = list(subjects)
         hashes = self.subject_hashes(refs)
@@ -1117,7 +1281,7 @@ class Rights:
 
         :param ground: the Art. 18(1) ground, recorded with the restriction.
         """
-        when = now or utc_now()
+        when = _now(now, "Rights.restrict")
         request = _request_id()
         hashes = self.subject_hashes(subjects)
         found = self._recordings(hashes)
@@ -1149,41 +1313,99 @@ class Rights:
             audit_seq=event.seq,
         )
 
+    def _objector_voice_left(self, recording: str, roles: Iterable[Role], after: Decision) -> bool:
+        """Whether a customer's objection left their track with no purpose while stored
+        artifacts still hold their voice (the agent's track keeping purposes of its own).
+
+        Such a recording is deleted: the customer's voice may no longer be processed, and a
+        stored mix cannot be reduced to the agent's side after the fact (fail closed).
+        """
+        if Role.CUSTOMER not in set(roles) or after.customer.keep:
+            return False
+        return any(a.kind not in _AGENT_ONLY for a in self.vault.catalog.artifacts(recording))
+
     def object(
         self, subjects: Iterable[SubjectRef], *, now: datetime | None = None
     ) -> RestrictionResult:
-        """Record an objection (GDPR Art. 21): legitimate-interest purposes stop.
+        """Record an objection (GDPR Art. 21): the objector's legitimate-interest purposes stop.
 
-        For each of the subject's recordings, the purposes its decision bases on legitimate
-        interests are refused from now on and dropped from the catalog
-        (:meth:`Vault.drop_purposes`), so the retention shortens to the latest deadline of the
-        purposes left; a recording left with no purpose at all is deleted (crypto-shredded)
-        unless a legal hold or obligation keeps it.
+        For each of the subject's recordings, the subject's role on the call (customer, or
+        agent / supervisor) names their track of the stored decision; the purposes that track
+        keeps on legitimate interests or a public task (:data:`OBJECTABLE_BASES`, not mandatory
+        ones) are removed from it (:func:`object_to_processing`) and refused from now on for the
+        subject's voice. The subject's purposes on other bases, and the other party's track,
+        are untouched. A removed purpose that no track keeps any more is dropped from the
+        catalog (:meth:`Vault.drop_purposes`), so the retention shortens to the latest deadline
+        of the purposes left; one the other track still keeps stays in the catalog, and
+        :meth:`open` then hands out for it only artifacts without the objector's voice. A
+        recording left with no purpose at all is deleted (crypto-shredded) unless a legal hold
+        or obligation keeps it; so is one whose customer objected until their track kept
+        nothing, when a stored artifact other than the agent's audio holds their voice (a mix
+        cannot be cut down to the agent's side afterwards; the agent's purposes end with it).
         """
-        when = now or utc_now()
+        when = _now(now, "Rights.object")
         request = _request_id()
         hashes = self.subject_hashes(subjects)
         found = self._recordings(hashes)
         removed: dict[str, tuple[str, ...]] = {}
+        ended: dict[str, tuple[str, ...]] = {}
+        removed_from: dict[str, tuple[Role, ...]] = {}
+        logged: list[dict[str, Any]] = []
         emptied: list[str] = []
         shortened: dict[str, datetime | None] = {}
         for recording in sorted(found):
-            decision = self.decision(recording)
-            if decision is None:
+            metadata = self.vault.metadata(recording)
+            if not metadata.decision:
                 continue
-            after, purposes = object_to_processing(decision)
+            decision = self._after_objections(
+                recording,
+                metadata.recording,
+                decision_from_dict(json.loads(metadata.decision)),
+            )
+            roles = self._roles(metadata.recording, found[recording])
+            after, purposes = object_to_processing(decision, roles=roles)
             if not purposes:
                 continue
+            tracks = tuple(
+                before.role
+                for before, now_kept in zip(decision.tracks, after.tracks, strict=True)
+                if before.purposes != now_kept.purposes
+            )
+            bases = sorted(
+                {
+                    kept.basis.name.lower()
+                    for track in decision.tracks
+                    if track.role in tracks
+                    for kept in track.purposes
+                    if kept.purpose in purposes
+                }
+            )
+            stopped = tuple(sorted(purposes - after.purposes()))
             removed[recording] = tuple(sorted(purposes))
+            ended[recording] = stopped
+            removed_from[recording] = tracks
+            logged.append(
+                {
+                    "recording": recording,
+                    "tracks": [t.value for t in tracks],
+                    "purposes": list(removed[recording]),
+                    "bases": bases,
+                    "ended": list(stopped),
+                }
+            )
             for subject in sorted(found[recording]):
                 for purpose in sorted(purposes):
                     self.vault.catalog.add_restriction(
                         recording, subject, RestrictionKind.OBJECTION, at=when, detail=purpose
                     )
             change = self.vault.drop_purposes(
-                recording, purposes, reason=PurposeEnd.OBJECTION, now=when
+                recording, stopped, reason=PurposeEnd.OBJECTION, now=when
             )
-            if not after.keep or change.emptied:
+            if (
+                not after.keep
+                or change.emptied
+                or self._objector_voice_left(recording, roles, after)
+            ):
                 emptied.append(recording)
             else:
                 shortened[recording] = change.delete_after
@@ -1217,7 +1439,7 @@ class Rights:
             {
                 "request": request,
                 "subjects": hashes,
-                "removed": [{"recording": r, "purposes": list(p)} for r, p in removed.items()],
+                "removed": logged,
                 "deleted": deleted,
                 "retention": [
                     {"recording": r, "delete_after": None if d is None else format_time(d)}
@@ -1231,6 +1453,8 @@ class Rights:
             kind=_OBJECTION,
             recordings=tuple(sorted(found)),
             removed_purposes=removed,
+            ended_purposes=ended,
+            removed_from=removed_from,
             deleted=tuple(deleted),
             audit_seq=event.seq,
             delete_after=shortened,
