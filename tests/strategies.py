@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import string
+import tomllib
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -205,3 +208,71 @@ ALL_MODELS = {
     model.Segment: segments,
     model.ConsentEvent: consent_events(list(model.Role), timedelta(hours=1)),
 }
+
+
+# --------------------------------------------------------------------------- TOML documents
+# TOML-like values (strings, integers, floats, booleans, lists and tables), and valid documents
+# with a few of their values replaced by such values, keys removed or keys added: the policy
+# and jurisdiction-pack parser fuzzers.
+
+#: Words and keys the policy and pack parsers know.
+WORDS = [
+    "one_party", "all_party", "implied", "no", "gdpr", "none", "phone", "video", "consent",
+    "contract", "legitimate_interests", "a", "6 months", "0 days", "granted", "refused",
+    "withdrawn", "main", "v1", "1", "*", "XA", "XB", "EU", "US", "", " ", "parent", "verified",
+    "sources", "label", "purpose", "purposes", "state", "digits", "notice",
+]  # fmt: skip
+toml_texts = st.one_of(
+    st.sampled_from(WORDS),
+    purpose_ids,
+    jurisdictions,
+    st.text(st.characters(exclude_categories=("Cc", "Cs")), max_size=8),
+)
+toml_values: st.SearchStrategy[Any] = st.recursive(
+    st.one_of(
+        st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), toml_texts
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(toml_texts, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """The path of every table key and list item inside *value*, outermost first."""
+    if isinstance(value, dict):
+        items: list[tuple[str | int, Any]] = list(value.items())
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return []
+    return [p for key, item in items for p in [(*path, key), *_paths(item, (*path, key))]]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
+    """*base* with one to three changes anywhere in it: a value replaced by any TOML value, a
+    key or list item removed, or a key or list item added."""
+    doc = copy.deepcopy(base)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(doc)
+        if not paths:
+            break
+        *outer, last = draw(st.sampled_from(paths))
+        container: Any = doc
+        for step in outer:
+            container = container[step]
+        change = draw(st.sampled_from(["replace", "remove", "add"]))
+        if change == "replace":
+            container[last] = draw(toml_values)
+        elif change == "remove":
+            del container[last]
+        elif isinstance(container, dict):
+            container[draw(toml_texts)] = draw(toml_values)
+        else:
+            container.insert(int(last), draw(toml_values))
+    return doc
+
+
+def toml_documents(base: str) -> st.SearchStrategy[dict[str, Any]]:
+    """The TOML document *base* with a few changes (:func:`mutated`), or any table at all."""
+    return mutated(tomllib.loads(base)) | st.dictionaries(toml_texts, toml_values, max_size=4)

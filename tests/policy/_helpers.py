@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from hypothesis import settings
+
+from voicepriv.errors import PolicyError
 from voicepriv.model import (
     ChannelLayout,
     ConsentEvent,
@@ -163,3 +169,52 @@ def policy(
         ),
         "test.toml",
     )
+
+
+#: Five times the profile's examples: each is cheap, and a bad value must meet a good document.
+FUZZ = settings(max_examples=5 * settings().max_examples)
+
+
+def _toml_key(key: str) -> str:
+    return json.dumps(key, ensure_ascii=False)
+
+
+def _toml_inline(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_inline(v) for v in value) + "]"
+    pairs = ", ".join(f"{_toml_key(k)} = {_toml_inline(v)}" for k, v in value.items())
+    return "{ " + pairs + " }"
+
+
+def dump_toml(doc: dict[str, Any], header_depth: int) -> str:
+    """*doc* as TOML text: tables down to *header_depth* under ``[headers]``, deeper ones inline."""
+    lines: list[str] = []
+
+    def emit(path: tuple[str, ...], table: dict[str, Any]) -> None:
+        if path:
+            lines.append("[" + ".".join(_toml_key(p) for p in path) + "]")
+        nested = []
+        for key, value in table.items():
+            if isinstance(value, dict) and len(path) < header_depth:
+                nested.append((key, value))
+            else:
+                lines.append(f"{_toml_key(key)} = {_toml_inline(value)}")
+        for key, value in nested:
+            emit((*path, key), value)
+
+    emit((), doc)
+    return "\n".join(lines) + "\n"
+
+
+def assert_policy_error(exc: PolicyError, source: str) -> None:
+    """Every line of a parser's error names *source*."""
+    lines = str(exc).splitlines()
+    assert lines and all(line.startswith(source) for line in lines), str(exc)

@@ -27,6 +27,7 @@ def test_check_reports_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def _recording_file(tmp_path: Path) -> Path:
     rec = recording(
         consents=(
+            notice("documentation", 1, "2026-01"),  # the welcome notice announces both
             notice("quality_assurance", 1, "2026-01"),
             act("quality_assurance", 2, version="2026-01"),
         )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tests.policy._helpers import EXAMPLES, example
+from hypothesis import given
+from hypothesis import strategies as st
+from tests.policy._helpers import EXAMPLES, FUZZ, assert_policy_error, dump_toml, example
 
+from strategies import toml_documents
 from voicepriv.errors import PolicyError
 from voicepriv.model import ConsentState, LegalBasis
 from voicepriv.policy.config import load_policy, parse_duration, parse_policy
@@ -154,3 +159,128 @@ def test_basis_letters_are_accepted() -> None:
 def test_load_policy_missing_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read policy"):
         load_policy(tmp_path / "nope.toml")
+
+
+GOOD = """\
+[organisation]
+name = "T"
+establishment = "DK"
+employees_informed = true
+employee_basis_reference = "handbook"
+
+[purposes.quality_assurance]
+basis = "consent"
+retention = "6 months"
+
+[purposes.training]
+basis = "consent"
+retention = "6 months"
+
+[notices.main]
+version = "v1"
+text = "We record."
+purposes = ["quality_assurance", "training"]
+
+[ivr.qa]
+notice = "main"
+
+[ivr.qa.digits]
+"1" = { purpose = "quality_assurance", state = "granted" }
+"""
+
+
+def test_ivr_digit_purpose_list_is_reported_with_its_line() -> None:
+    text = GOOD.replace(
+        '"1" = { purpose = "quality_assurance", state = "granted" }',
+        '"1" = { purpose = ["quality_assurance", "training"], state = "granted" }\n'
+        '"2" = { purpose = { id = "training" }, state = ["granted"] }',
+    )
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "ivr.toml")
+    lines = str(info.value).splitlines()
+    assert lines == [
+        "ivr.toml line 24: IVR prompt 'qa' digit '1': purpose must be one purpose id (a string: "
+        "a single 'yes' never covers two), got ['quality_assurance', 'training']",
+        "ivr.toml line 25: IVR prompt 'qa' digit '2': purpose must be one purpose id (a string: "
+        "a single 'yes' never covers two), got {'id': 'training'}",
+        "ivr.toml line 25: IVR prompt 'qa' digit '2': state must be 'granted', 'refused' or "
+        "'withdrawn', got ['granted']",
+    ]
+
+
+@pytest.mark.parametrize("label", ['{ en = "QA" }', "5", "true", '["QA"]', '""'])
+def test_purpose_label_must_be_a_string(label: str) -> None:
+    text = GOOD.replace("[purposes.training]\n", f"[purposes.training]\nlabel = {label}\n")
+    with pytest.raises(PolicyError, match=r"^label\.toml line 12: 'label' must be a non-empty str"):
+        parse_policy(text, "label.toml")
+
+
+def test_purpose_label_is_kept() -> None:
+    text = GOOD.replace("[purposes.training]\n", '[purposes.training]\nlabel = "Training"\n')
+    policy = parse_policy(text, "label.toml")
+    assert policy.purposes["training"].label == "Training"
+    assert policy.purposes["quality_assurance"].label == ""
+
+
+def test_accepted_versions_must_not_be_blank() -> None:
+    text = GOOD.replace('text = "We record."', 'text = "We record."\naccepted_versions = [""]')
+    with pytest.raises(PolicyError, match=r"^v\.toml line 18: notice 'main': accepted_versions"):
+        parse_policy(text, "v.toml")
+
+
+RICH = (
+    GOOD
+    + """"2" = { purpose = "training", state = "refused" }
+
+[purposes.documentation]
+label = "Documentation"
+basis = "legitimate_interests"
+balancing_test = "BT-1"
+retention = "2 years"
+
+[purposes.contract_record]
+basis = "b"
+reference = "terms s.3"
+retention = "1 year"
+special_category_condition = "Art. 9(2)(f)"
+
+[notices.old]
+version = "v2"
+text = "We record calls."
+purposes = ["documentation"]
+accepted_versions = ["v1"]
+
+[roles.lead]
+purposes = ["quality_assurance", "documentation"]
+
+[outbound]
+agent_side_only = true
+"""
+)
+
+
+def test_rich_policy_is_valid() -> None:
+    policy = parse_policy(RICH, "rich.toml")
+    assert policy.warnings == () and len(policy.ivr_prompts["qa"].digits) == 2
+
+
+# --------------------------------------------------------------------------- fuzzing
+# Valid documents with a few values replaced, keys removed or added (tests/strategies.py): one
+# wrong value in an otherwise good document is what a parser is most likely to let through.
+
+
+@FUZZ
+@given(toml_documents(RICH), st.integers(0, 3))
+def test_policy_parser_raises_only_policy_errors(doc: dict[str, Any], header_depth: int) -> None:
+    text = dump_toml(doc, header_depth)
+    assert tomllib.loads(text) == doc, text  # the fuzzer wrote what it drew
+    try:
+        policy = parse_policy(text, "fuzz.toml")
+    except PolicyError as exc:
+        assert_policy_error(exc, "fuzz.toml")
+        return
+    assert all(isinstance(p.label, str) for p in policy.purposes.values())
+    for prompt in policy.ivr_prompts.values():
+        assert all(d.purpose in policy.purposes for d in prompt.digits.values())
+    for notice in policy.notices.values():
+        assert all(isinstance(v, str) and v.strip() for v in notice.accepted_versions)

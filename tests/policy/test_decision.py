@@ -123,8 +123,21 @@ def test_consent_with_unknown_notice_version_is_invalid() -> None:
 
 
 def test_notice_alone_is_never_gdpr_consent() -> None:
-    d = decide(recording(consents=(notice(QA, 1),)), policy())
+    d = decide(recording(consents=(notice(QA, 1), notice("documentation", 1))), policy())
     assert QA not in kept(d) and "documentation" in kept(d)
+
+
+def test_a_purpose_kept_without_consent_needs_its_own_notice() -> None:
+    # GDPR Art. 13(1)(c): the customer must be told the purposes; a notice announcing quality
+    # assurance (or a consent given for it) does not announce documentation
+    d = decide(recording(consents=(notice(QA, 1), act(QA, 2))), policy())
+    assert kept(d) == {QA}
+    assert "'documentation': the law here needs this purpose announced" in reasons(d)
+    assert "GDPR Art. 13(1)(c)" in reasons(d)
+    unknown = decide(recording(consents=(notice("documentation", 1, "bogus"),)), policy())
+    assert "documentation" not in kept(unknown)
+    later = decide(recording(consents=(notice(QA, 1), notice("documentation", 30))), policy())
+    assert spans(later, "documentation") == [(30.0, 300.0)]
 
 
 @pytest.mark.parametrize(
@@ -145,7 +158,7 @@ def test_conditional_service_makes_consent_invalid() -> None:
 
 
 def test_withdrawal_mid_call_stops_the_purpose_there() -> None:
-    events = (notice(QA, 1), act(QA, 2), act(QA, 120, W))
+    events = (notice(QA, 1), notice("documentation", 1), act(QA, 2), act(QA, 120, W))
     d = decide(recording(consents=events), policy())
     assert spans(d, QA) == [(2.0, 120.0)]
     assert spans(d, "documentation") == [(1.0, 300.0)]
@@ -153,10 +166,55 @@ def test_withdrawal_mid_call_stops_the_purpose_there() -> None:
 
 
 def test_withdrawal_then_new_consent_gives_two_ranges() -> None:
-    events = (notice(QA, 1), act(QA, 2), act(QA, 100, W), act(QA, 200))
+    events = (notice(QA, 1), notice("documentation", 1), act(QA, 2), act(QA, 100, W), act(QA, 200))
     d = decide(recording(consents=events), policy())
     assert spans(d, QA) == [(2.0, 100.0), (200.0, 300.0)]
     assert [(s.start, s.end) for s in d.customer.segments] == [(1.0, 300.0)]
+
+
+def test_a_withdrawal_before_the_call_beats_an_older_consent_in_any_order() -> None:
+    signed = attrs.evolve(
+        act(QA, 0, method=ConsentMethod.WRITTEN), offset=None, at=START - timedelta(days=7)
+    )
+    withdrawn = attrs.evolve(act(QA, 0, W), offset=None, at=START - timedelta(days=1))
+    for events in ((notice(QA, 1), signed, withdrawn), (notice(QA, 1), withdrawn, signed)):
+        assert QA not in kept(decide(recording(consents=events), policy()))
+    # at the same instant a withdrawal wins over a grant, whatever the order
+    same = (notice(QA, 1), act(QA, 2), act(QA, 30, W), act(QA, 30))
+    assert spans(decide(recording(consents=same), policy()), QA) == [(2.0, 30.0)]
+
+
+def test_all_party_law_stops_where_the_customer_withdraws_every_act() -> None:
+    p = policy(establishment="US-NY")
+    events = (notice(QA, 2), notice("documentation", 2), act(QA, 5), act(QA, 20, W))
+    d = decide(recording(agent="US-NY", customer="US-MD", consents=events), p)
+    assert spans(d, "documentation") == [(5.0, 20.0)] and spans(d, QA) == [(5.0, 20.0)]
+    assert "no act stands after that" in reasons(d)
+    again = (*events, act(QA, 60))
+    d = decide(recording(agent="US-NY", customer="US-MD", consents=again), p)
+    assert spans(d, "documentation") == [(5.0, 20.0), (60.0, 300.0)]
+    # another purpose's act still standing keeps the call lawful
+    both = (*events, notice("training", 2), act("training", 6))
+    d = decide(recording(agent="US-NY", customer="US-MD", consents=both), p)
+    assert spans(d, "documentation") == [(5.0, 300.0)] and spans(d, QA) == [(5.0, 20.0)]
+
+
+def test_several_customers_cannot_share_one_customer_act_or_consent() -> None:
+    base = recording(
+        agent="US-NY",
+        customer="US-NY",
+        consents=(notice(QA, 1), notice("documentation", 1), act(QA, 2)),
+    )
+    two = (*base.parties, Party(role=Role.CUSTOMER, jurisdiction="US-MD"))
+    d = decide(attrs.evolve(base, parties=two), policy(establishment="US-NY"))
+    assert not d.keep and "several are on the call" in reasons(d)
+    dk = recording(consents=(notice(QA, 1), notice("documentation", 1), act(QA, 2)))
+    d = decide(
+        attrs.evolve(dk, parties=(*dk.parties, Party(role=Role.CUSTOMER, jurisdiction="DK"))),
+        policy(),
+    )
+    assert kept(d) == {"documentation"}
+    assert "several customers are on the call" in reasons(d)
 
 
 def test_withdrawal_of_one_purpose_leaves_others() -> None:
@@ -369,6 +427,57 @@ def test_unknown_jurisdiction_falls_back_to_the_strictest_rule(code: str | None)
     assert DataProtection.GDPR in d.data_protection
 
 
+@pytest.mark.parametrize("country", ["US", "AU"])
+def test_a_country_whose_state_is_unknown_applies_its_strictest_state(country: str) -> None:
+    # not the federal minimum: a customer tagged only "US" may be in Maryland (Kearney)
+    p = policy(establishment="US-NY")
+    heard = (notice("documentation", 1),)
+    d = decide(recording(agent="US-NY", customer=country, consents=heard), p)
+    assert d.interception is Interception.ALL_PARTY and not d.keep
+    assert f"jurisdiction {country!r} has parts whose laws differ" in reasons(d)
+    assert "affirmative act" in reasons(d)
+    events = (notice(QA, 2), notice("documentation", 2), act(QA, 5))
+    d = decide(recording(agent="US-NY", customer=country, consents=events), p)
+    assert d.keep and spans(d, "documentation") == [(5.0, 300.0)]
+
+
+def test_a_recording_without_a_customer_party_is_decided_as_an_unknown_place() -> None:
+    rec = attrs.evolve(
+        recording(agent="US-NY", layout=ChannelLayout.mono()),
+        parties=(Party(role=Role.AGENT, jurisdiction="US-NY"),),
+    )
+    d = decide(rec, policy(establishment="US-NY"))
+    assert d.interception is Interception.ALL_PARTY and not d.keep
+    assert "customer's jurisdiction is missing" in reasons(d)
+
+
+def test_pennsylvania_unverified_notice_route_needs_an_explicit_yes() -> None:
+    p = policy(establishment="US-NY")
+    heard = (notice("documentation", 2),)
+    d = decide(recording(agent="US-NY", customer="US-PA", consents=heard), p)
+    assert not d.keep and "US-PA (Pennsylvania) is encoded from unverified sources" in reasons(d)
+    events = (*heard, notice(QA, 2), act(QA, 4))
+    assert decide(recording(agent="US-NY", customer="US-PA", consents=events), p).keep
+
+
+@pytest.mark.parametrize("customer", ["ES", "IT"])
+def test_contested_notice_in_spain_and_italy_matters_on_all_party_calls(customer: str) -> None:
+    heard = (notice("documentation", 2),)
+    d = decide(recording(agent="US-CA", customer=customer, consents=heard), policy())
+    assert d.interception is Interception.ALL_PARTY and not d.keep
+    d = decide(recording(agent=customer, customer=customer, consents=heard), policy())
+    assert d.interception is Interception.ONE_PARTY and "documentation" in kept(d)
+
+
+def test_an_australian_call_needs_the_caller_told() -> None:
+    p = policy(establishment="AU-VIC")
+    d = decide(recording(agent="AU-VIC", customer="AU-QLD"), p)
+    assert not d.keep and Obligation.PLAY_NOTICE in d.obligations
+    told = (notice("documentation", 3),)
+    d = decide(recording(agent="AU-VIC", customer="AU-QLD", consents=told), p)
+    assert spans(d, "documentation") == [(3.0, 300.0)]
+
+
 def test_unverified_entry_is_flagged() -> None:
     d = decide(recording(agent="US-NY", customer="US-DE"), policy(establishment="US-NY"))
     assert "unverified" in reasons(d)
@@ -511,7 +620,7 @@ def test_uk_mifid_firm_keeps_five_years_mandatory() -> None:
 
 
 def test_retention_per_purpose_and_the_longest_governs() -> None:
-    events = (notice(QA, 1), act(QA, 2))
+    events = (notice(QA, 1), notice("documentation", 1), act(QA, 2))
     d = decide(recording(consents=events, purposes=(QA, "documentation")), policy())
     qa = d.customer.purpose(QA)
     doc = d.customer.purpose("documentation")

@@ -61,6 +61,7 @@ _UNIT_DAYS: Final = {"day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25}
 _PURPOSE_ID: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _JURISDICTION: Final = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 _DIGIT: Final = re.compile(r"^[0-9*#]$")
+_STATES: Final = {state.value: state for state in ConsentState}
 
 
 def parse_duration(text: str) -> timedelta:
@@ -373,6 +374,7 @@ def _purposes(r: _Reader, data: dict[str, Any]) -> dict[str, PurposePolicy]:
                 retention = RetentionRule(purpose=pid, keep_for=parse_duration(entry["retention"]))
             except PolicyError as exc:
                 r.fail((*path, "retention"), f"purpose {pid!r}: {exc}")
+        label = r.text(entry, path, "label") or ""
         reference = r.text(entry, path, "reference")
         balancing = r.text(entry, path, "balancing_test")
         opt_out = r.flag(entry, path, "opt_out")
@@ -404,7 +406,7 @@ def _purposes(r: _Reader, data: dict[str, Any]) -> dict[str, PurposePolicy]:
             continue
         out[pid] = PurposePolicy(
             id=pid,
-            label=str(entry.get("label", "")),
+            label=label,
             basis=basis,
             retention=retention,
             reference=reference,
@@ -432,6 +434,13 @@ def _notices(
         accepted = r.strings(
             entry.get("accepted_versions", []), (*path, "accepted_versions"), "accepted_versions"
         )
+        if any(not v.strip() for v in accepted):
+            r.fail(
+                (*path, "accepted_versions"),
+                f"notice {nid!r}: accepted_versions must be non-empty strings, "
+                f"got {list(accepted)!r}",
+            )
+            accepted = ()
         if version is not None and text is not None:
             out[nid] = Notice(
                 id=nid,
@@ -494,14 +503,20 @@ def _ivr(
                 )
                 continue
             purpose, state = action["purpose"], action["state"]
-            try:
-                consent_state = ConsentState(state)
-            except ValueError:
+            if not isinstance(purpose, str):
                 r.fail(
-                    dpath,
+                    (*dpath, "purpose"),
+                    f"IVR prompt {pid!r} digit {digit!r}: purpose must be one purpose id "
+                    f"(a string: a single 'yes' never covers two), got {purpose!r}",
+                )
+            consent_state = _STATES.get(state) if isinstance(state, str) else None
+            if consent_state is None:
+                r.fail(
+                    (*dpath, "state"),
                     f"IVR prompt {pid!r} digit {digit!r}: state must be 'granted', "
                     f"'refused' or 'withdrawn', got {state!r}",
                 )
+            if not isinstance(purpose, str) or consent_state is None:
                 continue
             if purpose not in r.declared:
                 r.fail(

@@ -30,9 +30,11 @@ __all__ = [
     "ConsentOutcome",
     "EventIndex",
     "IvrAnswer",
+    "chronological",
     "consent_intervals",
     "consents_from_ivr",
     "event_offset",
+    "event_seconds",
     "index_events",
     "purpose_consent",
 ]
@@ -80,18 +82,42 @@ class ConsentOutcome:
     problems: tuple[str, ...] = ()
 
 
+def event_seconds(event: ConsentEvent, started_at: datetime) -> float:
+    """The event's time in seconds from the call start, not clamped (negative before it)."""
+    if event.offset is not None:
+        return event.offset.total_seconds()
+    assert event.at is not None  # the model requires one of the two
+    return (event.at - started_at).total_seconds()
+
+
 def event_offset(event: ConsentEvent, started_at: datetime, duration_s: float) -> float:
     """The event's time in seconds from the call start, clamped to ``[0, duration]``.
 
     An event known only by wall-clock time (``at``) before the call (e.g. a written consent
     signed earlier) counts from the start.
     """
-    if event.offset is not None:
-        seconds = event.offset.total_seconds()
-    else:
-        assert event.at is not None  # the model requires one of the two
-        seconds = (event.at - started_at).total_seconds()
-    return min(max(seconds, 0.0), duration_s)
+    return min(max(event_seconds(event, started_at), 0.0), duration_s)
+
+
+def chronological(
+    group: list[tuple[float, ConsentEvent]], started_at: datetime
+) -> list[tuple[float, ConsentEvent]]:
+    """Sort one party's ``(offset_s, event)`` pairs of one purpose by time, in place.
+
+    Events before the call all count from offset 0, so their real order is kept by their
+    unclamped time: a withdrawal made yesterday follows a consent signed last week, whatever
+    order they were listed in. At equal times a refusal or withdrawal comes after a grant, so
+    it wins (fail closed).
+    """
+    if len(group) > 1:
+        group.sort(
+            key=lambda pair: (
+                pair[0],
+                event_seconds(pair[1], started_at),
+                pair[1].state is not ConsentState.GRANTED,
+            )
+        )
+    return group
 
 
 #: Events of one party per purpose, as ``(offset_s, event)`` sorted by offset.
@@ -110,13 +136,8 @@ def index_events(
             (event_offset(event, started_at, duration_s), event)
         )
     for group in index.values():
-        if len(group) > 1:
-            group.sort(key=_first)
+        chronological(group, started_at)
     return index
-
-
-def _first(pair: tuple[float, ConsentEvent]) -> float:
-    return pair[0]
 
 
 def notice_at(

@@ -45,7 +45,7 @@ from voicepriv.model import (
     Segment,
 )
 from voicepriv.policy.config import Policy, PurposePolicy
-from voicepriv.policy.consent import ConsentBasis, consent_intervals, notice_at
+from voicepriv.policy.consent import ConsentBasis, chronological, consent_intervals, notice_at
 from voicepriv.policy.jurisdictions import (
     STRICTEST,
     DataProtection,
@@ -79,6 +79,13 @@ _PAYMENT_TAGS: Final = frozenset({"payment", "card_payment"})
 _VENDOR_TAGS: Final = frozenset({"vendor", "ai_transcription"})
 _NOTICE_SLOTS: Final = (0, 1)
 _ALL_SLOTS: Final = (0, 1, 2, 3)
+#: What makes a purpose need its own notice: (PIPEDA / DPDP purpose notice, GDPR basis needed).
+_PURPOSE_NOTICE_RULES: Final = {
+    (True, False): "PIPEDA Principle 4.2; OPC guidance; DPDP Act 2023 s. 5",
+    (False, True): "GDPR Art. 13(1)(c)",
+    (True, True): "GDPR Art. 13(1)(c); PIPEDA Principle 4.2; DPDP Act 2023 s. 5",
+}
+_ACTS: Final = frozenset({ConsentMethod.DTMF, ConsentMethod.VERBAL, ConsentMethod.WRITTEN})
 
 
 class Obligation(enum.Enum):
@@ -359,7 +366,20 @@ def _resolve(
                 )
             )
         codes.append(code or "??")
-        chains.append((_who(role, code), chain, True))
+        parts = table.parts(code)
+        if parts:
+            reasons.append(
+                Reason(
+                    text=f"The {role.value}'s jurisdiction {code!r} has parts whose laws differ "
+                    f"({len(parts)} in the table) and the part is unknown: every part's rule "
+                    "applies, the strictest wins",
+                    rule=f"{chain[0].cite}; Kearney v. Salomon Smith Barney (Cal. 2006)",
+                )
+            )
+            for part in parts:
+                chains.append((f"{_who(role, code)} (part unknown)", table.chain(part), True))
+        else:
+            chains.append((_who(role, code), chain, True))
     if establishment is not None:
         chains.append(
             (
@@ -617,13 +637,54 @@ def _scan(
                 best[slot] = offset
                 how[slot] = kind
     for group in index.values():
-        if len(group) > 1:
-            group.sort(key=_first)
+        chronological(group, started_at)
     return index, (best[0], how[0], best[1], how[1], best[2], how[2], best[3], how[3])
 
 
-def _first(pair: tuple[float, ConsentEvent]) -> float:
-    return pair[0]
+def _customers(recording: Recording) -> int:
+    return sum(1 for party in recording.parties if party.role is Role.CUSTOMER)
+
+
+def _without_act(
+    index: Mapping[str, Sequence[tuple[float, ConsentEvent]]],
+    t0: float,
+    duration: float,
+    *,
+    on_recording: bool,
+) -> list[tuple[float, float]]:
+    """Spans after *t0* in which no affirmative act of the customer stands (sorted, merged).
+
+    An act (DTMF, verbal or written grant, service not conditional on it, on the recording
+    where the law asks for that) stands from its offset until the next refusal or withdrawal
+    for the same purpose.
+    """
+    standing: list[tuple[float, float]] = []
+    for events in index.values():
+        since: float | None = None
+        for offset, event in events:
+            if event.state is ConsentState.GRANTED:
+                if (
+                    since is None
+                    and event.method in _ACTS
+                    and not event.conditional_service
+                    and (event.offset is not None or not on_recording)
+                ):
+                    since = offset
+            elif since is not None:
+                if offset > since:
+                    standing.append((since, offset))
+                since = None
+        if since is not None:
+            standing.append((since, duration))
+    gaps: list[tuple[float, float]] = []
+    edge = t0
+    for start, end in _union(standing):
+        if start > edge:
+            gaps.append((edge, start))
+        edge = max(edge, end)
+    if edge < duration:
+        gaps.append((edge, duration))
+    return gaps
 
 
 def _refusal_at(events: Sequence[tuple[float, ConsentEvent]], after: float) -> float | None:
@@ -643,6 +704,7 @@ class _Builder:
     """Mutable scratch state of one decision."""
 
     __slots__ = (
+        "cut",
         "duration",
         "ended_at",
         "hold",
@@ -667,6 +729,8 @@ class _Builder:
         self.segment_memo: dict[tuple[tuple[float, float], ...], tuple[Segment, ...]] = {}
         #: time on hold (sorted, merged): never kept, whatever the purpose
         self.hold = _union((s.start, s.end) for s in recording.on_hold)
+        #: everything cut from whatever is kept: hold, and spans no interception act covers
+        self.cut = self.hold
 
     def oblige(self, obligation: Obligation) -> None:
         if obligation not in self.obligations:
@@ -880,6 +944,8 @@ def decide(
     org = policy.organisation
     vendor = org.third_party_processors or not recording.tags.isdisjoint(_VENDOR_TAGS)
     parties = [(p.role, p.jurisdiction) for p in recording.parties]
+    if not any(role is Role.CUSTOMER for role, _ in parties):
+        parties.append((Role.CUSTOMER, None))  # nobody said where the other side is
     key = _law_key(parties, recording.medium, vendor, org.establishment or "EU")
     outbound = recording.direction is Direction.OUTBOUND
     memo = table.memo
@@ -904,8 +970,25 @@ def decide(
         if start is None:
             b.reasons.append(plan.interception_failed)
             return b.finish((), ())
+        if plan.need_act and _customers(recording) > 1:
+            b.why(
+                "All-party law needs an act of every customer; several are on the call and "
+                "consent events do not say which of them acted, so nothing is kept",
+                plan.interception_rule,
+            )
+            return b.finish((), ())
         t0 = start
         b.because("All-party law satisfied by the customer's {}", plan.interception_rule, how)
+        if plan.need_act:
+            gaps = _without_act(index, t0, duration, on_recording=plan.on_recording)
+            if gaps:
+                b.cut = _union((*b.hold, *gaps))
+                b.why(
+                    "All-party law: the customer withdrew or refused every affirmative act by "
+                    f"{', '.join(f'{a:g} s' for a, _ in gaps)}; no act stands after that, so "
+                    "nothing after it is kept until a new one (earlier audio stays lawful)",
+                    plan.interception_rule + "; GDPR Art. 7(3)",
+                )
 
     # 2. the agent's voice (employment)
     if plan.agent_problem is not None:
@@ -917,7 +1000,7 @@ def decide(
     # 3. outbound, agent side only: customer destroyed, agent kept on the employment basis
     _explain_hold(b)
     if plan.agent_only:
-        segments = _segments(((t0, duration),), b.segment_memo, b.hold)
+        segments = _segments(((t0, duration),), b.segment_memo, b.cut)
         agent = (
             []
             if not segments
@@ -953,7 +1036,7 @@ def decide(
     customer: list[KeptPurpose] = []
     for pp in plan.purposes:
         intervals = _purpose_intervals(b, pp, index, t0, art13_at, minor, sensitive)
-        kept_spans = _segments(intervals, b.segment_memo, b.hold) if intervals else ()
+        kept_spans = _segments(intervals, b.segment_memo, b.cut) if intervals else ()
         if kept_spans:
             customer.append(
                 KeptPurpose(
@@ -1020,6 +1103,14 @@ def _purpose_intervals(
         return []
     if pp.basis is LegalBasis.CONSENT:
         if minor:
+            return []
+        if _customers(b.recording) > 1:
+            b.because(
+                "Purpose {!r}: several customers are on the call and consent events do not say "
+                "which of them consented: not kept (each voice needs its own consent)",
+                "GDPR Art. 6(1)(a), 7(1)",
+                pid,
+            )
             return []
         allowed = pp.opt_out and (law.opt_out_purposes is None or pid in law.opt_out_purposes)
         if pp.opt_out and not allowed:
@@ -1098,13 +1189,13 @@ def _purpose_intervals(
             )
             return []
         start = max(start, art13_at)
-    if law.purpose_notice:
+    if law.purpose_notice or law.lawful_basis_needed:
         at = notice_at(events, b.policy.notice_versions.get(pid, frozenset()))
         if at is None:
             b.because(
-                "Purpose {!r}: the law here needs this purpose announced; no notice for it: "
-                "not kept",
-                "PIPEDA Principle 4.2; OPC guidance; DPDP Act 2023 s. 5",
+                "Purpose {!r}: the law here needs this purpose announced; no notice for it "
+                "in a version the policy accepts: not kept",
+                _PURPOSE_NOTICE_RULES[law.purpose_notice, law.lawful_basis_needed],
                 pid,
             )
             return []

@@ -13,10 +13,11 @@ never permissive: it resolves to :data:`STRICTEST`, and the decision says so.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -36,6 +37,8 @@ __all__ = [
     "load_jurisdictions",
     "parse_rules",
 ]
+
+_E = TypeVar("_E", bound=enum.Enum)
 
 
 class Interception(enum.IntEnum):
@@ -85,62 +88,126 @@ class DataProtection(enum.Enum):
         return self in {DataProtection.GDPR, DataProtection.UK_GDPR}
 
 
+_CODE: Final = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+
+
+def _member(kind: type[_E], field: str, value: object, *, by_name: bool) -> _E:
+    """*value* as a member of *kind* (by lower-case name or by value); a string, never coerced."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        try:
+            return kind[value.upper()] if by_name else kind(value)
+        except (KeyError, ValueError):
+            pass
+    choices = ", ".join(repr(m.name.lower() if by_name else m.value) for m in kind)
+    raise PolicyError(f"JurisdictionRule.{field}: expected one of {choices}, got {value!r}")
+
+
 def _medium_map(value: object) -> tuple[tuple[Medium, Interception], ...]:
+    """``{medium = "all_party"}`` (or ``(medium, rule)`` pairs) as sorted pairs of enums."""
     if isinstance(value, Mapping):
-        items: Iterable[tuple[Any, Any]] = value.items()
-    elif isinstance(value, Iterable):
-        items = value
+        items: list[tuple[object, object]] = list(value.items())
+    elif isinstance(value, tuple | list) and all(
+        isinstance(pair, tuple | list) and len(pair) == 2 for pair in value
+    ):
+        items = [(pair[0], pair[1]) for pair in value]
     else:
-        raise PolicyError(f"JurisdictionRule.medium: expected a mapping, got {value!r}")
-    out = []
-    for medium, rule in items:
-        m = medium if isinstance(medium, Medium) else Medium(medium)
-        r = rule if isinstance(rule, Interception) else Interception[str(rule).upper()]
-        out.append((m, r))
+        raise PolicyError(
+            "JurisdictionRule.medium: expected a table of medium = 'one_party' | 'all_party', "
+            f"got {value!r}"
+        )
+    out = [
+        (
+            _member(Medium, "medium", medium, by_name=False),
+            _member(Interception, "medium", rule, by_name=True),
+        )
+        for medium, rule in items
+    ]
     return tuple(sorted(out, key=lambda pair: pair[0].value))
 
 
-def _optional_frozenset(value: object) -> frozenset[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise PolicyError(f"expected a list of purpose ids, got {value!r}")
-    return frozenset(str(v) for v in value)
-
-
 def _interception(value: object) -> Interception:
-    if isinstance(value, Interception):
-        return value
-    try:
-        return Interception[str(value).upper()]
-    except KeyError:
-        raise PolicyError(
-            f"JurisdictionRule.interception: expected 'one_party' or 'all_party', got {value!r}"
-        ) from None
+    return _member(Interception, "interception", value, by_name=True)
 
 
 def _notice(value: object) -> NoticeRule:
-    if isinstance(value, NoticeRule):
-        return value
-    try:
-        return NoticeRule[str(value).upper()]
-    except KeyError:
-        choices = ", ".join(repr(n.name.lower()) for n in NoticeRule)
-        raise PolicyError(
-            f"JurisdictionRule.notice: expected one of {choices}, got {value!r}"
-        ) from None
+    return _member(NoticeRule, "notice", value, by_name=True)
 
 
 def _data_protection(value: object) -> DataProtection:
-    if isinstance(value, DataProtection):
-        return value
-    try:
-        return DataProtection(value)
-    except ValueError:
-        choices = ", ".join(repr(d.value) for d in DataProtection)
+    return _member(DataProtection, "data_protection", value, by_name=False)
+
+
+def _all_strings(value: object) -> bool:
+    return isinstance(value, tuple | list | set | frozenset) and all(
+        isinstance(v, str) for v in value
+    )
+
+
+# Converters only normalise (a list of strings to a frozenset or tuple); anything else is left
+# as it is for the validators below to reject, so a bare string never becomes its characters.
+
+
+def _to_frozenset(value: Any) -> Any:
+    return frozenset(value) if _all_strings(value) else value
+
+
+def _to_tuple(value: Any) -> Any:
+    return tuple(value) if _all_strings(value) else value
+
+
+def _is_bool(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
         raise PolicyError(
-            f"JurisdictionRule.data_protection: expected one of {choices}, got {value!r}"
-        ) from None
+            f"JurisdictionRule.{attribute.name}: expected true or false, got {value!r}"
+        )
+
+
+def _is_text(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str):
+        raise PolicyError(f"JurisdictionRule.{attribute.name}: expected a string, got {value!r}")
+
+
+def _is_filled_text(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyError(
+            f"JurisdictionRule.{attribute.name}: expected a non-empty string, got {value!r}"
+        )
+
+
+def _is_code(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not _CODE.match(value):
+        raise PolicyError(
+            f"JurisdictionRule.{attribute.name}: expected an ISO 3166 code such as 'DK' or "
+            f"'US-CA' (or 'EU'), got {value!r}"
+        )
+
+
+def _is_optional_code(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _is_code(instance, attribute, value)
+
+
+def _is_strings(kind: type[tuple[str, ...]] | type[frozenset[str]]) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind) or not _all_strings(value):
+            raise PolicyError(
+                f"JurisdictionRule.{attribute.name}: expected a list of strings, got {value!r}"
+            )
+
+    return check
+
+
+_is_string_set: Final = _is_strings(frozenset)
+_is_string_tuple: Final = _is_strings(tuple)
+
+
+def _is_optional_string_set(
+    instance: object, attribute: attrs.Attribute[Any], value: object
+) -> None:
+    if value is not None:
+        _is_string_set(instance, attribute, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -162,30 +229,39 @@ class JurisdictionRule:
     :param purpose_notice: every purpose kept must have been announced (PIPEDA, DPDP).
     :param employees_told: the law names a duty to tell employees in advance (FR, UK).
     :param verified: ``False`` when sources disagree or are missing (treated conservatively).
+    :raises PolicyError: a field of the wrong type (``verified = "false"``, ``sources = "S1"``:
+        flags are booleans, texts are strings, lists are lists of strings, never a bare string)
+        or an unknown value, naming the field and the value received.
     """
 
-    code: str = attrs.field(validator=attrs.validators.matches_re(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"))
-    name: str
-    citation: str
+    code: str = attrs.field(validator=_is_code)
+    name: str = attrs.field(validator=_is_filled_text)
+    citation: str = attrs.field(validator=_is_filled_text)
     interception: Interception = attrs.field(converter=_interception)
     notice: NoticeRule = attrs.field(default=NoticeRule.YES, converter=_notice)
-    notice_on_recording: bool = False
-    written: bool = False
-    parent: str | None = None
+    notice_on_recording: bool = attrs.field(default=False, validator=_is_bool)
+    written: bool = attrs.field(default=False, validator=_is_bool)
+    parent: str | None = attrs.field(default=None, validator=_is_optional_code)
     medium: tuple[tuple[Medium, Interception], ...] = attrs.field(default=(), converter=_medium_map)
-    vendor_all_party: bool = False
+    vendor_all_party: bool = attrs.field(default=False, validator=_is_bool)
     data_protection: DataProtection = attrs.field(
         default=DataProtection.NONE, converter=_data_protection
     )
-    opt_out_purposes: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
-    opt_out_citation: str = ""
-    li_purposes: frozenset[str] | None = attrs.field(default=None, converter=_optional_frozenset)
-    works_council: bool = False
-    purpose_notice: bool = False
-    employees_told: bool = False
-    verified: bool = True
-    sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    notes: str = ""
+    opt_out_purposes: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_to_frozenset, validator=_is_string_set
+    )
+    opt_out_citation: str = attrs.field(default="", validator=_is_text)
+    li_purposes: frozenset[str] | None = attrs.field(
+        default=None, converter=_to_frozenset, validator=_is_optional_string_set
+    )
+    works_council: bool = attrs.field(default=False, validator=_is_bool)
+    purpose_notice: bool = attrs.field(default=False, validator=_is_bool)
+    employees_told: bool = attrs.field(default=False, validator=_is_bool)
+    verified: bool = attrs.field(default=True, validator=_is_bool)
+    sources: tuple[str, ...] = attrs.field(
+        default=(), converter=_to_tuple, validator=_is_string_tuple
+    )
+    notes: str = attrs.field(default="", validator=_is_text)
 
     def interception_for(self, medium: Medium) -> Interception:
         """The interception rule for a call carried over *medium*."""
@@ -222,43 +298,102 @@ STRICTEST: Final = JurisdictionRule(
     verified=True,
 )
 
-_FIELDS: Final = frozenset(a.name for a in attrs.fields(JurisdictionRule)) - {"code"}
+_ATTRIBUTES: Final = {a.name: a for a in attrs.fields(JurisdictionRule)}
+_FIELDS: Final = frozenset(_ATTRIBUTES) - {"code"}
+_REQUIRED: Final = frozenset(
+    name for name, a in _ATTRIBUTES.items() if a.default is attrs.NOTHING and name != "code"
+)
 
 
-def parse_rules(text: str, source: str) -> tuple[JurisdictionRule, ...]:
+def _field_problem(name: str, value: object) -> str | None:
+    """What is wrong with *value* for the field *name*, or ``None`` (converter, then validator)."""
+    attribute = _ATTRIBUTES[name]
+    try:
+        if callable(attribute.converter):  # ours are plain one-argument functions
+            value = attribute.converter(value)
+        if attribute.validator is not None:
+            attribute.validator(None, attribute, value)
+    except PolicyError as exc:
+        return str(exc)
+    return None
+
+
+def _parent_problems(rules: Mapping[str, JurisdictionRule], codes: Iterable[str]) -> dict[str, str]:
+    """For each of *codes* whose ancestry in *rules* is broken, what is wrong with it.
+
+    An entry is reported when its own parent is missing from *rules* or when its chain of
+    parents leads back to it (an entry leading into a cycle it is not part of is not: the
+    entries of the cycle are).
+    """
+    found: dict[str, str] = {}
+    for code in codes:
+        rule = rules[code]
+        if rule.parent is not None and rule.parent not in rules:
+            found[code] = f"has unknown parent {rule.parent!r}"
+            continue
+        path = [code]
+        while rule.parent is not None and rule.parent in rules and rule.parent not in path:
+            path.append(rule.parent)
+            rule = rules[rule.parent]
+        if rule.parent == code:
+            found[code] = "has a parent cycle: " + " -> ".join([*path, code])
+    return found
+
+
+def parse_rules(
+    text: str, source: str, *, base: Iterable[JurisdictionRule] | None = None
+) -> tuple[JurisdictionRule, ...]:
     """Parse a jurisdiction pack (TOML with a ``[rules]`` table of inline entries).
 
-    :raises PolicyError: naming *source* and the line of every bad entry, all at once.
+    Every field is checked for its type (``verified = "false"`` is an error, not a true value;
+    ``sources = "S1"`` is an error, not ``("S", "1")``), and every entry's parent must exist and
+    lead to no cycle in *base* with the pack applied over it.
+
+    :param base: the entries the pack adds to or overrides, which its parents may name
+        (default: the built-in table).
+    :raises PolicyError: naming *source* and the line of every problem, all at once.
     """
     doc = Located(text, source)
     table = doc.data.get("rules")
     if not isinstance(table, dict):
         raise PolicyError(f"{source}: expected a [rules] table of jurisdiction entries")
-    problems: list[str] = []
-    rules: list[JurisdictionRule] = []
+    problems: list[tuple[int, str]] = []
+
+    def fail(path: tuple[str, ...], message: str) -> None:
+        problems.append((doc.line(path) or 0, f"{doc.where(path)}: {message}"))
+
+    rules: dict[str, JurisdictionRule] = {}
     for code, entry in table.items():
-        where = doc.where(("rules", code))
+        path = ("rules", code)
         if not isinstance(entry, dict):
-            problems.append(f"{where}: entry {code!r} must be a table")
+            fail(path, f"entry {code!r} must be a table, got {entry!r}")
             continue
+        before = len(problems)
         unknown = sorted(set(entry) - _FIELDS)
         if unknown:
-            problems.append(f"{where}: entry {code!r} has unknown field(s) {', '.join(unknown)}")
-            continue
-        try:
-            rules.append(JurisdictionRule(code=code, **entry))
-        except (PolicyError, ValueError, TypeError, KeyError) as exc:
-            problems.append(f"{where}: entry {code!r}: {exc}")
-    known = {r.code for r in rules}
-    for rule in rules:
-        if rule.parent is not None and rule.parent not in known:
-            problems.append(
-                f"{doc.where(('rules', rule.code))}: entry {rule.code!r} has unknown parent "
-                f"{rule.parent!r}"
-            )
+            fail(path, f"entry {code!r} has unknown field(s) {', '.join(unknown)}")
+        for name in sorted(_REQUIRED - set(entry)):
+            fail(path, f"entry {code!r} needs {name!r}")
+        for name, value in {"code": code, **entry}.items():
+            problem = _field_problem(name, value) if name in _ATTRIBUTES else None
+            if problem is not None:
+                fail((*path, name), f"entry {code!r}: {problem}")
+        if len(problems) == before:
+            rules[code] = JurisdictionRule(code=code, **entry)
+    merged = {rule.code: rule for rule in (builtin_rules() if base is None else base)}
+    merged.update(rules)
+    # A parent that is an entry of this pack with problems of its own is not reported again.
+    broken = set(table) - set(rules)
+    checked = [code for code, rule in rules.items() if rule.parent not in broken]
+    for code, problem in _parent_problems(merged, checked).items():
+        fail(("rules", code, "parent"), f"entry {code!r} {problem}")
     if problems:
-        raise PolicyError("\n".join(problems))
-    return tuple(rules)
+        raise PolicyError("\n".join(message for _, message in sorted(problems, key=_first)))
+    return tuple(rules.values())
+
+
+def _first(problem: tuple[int, str]) -> int:
+    return problem[0]
 
 
 @cache
@@ -269,22 +404,32 @@ def builtin_rules() -> tuple[JurisdictionRule, ...]:
         .joinpath("data/jurisdictions.toml")
         .read_text(encoding="utf-8")
     )
-    return parse_rules(text, "voicepriv/policy/data/jurisdictions.toml")
+    return parse_rules(text, "voicepriv/policy/data/jurisdictions.toml", base=())
 
 
 class JurisdictionTable(Mapping[str, JurisdictionRule]):
-    """A read-only table of jurisdiction rules keyed by code, with ancestor resolution."""
+    """A read-only table of jurisdiction rules keyed by code, with ancestor resolution.
+
+    :raises PolicyError: an entry's parent is not in the table, or parents form a cycle.
+    """
 
     def __init__(self, rules: Iterable[JurisdictionRule]) -> None:
         self._rules: dict[str, JurisdictionRule] = {}
         for rule in rules:
             self._rules[rule.code] = rule
-        for rule in self._rules.values():
-            if rule.parent is not None and rule.parent not in self._rules:
-                raise PolicyError(
-                    f"jurisdiction {rule.code!r}: parent {rule.parent!r} is not in the table"
-                )
+        problems = _parent_problems(self._rules, self._rules)
+        if problems:
+            raise PolicyError(
+                "\n".join(f"jurisdiction {code!r} {problem}" for code, problem in problems.items())
+            )
         self._chains: dict[str, tuple[JurisdictionRule, ...]] = {}
+        below: dict[str, list[str]] = {}
+        for code, rule in self._rules.items():
+            parent = rule.parent
+            while parent is not None:  # acyclic: checked above
+                below.setdefault(parent, []).append(code)
+                parent = self._rules[parent].parent
+        self._parts = {code: tuple(sorted(parts)) for code, parts in below.items()}
         #: Memo of values derived from this table (e.g. the law for a set of parties).
         self.memo: dict[Any, Any] = {}
 
@@ -301,6 +446,11 @@ class JurisdictionTable(Mapping[str, JurisdictionRule]):
 
     def __len__(self) -> int:
         return len(self._rules)
+
+    def parts(self, code: str | None) -> tuple[str, ...]:
+        """Every entry below *code* (its descendants: the states of ``"US"``), sorted by code;
+        ``()`` for an entry without parts, an unknown code or ``None``."""
+        return () if code is None else self._parts.get(code, ())
 
     def chain(self, code: str | None) -> tuple[JurisdictionRule, ...]:
         """*code*'s rule followed by its ancestors; ``(STRICTEST,)`` when unknown or ``None``."""
