@@ -590,6 +590,7 @@ class Setup:
         made: Decision | None = None,
         kinds: tuple[ArtifactKind, ...] = (ArtifactKind.AGENT_AUDIO,),
         agent_subjects: tuple[SubjectRef, ...] = (),
+        more_parties: tuple[Party, ...] = (),
     ) -> str:
         """Store a recording of *subjects* (the customer) with *purposes*, on the agent's track
         and, with *customer*, the customer's (or the decision *made*)."""
@@ -601,6 +602,7 @@ class Setup:
             parties=(
                 Party(role=Role.AGENT, id="agent-7", subjects=agent_subjects),
                 Party(role=Role.CUSTOMER, jurisdiction="DK", subjects=subjects),
+                *more_parties,
             ),
             consents=(
                 ConsentEvent(
@@ -993,6 +995,22 @@ def test_export_holds_exactly_the_subjects_data(setup: Setup, tmp_path: Path) ->
     assert "We keep 2 recording(s)" in summary and "Acme Contact GmbH" in summary
     event = list(setup.audit.events())[-1]
     assert event.type.value == "export" and event.data["archive_sha256"] == result.sha256
+
+
+def test_export_withholds_consents_another_customer_may_have_given(
+    setup: Setup, tmp_path: Path
+) -> None:
+    other = Party(role=Role.CUSTOMER, jurisdiction="DK", subjects=(STRANGER,))
+    setup.add("conference", (PHONE,), QA, more_parties=(other,))
+    target = tmp_path / "export.vpx"
+    setup.rights.export(
+        [PHONE], target, PasswordRecipient(password="correct horse battery", cost=14), now=AT
+    )
+    plain = open_archive(target.read_bytes(), password="correct horse battery")
+    with zipfile.ZipFile(io.BytesIO(plain)) as archive:
+        (entry,) = json.loads(archive.read("manifest.json"))
+    assert entry["consents"] == []
+    assert "several parties share the role(s) customer" in entry["consents_withheld"]
 
 
 def test_rights_cli(

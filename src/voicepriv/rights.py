@@ -35,6 +35,7 @@ import sqlite3
 import uuid
 import wave
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1491,6 +1492,10 @@ def _manifest_entry(
                         ),
                     }
                 )
+    # Consent events carry a role, not a party: with two customers on the call, a customer's
+    # events may be the other customer's answers, which are not the requester's data.
+    counts = Counter(party.role for party in recording.parties)
+    shared = {role for role, count in counts.items() if count > 1}
     consents = [
         {
             "role": event.role.value,
@@ -1501,9 +1506,10 @@ def _manifest_entry(
             "at": None if event.at is None else event.at.isoformat(),
         }
         for event in recording.consents
-        if event.role.value in roles
+        if event.role.value in roles and event.role not in shared
     ]
     entry = vault.catalog.recording(recording_id)
+    withheld = sorted(role.value for role in shared if role.value in roles)
     return {
         "recording": recording_id,
         "started_at": recording.started_at.isoformat(),
@@ -1513,6 +1519,14 @@ def _manifest_entry(
         "purposes": purposes,
         "delete_after": None if entry.delete_after is None else entry.delete_after.isoformat(),
         "consents": consents,
+        **(
+            {
+                "consents_withheld": f"several parties share the role(s) {', '.join(withheld)}; "
+                "consent events do not say which of them answered"
+            }
+            if withheld
+            else {}
+        ),
         "files": [],
     }
 
