@@ -1082,6 +1082,15 @@ def test_holds_and_key_rotation_are_audited(setup: Setup) -> None:
     assert events[2].data["key"] == key == setup.vault.provider.current_key_id()
 
 
+def test_a_hold_the_log_would_refuse_is_not_placed(setup: Setup) -> None:
+    setup.add("call-1", (PHONE,), QA)
+    with pytest.raises(ConfigError, match="phone number"):
+        # an id that is a phone number
+        setup.rights.place_hold(hold("00447700900123", recordings=frozenset({"call-1"})))
+    assert setup.vault.catalog.holds() == []
+    assert list(setup.audit.events()) == []
+
+
 def test_erasure_resumes_an_interrupted_deletion(setup: Setup) -> None:
     setup.add("call-1", (PHONE,), QA)
     setup.add("call-2", (PHONE,), QA)

@@ -57,6 +57,7 @@ __all__ = [
     "EventType",
     "Signer",
     "VerifyReport",
+    "check_event_data",
     "head_path",
     "load_sinks",
     "read_events",
@@ -272,6 +273,15 @@ def _check_value(path: str, value: object, depth: int, field: str = "") -> Any:
         f"audit data {path}: expected ids, codes, numbers, times or lists of them, "
         f"got {type(value).__name__}"
     )
+
+
+def check_event_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """*data* as :meth:`AuditLog.append` would write it, or the ConfigError it would raise.
+
+    For callers that change state and log it afterwards: check the event first, so a value
+    the log refuses never leaves a change made but not logged.
+    """
+    return _check_data(data)
 
 
 def _check_data(data: Mapping[str, Any], path: str = "", depth: int = 0) -> dict[str, Any]:

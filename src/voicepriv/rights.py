@@ -50,7 +50,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from voicepriv.audit import AuditLog, EventType, Signer
+from voicepriv.audit import AuditLog, EventType, Signer, check_event_data
 from voicepriv.errors import (
     AccessDenied,
     ConfigError,
@@ -1052,19 +1052,21 @@ class Rights:
 
     def place_hold(self, hold: LegalHold) -> int:
         """Place a legal hold in the vault and log ``hold_placed`` (id and scope, not the reason
-        text, which may name people); return the audit event's position."""
+        text, which may name people); return the audit event's position.
+
+        :raises ConfigError: the event would be refused by the log (checked before the hold is
+            placed, so a hold is never placed without its event).
+        """
+        data = {
+            "hold": hold.id,
+            "recordings": sorted(hold.scope.recordings),
+            "tags": sorted(hold.scope.tags),
+            "subjects": sorted(hold.scope.subjects),
+            "placed_at": hold.placed_at,
+        }
+        check_event_data(data)
         self.vault.place_hold(hold)
-        event = self.audit.append(
-            EventType.HOLD_PLACED,
-            {
-                "hold": hold.id,
-                "recordings": sorted(hold.scope.recordings),
-                "tags": sorted(hold.scope.tags),
-                "subjects": sorted(hold.scope.subjects),
-                "placed_at": hold.placed_at,
-            },
-            at=hold.placed_at,
-        )
+        event = self.audit.append(EventType.HOLD_PLACED, data, at=hold.placed_at)
         return event.seq
 
     def lift_hold(self, hold_id: str, *, now: datetime | None = None) -> int:
