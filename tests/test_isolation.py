@@ -419,6 +419,14 @@ def test_an_embedder_without_a_calibrated_floor_needs_min_score(
         resolve_agent_channel(call.audio(), ChannelLayout.stereo(), voiceprint, plugins=manager)
     with pytest.raises(IsolationError, match="'test-cepstral' has no calibrated minimum score"):
         isolate(call.audio(), ChannelLayout.stereo(), voiceprint=voiceprint, plugins=manager)
+    result = isolate(
+        call.audio(),
+        ChannelLayout.stereo(),
+        voiceprint=voiceprint,
+        plugins=manager,
+        voiceprint_min_score=CEPSTRAL_MIN,
+    )
+    assert result.agent_channel == 0 and not result.swapped
 
 
 def test_voiceprint_of_another_dimension_or_embedder_is_refused(

@@ -362,6 +362,7 @@ def isolate(
     options: Mapping[str, Any] | None = None,
     plugins: pluggy.PluginManager | None = None,
     progress: Progress | None = None,
+    voiceprint_min_score: float | None = None,
 ) -> IsolationResult:
     """Agent-only audio of a call, and the report of what was removed and why.
 
@@ -374,12 +375,17 @@ def isolate(
     :param options: backend options for a separator given by name, passed through unchanged.
     :param plugins: the plugin manager; a fresh one when omitted.
     :param progress: called with (seconds done, seconds total).
+    :param voiceprint_min_score: the score a stereo channel needs against *voiceprint* to be
+        the agent's (``min_score`` of :func:`resolve_agent_channel`; default: the embedder's
+        calibrated floor, which a third-party embedder must give here).
     :raises IsolationError: the agent cannot be identified (see :func:`resolve_agent_channel`)
         or the separator refused.
     """
     if audio.channels == 2:
         manager = plugins if plugins is not None else get_plugin_manager()
-        decision = resolve_agent_channel(audio, layout, voiceprint, plugins=manager)
+        decision = resolve_agent_channel(
+            audio, layout, voiceprint, plugins=manager, min_score=voiceprint_min_score
+        )
         chosen = _separator(separator, STEREO_SEPARATOR, options, manager)
         request = IsolationRequest(
             layout=decision.layout(), voiceprint=voiceprint, progress=progress
