@@ -141,36 +141,31 @@ def voiceprint(shared_data: Path, embedder: CepstralEmbedder) -> Voiceprint:
     )
 
 
-@pytest.fixture(scope="module")
-def mfcc_voiceprint(shared_data: Path) -> Voiceprint:
-    """The agent's voiceprint by the built-in ``mfcc`` embedder (it has a calibrated floor)."""
+def _builtin_voiceprint(shared_data: Path, name: str) -> Voiceprint:
+    """The agent's voiceprint by the built-in embedder *name* (skipped when not installed)."""
     plugins = get_plugin_manager(autoload=False)
-    if "mfcc" not in backend_names(plugins, "embedder"):
-        pytest.skip("the built-in 'mfcc' embedder is not installed")
-    embedder = backend(plugins, "embedder", "mfcc", {})
+    if name not in backend_names(plugins, "embedder"):
+        pytest.skip(f"the built-in {name!r} embedder is not installed")
+    embedder = backend(plugins, "embedder", name, {})
     enrollment = Audio(samples=_utterances(shared_data, AGENT, [5, 6, 7, 8, 9]), sample_rate=RATE)
     return Voiceprint(
         agent_id="agent-7",
-        embedder="mfcc",
+        embedder=name,
         vector=embedder.embed(enrollment),
         seconds=enrollment.duration,
     )
+
+
+@pytest.fixture(scope="module")
+def mfcc_voiceprint(shared_data: Path) -> Voiceprint:
+    """The agent's voiceprint by the built-in ``mfcc`` embedder (it has a calibrated floor)."""
+    return _builtin_voiceprint(shared_data, "mfcc")
 
 
 @pytest.fixture(scope="module")
 def campplus_voiceprint(shared_data: Path) -> Voiceprint:
-    """The agent's voiceprint by ``campplus`` (CAM++, numpy, bundled weights), enrolled at 8 kHz."""
-    plugins = get_plugin_manager(autoload=False)
-    if "campplus" not in backend_names(plugins, "embedder"):
-        pytest.skip("the built-in 'campplus' embedder is not installed")
-    embedder = backend(plugins, "embedder", "campplus", {})
-    enrollment = Audio(samples=_utterances(shared_data, AGENT, [5, 6, 7, 8, 9]), sample_rate=RATE)
-    return Voiceprint(
-        agent_id="agent-7",
-        embedder="campplus",
-        vector=embedder.embed(enrollment),
-        seconds=enrollment.duration,
-    )
+    """The agent's voiceprint by ``campplus`` (CAM++, numpy, bundled weights)."""
+    return _builtin_voiceprint(shared_data, "campplus")
 
 
 class StereoCall:

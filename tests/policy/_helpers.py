@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import settings
 
@@ -218,3 +220,20 @@ def assert_policy_error(exc: PolicyError, source: str) -> None:
     """Every line of a parser's error names *source*."""
     lines = str(exc).splitlines()
     assert lines and all(line.startswith(source) for line in lines), str(exc)
+
+
+T = TypeVar("T")
+
+
+def parsed_or_refused(
+    doc: dict[str, Any], header_depth: int, parse: Callable[[str, str], T]
+) -> T | None:
+    """*doc* written as TOML and given to *parse*: its result, or ``None`` when it raised a
+    :class:`PolicyError` whose every line names the file (anything else escapes the test)."""
+    text = dump_toml(doc, header_depth)
+    assert tomllib.loads(text) == doc, text  # the fuzzer wrote what it drew
+    try:
+        return parse(text, "fuzz.toml")
+    except PolicyError as exc:
+        assert_policy_error(exc, "fuzz.toml")
+        return None
