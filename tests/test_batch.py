@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import attrs
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voicepriv import audio
 from voicepriv.batch import (
@@ -144,6 +147,48 @@ def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:
     assert journal.read() == {
         "x": CallOutcome(call_id="x", outcome=Outcome.KEPT, steps_s={"store": 0.5})
     }
+
+
+def test_append_after_a_torn_line_keeps_the_new_entry(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / JOURNAL_NAME)
+    journal.append(CallOutcome(call_id="call-1", outcome="kept"))
+    with journal.path.open("ab") as handle:  # a crash while writing call-2's line
+        handle.write(b'{"audio_s": 0.0, "call_id": "call-2", "ou')
+    journal.append(CallOutcome(call_id="call-3", outcome="agent_only"))
+    assert journal.done() == frozenset({"call-1", "call-3"})  # call-2 is simply run again
+    assert journal.path.read_bytes().endswith(b"\n")
+
+
+_call_ids = st.text(alphabet="abc-1", min_size=1, max_size=6)
+_outcomes = st.builds(
+    CallOutcome,
+    call_id=_call_ids,
+    outcome=st.sampled_from(Outcome),
+    reason=st.text(max_size=20),
+    audio_s=st.floats(min_value=0, max_value=1e4, allow_nan=False),
+)
+
+
+@given(
+    before=st.lists(_outcomes, max_size=5),
+    after=st.lists(_outcomes, min_size=1, max_size=5),
+    cut=st.floats(min_value=0, max_value=1),
+)
+def test_appends_after_any_truncation_read_back(
+    before: list[CallOutcome], after: list[CallOutcome], cut: float
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        journal = Journal(Path(folder) / JOURNAL_NAME)
+        for outcome in before:
+            journal.append(outcome)
+        if journal.path.exists():  # a crash cuts the file anywhere
+            data = journal.path.read_bytes()
+            journal.path.write_bytes(data[: int(len(data) * cut)])
+        for outcome in after:
+            journal.append(outcome)
+        read = journal.read()
+        latest = {o.call_id: o for o in after}
+        assert {cid: read[cid] for cid in latest} == latest
 
 
 def test_bad_engine_settings() -> None:

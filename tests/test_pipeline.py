@@ -15,15 +15,15 @@ import pytest
 from voicepriv import audio as audio_io
 from voicepriv.audio import Audio
 from voicepriv.audit import AuditLog, EventType, read_events, verify_log
-from voicepriv.batch import Outcome
+from voicepriv.batch import CallOutcome, Journal, Outcome, discover, run_batch
 from voicepriv.demo import DEMO_POLICY
 from voicepriv.errors import NotFoundError, PipelineError, StorageError
-from voicepriv.interfaces import IvrInput
+from voicepriv.interfaces import IntakeRecord, IvrInput
 from voicepriv.model import ChannelLayout, Party, Recording
-from voicepriv.pipeline import ingest
+from voicepriv.pipeline import IngestTask, ingest
 from voicepriv.plugins import backend, get_plugin_manager
 from voicepriv.policy import Policy, parse_policy
-from voicepriv.vault import RecordingState, Vault
+from voicepriv.vault import ArtifactKind, RecordingState, Vault
 
 RATE = 8000
 PHONE = "+4532123456"
@@ -554,3 +554,176 @@ def test_stereo_call_of_unknown_layout_is_settled_by_the_enrolled_voiceprint(
     (entry,) = vault.catalog.artifacts("unk-1")
     kept = vault.read_audio(entry.id).mono()
     assert _corr(kept, sources["customer"]) < 0.02
+
+
+# --------------------------------------------------------------------------- batch re-runs
+
+
+class _Killed(BaseException):
+    """Stands for the process dying: not an Exception, so no batch guard catches it."""
+
+
+@attrs.frozen
+class _CrashAfter:
+    """Runs the task, then "loses power" after *call_id* is stored, before it is journaled."""
+
+    inner: IngestTask
+    call_id: str
+
+    def __call__(self, record: IntakeRecord) -> CallOutcome:
+        outcome = self.inner(record)
+        if record.recording.id == self.call_id:
+            raise _Killed("power cut before the journal line")
+        return outcome
+
+
+def _batch_calls(tmp_path: Path, *, consent: bool = True) -> tuple[list[IntakeRecord], IngestTask]:
+    """The demo call as an inbound call (kept) and an outbound one (agent-only)."""
+    import json
+
+    from voicepriv.demo import build_call
+
+    stereo, _, _ = build_call()
+    calls = tmp_path / f"calls-{consent}"
+    calls.mkdir()
+    audio_io.save(stereo, calls / "call.wav")
+    ivr = [{"prompt": "qa", "digit": "1", "offset_s": 0.1}] if consent else []
+    records = [
+        {
+            "call_id": f"b-{direction}",
+            "started_at": "2026-03-02T09:15:00+01:00",
+            "duration_s": stereo.duration,
+            "direction": direction,
+            "channels": ["agent", "customer"],
+            "audio": "call.wav",
+            "parties": [
+                {"role": "agent", "id": "a1", "jurisdiction": "DK"},
+                {"role": "customer", "jurisdiction": "DK", "phone": PHONE},
+            ],
+            "ivr": ivr,
+        }
+        for direction in ("inbound", "outbound")
+    ]
+    (calls / "calls.json").write_text(json.dumps(records))
+    (tmp_path / "policy.toml").write_text(DEMO_POLICY)
+    if not (tmp_path / "vault").exists():
+        Vault.create(tmp_path / "vault").close()
+    return discover(calls), IngestTask(
+        policy=str(tmp_path / "policy.toml"), vault=str(tmp_path / "vault")
+    )
+
+
+def _live(vault: Vault, rid: str) -> list[Any]:
+    return [a for a in vault.catalog.artifacts(rid) if a.deleted_at is None]
+
+
+def test_rerun_reports_a_call_stored_before_the_crash_as_done(tmp_path: Path) -> None:
+    records, task = _batch_calls(tmp_path)
+    journal = tmp_path / "journal.jsonl"
+    with pytest.raises(_Killed):
+        run_batch(_CrashAfter(task, "b-inbound"), records, journal=journal)
+    assert Journal(journal).read() == {}
+
+    again = run_batch(task, records, journal=journal)
+    assert again.failed == ()
+    by_id = {o.call_id: o for o in again.outcomes}
+    assert by_id["b-inbound"].outcome is Outcome.KEPT
+    assert "earlier run" in by_id["b-inbound"].reason
+    assert by_id["b-outbound"].outcome is Outcome.AGENT_ONLY
+    assert Journal(journal).done() == frozenset({"b-inbound", "b-outbound"})
+    assert run_batch(task, records, journal=journal).skipped == ("b-inbound", "b-outbound")
+    with Vault.open(tmp_path / "vault") as vault:
+        (stored,) = _live(vault, "b-inbound")  # stored once, not twice
+        assert stored.kind is ArtifactKind.FULL_AUDIO
+        assert not any(e.type is EventType.DELETION for e in _events(vault))
+
+
+@pytest.mark.parametrize("where", ["put_audio", "audit"])
+def test_rerun_erases_and_reingests_an_interrupted_ingest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    from voicepriv import pipeline
+
+    records, task = _batch_calls(tmp_path)
+    inbound = [r for r in records if r.recording.id == "b-inbound"]
+    journal = tmp_path / "journal.jsonl"
+
+    def killed(*_args: Any, **_kwargs: Any) -> Any:
+        raise _Killed(f"killed in {where}")
+
+    # A killed process runs no rollback: cataloged (and maybe stored), never audited.
+    monkeypatch.setattr(pipeline, "_rollback", lambda *_args: None)
+    if where == "put_audio":
+        monkeypatch.setattr(Vault, "put_audio", killed)
+    else:
+        monkeypatch.setattr(pipeline, "_audit", killed)
+    with pytest.raises(_Killed):
+        run_batch(task, inbound, journal=journal)
+    with Vault.open(tmp_path / "vault") as vault:
+        assert vault.catalog.recording("b-inbound").state is RecordingState.ACTIVE
+        assert len(_live(vault, "b-inbound")) == (0 if where == "put_audio" else 1)
+    monkeypatch.undo()
+
+    again = run_batch(task, inbound, journal=journal)
+    assert [(o.call_id, o.outcome) for o in again.outcomes] == [("b-inbound", Outcome.KEPT)]
+    assert Journal(journal).done() == frozenset({"b-inbound"})
+    with Vault.open(tmp_path / "vault") as vault:
+        (stored,) = _live(vault, "b-inbound")
+        assert stored.size > 0
+        assert len(list(vault.storages["local"].keys())) == 1  # the leftover object is gone
+        events = _events(vault)
+        (deletion,) = [e for e in events if e.type is EventType.DELETION]
+        assert deletion.data["reason"] == "interrupted_ingest"
+        stored_events = [e for e in events if e.type is EventType.ARTIFACT_STORED]
+        assert [e.data["artifact_id"] for e in stored_events] == [stored.id]
+        assert [e.seq for e in events if e.type is EventType.DECISION_MADE][-1] > deletion.seq
+
+
+def test_rerun_never_reingests_an_erased_call(tmp_path: Path) -> None:
+    records, task = _batch_calls(tmp_path)
+    inbound = [r for r in records if r.recording.id == "b-inbound"]
+    run_batch(task, inbound)  # no journal: the re-run has only the vault to go by
+    with Vault.open(tmp_path / "vault") as vault:
+        vault.delete("b-inbound", "erasure_request")
+    (again,) = run_batch(task, inbound).outcomes
+    assert again.outcome is Outcome.DESTROYED
+    assert "erasure_request" in again.reason
+    with Vault.open(tmp_path / "vault") as vault:
+        assert vault.catalog.recording("b-inbound").state is RecordingState.DELETED
+        assert list(vault.storages["local"].keys()) == []
+
+
+def test_rerun_keeps_no_more_than_todays_decision(tmp_path: Path) -> None:
+    records, task = _batch_calls(tmp_path)
+    inbound = [r for r in records if r.recording.id == "b-inbound"]
+    assert run_batch(task, inbound).outcomes[0].outcome is Outcome.KEPT
+    # The same call again, now without the customer's consent (a corrected record).
+    corrected, _ = _batch_calls(tmp_path, consent=False)
+    (again,) = run_batch(task, [r for r in corrected if r.recording.id == "b-inbound"]).outcomes
+    assert again.outcome is not Outcome.KEPT
+    with Vault.open(tmp_path / "vault") as vault:
+        assert all(a.kind is not ArtifactKind.FULL_AUDIO for a in _live(vault, "b-inbound"))
+        reasons = [e.data["reason"] for e in _events(vault) if e.type is EventType.DELETION]
+        assert reasons == ["decision_changed"]
+
+
+def test_rerun_removes_the_source_an_interrupted_cleanup_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicepriv import pipeline
+
+    records, task = _batch_calls(tmp_path)
+    inbound = [r for r in records if r.recording.id == "b-inbound"]
+    task = attrs.evolve(task, remove_source=True)
+
+    def killed(_path: Path) -> None:
+        raise _Killed("killed while removing the source")
+
+    monkeypatch.setattr(pipeline, "_remove_securely", killed)
+    with pytest.raises(_Killed):
+        run_batch(task, inbound)
+    monkeypatch.undo()
+    assert Path(inbound[0].audio).exists()
+    (again,) = run_batch(task, inbound).outcomes
+    assert again.outcome is Outcome.KEPT
+    assert not Path(inbound[0].audio).exists()

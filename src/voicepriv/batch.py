@@ -8,7 +8,10 @@ and returns a :class:`BatchReport` with the summary table.
 The journal is a JSON-lines file (``journal.jsonl`` in the output folder): one line per finished
 call, flushed and fsynced as the call finishes. A re-run reads it first and skips every call that
 finished (kept, agent-only or destroyed); failed calls are tried again. Only the coordinating
-process writes it; workers return outcomes.
+process writes it; workers return outcomes. A crash can leave a call stored but not journaled,
+or half ingested; the task settles such a call when it is run again
+(:class:`voicepriv.pipeline.IngestTask` reports a finished one as done and erases and re-ingests
+an interrupted one).
 
 ``engine="dask"`` runs the same task on a ``dask.distributed`` cluster (extra ``dask``); the task
 and the records travel to the workers by pickling, so the workers need voicepriv installed and
@@ -193,14 +196,16 @@ def discover(
 class Journal:
     """The resumable JSON-lines journal of a batch (one finished call per line).
 
-    A torn last line (a crash while writing) is ignored on reading; the call is simply run again.
+    A line that does not parse (the torn last line a crash while writing leaves behind) is
+    skipped on reading: its call is not done, so a re-run simply runs it again. Appending after
+    such a fragment first ends it with a newline, so the new line is never glued onto it.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
     def read(self) -> dict[str, CallOutcome]:
-        """The latest outcome per call id."""
+        """The latest outcome per call id; lines that do not parse are skipped."""
         latest: dict[str, CallOutcome] = {}
         if not self.path.exists():
             return latest
@@ -218,11 +223,19 @@ class Journal:
         return frozenset(cid for cid, o in self.read().items() if o.outcome.done)
 
     def append(self, outcome: CallOutcome) -> None:
-        """Add one outcome, durably (flushed and fsynced)."""
+        """Add one outcome, durably (flushed and fsynced).
+
+        When the file does not end with a newline (a crash tore its last line), a newline is
+        written first: the fragment stays a line of its own, which :meth:`read` skips.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(outcome.as_json(), sort_keys=True) + "\n"
-        with self.path.open("ab") as handle:
-            handle.write(line.encode())
+        line = (json.dumps(outcome.as_json(), sort_keys=True) + "\n").encode()
+        with self.path.open("a+b") as handle:
+            if handle.seek(0, os.SEEK_END) > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    line = b"\n" + line
+            handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
 

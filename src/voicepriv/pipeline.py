@@ -44,7 +44,7 @@ from voicepriv import audio as audio_io
 from voicepriv.audio import Audio
 from voicepriv.audit import AuditLog, EventType
 from voicepriv.batch import CallOutcome, Outcome
-from voicepriv.errors import PipelineError, VoiceprivError
+from voicepriv.errors import NotFoundError, PipelineError, VoiceprivError
 from voicepriv.interfaces import (
     IntakeRecord,
     IsolationResult,
@@ -59,7 +59,7 @@ from voicepriv.interfaces import (
 from voicepriv.isolation import isolate
 from voicepriv.model import LayoutKind, Recording, Role, Segment
 from voicepriv.policy import Decision, Policy, consents_from_ivr, decide, decision_to_dict
-from voicepriv.vault import ArtifactKind, PutResult, Vault
+from voicepriv.vault import ArtifactKind, PutResult, RecordingState, ReplicaState, Vault
 
 if TYPE_CHECKING:
     import pluggy
@@ -83,6 +83,18 @@ STEPS: Final = ("intake", "decide", "load", "isolate", "transcribe", "store", "a
 AUDIT_LOG_NAME: Final = "audit.jsonl"
 
 _ROLLBACK_REASON: Final = "ingest_rollback"
+
+#: Deletion reason for what an ingest killed half-way (no rollback ran) left in the vault.
+_INTERRUPTED_REASON: Final = "interrupted_ingest"
+
+#: Deletion reason for a call an earlier run stored with more than today's decision allows.
+_REDECIDED_REASON: Final = "decision_changed"
+
+#: Deletions that undo an ingest that never finished: once done, the call is forgotten and may
+#: be ingested again (``put_rollback`` is :meth:`Vault.put`'s own rollback).
+_UNDONE_INGEST: Final = frozenset(
+    {_ROLLBACK_REASON, _INTERRUPTED_REASON, _REDECIDED_REASON, "put_rollback"}
+)
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -397,7 +409,7 @@ def ingest(
 def _enrolled_voiceprint(vault: Vault, recording: Recording) -> Voiceprint | None:
     """The voiceprint ``voicepriv enroll`` stored in *vault* for the call's agent, if any."""
     from voicepriv.enrollment import load_voiceprint
-    from voicepriv.errors import ModelError, NotFoundError
+    from voicepriv.errors import ModelError
 
     for party in recording.parties_with(Role.AGENT):
         if party.id is None:
@@ -505,6 +517,26 @@ def _audit(
     return seqs
 
 
+def _undo(vault: Vault, log: AuditLog, recording_id: str, reason: str) -> None:
+    """Erase an ingest that did not finish, audit the deletion, then forget the recording.
+
+    :meth:`Vault.delete` resumes a deletion already begun (keeping its first reason). The call
+    was never ingested: its tombstone is dropped so it can be ingested afresh (the audit log
+    keeps the trace of the deletion).
+    """
+    receipt = vault.delete(recording_id, reason)
+    log.append(
+        EventType.DELETION,
+        {
+            "recording_id": recording_id,
+            "reason": receipt.reason,
+            "artifacts": list(receipt.artifacts),
+            "key_destroyed": receipt.key_destroyed,
+        },
+    )
+    vault.catalog.forget(recording_id, reason=receipt.reason)
+
+
 def _rollback(
     vault: Vault, log: AuditLog, recording_id: str, cataloged: bool, cause: BaseException
 ) -> None:
@@ -512,21 +544,106 @@ def _rollback(
     if not cataloged:
         return
     try:
-        receipt = vault.delete(recording_id, _ROLLBACK_REASON)
-        log.append(
-            EventType.DELETION,
-            {
-                "recording_id": recording_id,
-                "reason": _ROLLBACK_REASON,
-                "artifacts": list(receipt.artifacts),
-                "key_destroyed": receipt.key_destroyed,
-            },
-        )
-        # The call was never ingested: drop its tombstone so a retry can ingest it afresh
-        # (the audit log keeps the trace of the rollback).
-        vault.catalog.forget(recording_id, reason=_ROLLBACK_REASON)
+        _undo(vault, log, recording_id, _ROLLBACK_REASON)
     except Exception as exc:  # the original error must stay the one raised
         cause.add_note(f"rollback of {recording_id} also failed: {type(exc).__name__}: {exc}")
+
+
+def _finished(vault: Vault, recording_id: str) -> tuple[ArtifactKind, tuple[str, ...]] | None:
+    """The audio kind and artifact ids an ingest stored for *recording_id*, when it stored
+    them completely: one audio artifact (and at most a transcript), every live artifact
+    written to the end (size >= 0) on every replica (all ``ok``). ``None`` otherwise."""
+    live = [a for a in vault.catalog.artifacts(recording_id) if a.deleted_at is None]
+    audio = [a.kind for a in live if a.kind in (ArtifactKind.FULL_AUDIO, ArtifactKind.AGENT_AUDIO)]
+    extra = [a for a in live if a.kind is not ArtifactKind.TRANSCRIPT and a.kind not in audio]
+    if len(audio) != 1 or extra or sum(a.kind is ArtifactKind.TRANSCRIPT for a in live) > 1:
+        return None
+    for artifact in live:
+        replicas = vault.catalog.replicas(artifact.id)
+        if artifact.size < 0 or not replicas:
+            return None
+        if any(r.state is not ReplicaState.OK for r in replicas):
+            return None
+    return audio[0], tuple(a.id for a in live)
+
+
+def _audited(log: AuditLog, recording_id: str, artifact_ids: Sequence[str]) -> bool:
+    """Whether *log* holds the decision and every stored artifact of *recording_id*."""
+    decided = False
+    missing = set(artifact_ids)
+    for event in log.events():
+        if event.data.get("recording_id") != recording_id:
+            continue
+        if event.type is EventType.DECISION_MADE:
+            decided = True
+        elif event.type is EventType.ARTIFACT_STORED:
+            missing.discard(str(event.data.get("artifact_id")))
+    return decided and not missing
+
+
+def _settle_earlier(
+    vault: Vault,
+    log: AuditLog,
+    recording: Recording,
+    policy: Policy,
+    *,
+    ivr: Sequence[IvrInput],
+    jurisdictions: JurisdictionTable,
+) -> CallOutcome | None:
+    """Settle what an earlier run, killed before it journaled this call, left in the vault.
+
+    :return: the call's outcome when nothing is left to do: an earlier ingest stored it
+        completely (every artifact written on every replica, the decision and each artifact
+        audited) and keeps no more than today's decision allows (kept / agent-only); or the
+        recording was deleted for another reason (an erasure, retention), so it is not ingested
+        again (destroyed). ``None`` when the call is to be ingested: it is not in the catalog,
+        or what an interrupted ingest left (or a stored call keeping more than the decision
+        now allows) was erased first, the deletion audited and the recording forgotten.
+    :raises PipelineError: the decision cannot be made (step ``intake`` / ``decide``), or
+        the leftover cannot be erased, e.g. under a legal hold (step ``store``).
+    """
+    try:
+        entry = vault.catalog.recording(recording.id)
+    except NotFoundError:
+        return None
+    clock = _Clock()
+    seconds = recording.duration.total_seconds()
+    if entry.state is not RecordingState.ACTIVE:
+        deletion = vault.catalog.deletion(recording.id)
+        reason = deletion.reason if deletion is not None else entry.state.value
+        if reason not in _UNDONE_INGEST:
+            return CallOutcome(
+                call_id=recording.id,
+                outcome=Outcome.DESTROYED,
+                reason=f"deleted from the vault earlier (reason {reason!r}); not ingested again",
+                audio_s=seconds,
+            )
+        with clock.step("store"):
+            _undo(vault, log, recording.id, reason)
+        return None
+    with clock.step("intake"):
+        extra = consents_from_ivr(policy, ivr) if ivr else ()
+        if extra:
+            recording = attrs.evolve(recording, consents=recording.consents + tuple(extra))
+    with clock.step("decide"):
+        decision = decide(recording, policy, jurisdictions=jurisdictions)
+    stored = _finished(vault, recording.id)
+    if stored is not None and _audited(log, recording.id, stored[1]):
+        outcome = Outcome.KEPT if stored[0] is ArtifactKind.FULL_AUDIO else Outcome.AGENT_ONLY
+        allowed = decision.agent.keep and (outcome is Outcome.AGENT_ONLY or decision.customer.keep)
+        if allowed:
+            return CallOutcome(
+                call_id=recording.id,
+                outcome=outcome,
+                reason="stored by an earlier run that ended before journaling it",
+                audio_s=seconds,
+            )
+        reason = _REDECIDED_REASON
+    else:
+        reason = _INTERRUPTED_REASON
+    with clock.step("store"):
+        _undo(vault, log, recording.id, reason)
+    return None
 
 
 # --------------------------------------------------------------------------- batch task
@@ -598,13 +715,24 @@ class IngestTask:
     def __call__(self, record: IntakeRecord) -> CallOutcome:
         """Ingest one call; a failure becomes a failed outcome naming the step."""
         started = time.perf_counter()
+        recording = attrs.evolve(
+            record.recording, consents=record.recording.consents + record.extra_consents
+        )
         try:
             policy, vault, log, table = _context(self.policy, self.vault)
+            earlier = _settle_earlier(
+                vault, log, recording, policy, ivr=record.ivr, jurisdictions=table
+            )
+            if earlier is not None:
+                if self.remove_source:  # the earlier run may have died before removing it
+                    with _Clock().step("cleanup"):
+                        removable = _removable(record.audio)
+                        if removable.exists():
+                            _remove_securely(removable)
+                return attrs.evolve(earlier, elapsed_s=time.perf_counter() - started)
             result = ingest(
                 record.audio,
-                attrs.evolve(
-                    record.recording, consents=record.recording.consents + record.extra_consents
-                ),
+                recording,
                 policy,
                 vault,
                 ivr=record.ivr,
