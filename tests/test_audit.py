@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import multiprocessing
+import re
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -604,3 +605,44 @@ def test_signed_by_the_local_key_provider(
     assert "OK: 1 events" in capsys.readouterr().out
     assert main([*args, "--key-option", "nonsense"]) == 2
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_check_writable_passes_and_changes_nothing(tmp_path: Path) -> None:
+    fresh = AuditLog(tmp_path / "new" / "audit.jsonl", signer=SIGNER, sinks=[])
+    fresh.check_writable()
+    assert not fresh.path.exists()  # the log itself is created by the first append only
+    path = _write_log(tmp_path, 3)
+    before = path.read_bytes(), head_path(path).read_bytes()
+    AuditLog(path, signer=SIGNER, sinks=[]).check_writable()
+    assert (path.read_bytes(), head_path(path).read_bytes()) == before
+
+
+def test_check_writable_refuses_what_append_would_refuse(tmp_path: Path) -> None:
+    folder = tmp_path / "auditdir"
+    folder.mkdir()
+    with pytest.raises(AuditError, match=re.escape(f"{folder}: cannot open the audit log")):
+        AuditLog(folder, signer=SIGNER, sinks=[]).check_writable()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(AuditError, match="cannot create the audit log's folder"):
+        AuditLog(tmp_path / "file" / "audit.jsonl", signer=SIGNER, sinks=[]).check_writable()
+    path = _write_log(tmp_path, 2)
+    with path.open("ab") as handle:
+        handle.write(b'{"cut":')
+    with pytest.raises(AuditIntegrityError, match="last line is incomplete"):
+        AuditLog(path, signer=SIGNER, sinks=[]).check_writable()
+    other = _write_log(tmp_path, 2, name="other.jsonl")
+    other.unlink()  # the head is left: events were cut off
+    with pytest.raises(AuditIntegrityError, match="missing but its head says 2 events"):
+        AuditLog(other, signer=SIGNER, sinks=[]).check_writable()
+
+
+@pytest.mark.parametrize("command", ["verify", "tail"])
+def test_cli_refuses_a_log_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    missing = tmp_path / "audti.jsonl"
+    key = [] if command == "tail" else ["--public-key", KEY.hex()]
+    assert main(["audit", command, str(missing), *key]) == 2
+    captured = capsys.readouterr()
+    assert f"audit log {missing}: no such file" in captured.err
+    assert "OK" not in captured.out

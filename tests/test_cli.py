@@ -82,3 +82,119 @@ def test_isolate_checks_output_paths_before_writing_anything(
     assert main(["isolate", "call.wav", "--layout", "agent=left", *extra]) == 2
     assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # agent.wav not written
+
+
+def _vault_with_calls(folder: Path, *deadlines: str) -> Path:
+    """A vault holding call-0, call-1, ... (agent audio), each with the given deadline."""
+    from datetime import datetime
+
+    from voicepriv.model import Direction, Party, Recording, Role
+    from voicepriv.vault import ArtifactKind, Vault
+
+    root = folder / "vault"
+    with Vault.create(root) as vault:
+        for i, deadline in enumerate(deadlines):
+            recording = Recording(
+                id=f"call-{i}",
+                started_at=datetime.fromisoformat("2026-01-05T09:00:00+00:00"),
+                duration=60,
+                direction=Direction.INBOUND,
+                parties=(Party(role=Role.AGENT, id="agent-7"), Party(role=Role.CUSTOMER)),
+            )
+            vault.put(
+                recording,
+                {ArtifactKind.AGENT_AUDIO: b"pcm" * 100},
+                delete_after=datetime.fromisoformat(deadline),
+            )
+    return root
+
+
+def test_vault_delete_and_sweep_write_deletion_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voicepriv.audit import read_events
+
+    root = _vault_with_calls(tmp_path, "2027-01-01T00:00:00+00:00", "2026-02-01T00:00:00+00:00")
+    log = tmp_path / "logs" / "audit.jsonl"
+    assert (
+        main(
+            [
+                "vault",
+                "delete",
+                "call-0",
+                "--vault",
+                str(root),
+                "--reason",
+                "erasure_request",
+                "--audit",
+                str(log),
+            ]
+        )
+        == 0
+    )
+    sweep = ["vault", "sweep", "--vault", str(root), "--now", "2026-03-01T00:00:00+00:00"]
+    assert main([*sweep, "--dry-run", "--audit", str(log)]) == 0
+    assert main([*sweep, "--audit", str(log)]) == 0
+    capsys.readouterr()
+    events = [(e.type.value, e.data["recording"], e.data["reason"]) for e in read_events(log)]
+    assert events == [
+        ("deletion", "call-0", "erasure_request"),
+        ("deletion", "call-1", "retention"),
+    ]
+    # Without --audit, the vault's own log.
+    root2 = _vault_with_calls(tmp_path / "second", "2026-02-01T00:00:00+00:00")
+    assert (
+        main(["vault", "sweep", "--vault", str(root2), "--now", "2026-03-01T00:00:00+00:00"]) == 0
+    )
+    assert [e.data["recording"] for e in read_events(root2 / "audit.jsonl")] == ["call-0"]
+
+
+def test_vault_delete_and_sweep_delete_nothing_they_cannot_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voicepriv.vault import Vault
+
+    root = _vault_with_calls(tmp_path, "2026-02-01T00:00:00+00:00")
+    bad = tmp_path / "auditdir"
+    bad.mkdir()
+    delete = ["vault", "delete", "call-0", "--vault", str(root)]
+    assert main([*delete, "--reason", "erasure_request", "--audit", str(bad)]) == 2
+    assert f"{bad}: cannot open the audit log" in capsys.readouterr().err
+    sweep = ["vault", "sweep", "--vault", str(root), "--now", "2026-03-01T00:00:00+00:00"]
+    assert main([*sweep, "--audit", str(bad)]) == 2
+    assert f"{bad}: cannot open the audit log" in capsys.readouterr().err
+    # A reason the log refuses (free text) is refused before deleting.
+    assert main([*delete, "--reason", "asked by phone"]) == 2
+    assert "audit data reason" in capsys.readouterr().err
+    with Vault.open(root) as vault:
+        assert vault.catalog.recording_ids() == ["call-0"]
+        assert vault.read(vault.catalog.artifacts("call-0")[0].id) == b"pcm" * 100
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("outdir", "-o/--output outdir: is a folder, expected a file name"),
+        ("nodir/x.bin", "-o/--output nodir/x.bin: the folder nodir does not exist"),
+    ],
+)
+def test_vault_get_checks_its_output_path(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    target: str,
+    message: str,
+) -> None:
+    from voicepriv.vault import Vault
+
+    root = _vault_with_calls(tmp_path, "2027-01-01T00:00:00+00:00")
+    with Vault.open(root) as vault:
+        artifact = vault.catalog.artifacts("call-0")[0].id
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outdir").mkdir()
+    capsys.readouterr()
+    assert main(["vault", "get", artifact, "--vault", str(root), "-o", target]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["vault", "get", artifact, "--vault", str(root), "-o", "out.bin"]) == 0
+    assert (tmp_path / "out.bin").read_bytes() == b"pcm" * 100
+    assert not list(tmp_path.glob(".*.partial"))

@@ -386,3 +386,65 @@ def test_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["report", "violations", "--vault", root, "--policy", str(policy)])
     assert code == 1
     assert len(json.loads(capsys.readouterr().out)["violations"]) == 5
+
+
+def _put_voiceprint(
+    vault: Vault, recording_id: str, delete_after: datetime, kind: ArtifactKind
+) -> None:
+    """A catalog entry as ``enrollment.enroll`` makes it: tag ``voiceprint``, no decision."""
+    vault.put(
+        Recording(
+            id=recording_id,
+            started_at=utc_now() - DAY,
+            duration=10,
+            direction=Direction.INBOUND,
+            parties=(Party(role=Role.AGENT, id="agent-7"),),
+            tags=frozenset({"voiceprint"}),
+        ),
+        {kind: b"{}" * 10},
+        delete_after=delete_after,
+    )
+
+
+def test_voiceprint_entries_are_judged_by_their_own_deadline(tmp_path: Path) -> None:
+    policy = parse_policy(POLICY_TOML, "policy.toml")
+    now = utc_now()
+    with Vault.create(tmp_path / "vault") as vault:
+        _put_voiceprint(vault, "voiceprint.agent-7.live", now + 300 * DAY, ArtifactKind.VOICEPRINT)
+        _put_voiceprint(vault, "voiceprint.agent-8.old", now - DAY, ArtifactKind.VOICEPRINT)
+        # Call audio tagged "voiceprint" is still a call: no decision, no basis.
+        _put_voiceprint(vault, "tagged-call", now + 300 * DAY, ArtifactKind.AGENT_AUDIO)
+        rows = list(stored_recordings(vault.catalog, decisions=lambda _id: None))
+        found = violations_scan(rows, vault.catalog.holds(), [], policy, at=now)
+    assert {r.recording: r.is_voiceprint for r in rows} == {
+        "voiceprint.agent-7.live": True,
+        "voiceprint.agent-8.old": True,
+        "tagged-call": False,
+    }
+    assert sorted((v.recording, v.kind.value) for v in found.violations) == [
+        ("tagged-call", "no_valid_basis"),
+        ("voiceprint.agent-8.old", "past_deadline"),
+    ]
+
+
+def test_voiceprint_tag_matches_enrollment() -> None:
+    from voicepriv import enrollment, reports
+
+    assert reports._VOICEPRINT_TAG == enrollment.VOICEPRINT_TAG
+
+
+def test_report_violations_with_an_enrolled_agent_and_a_missing_audit_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY_TOML, encoding="utf-8")
+    with Vault.create(tmp_path / "vault") as vault:
+        _put_voiceprint(
+            vault, "voiceprint.agent-7.x", utc_now() + 300 * DAY, ArtifactKind.VOICEPRINT
+        )
+    args = ["report", "violations", "--vault", str(tmp_path / "vault"), "--policy", str(policy)]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["violations"] == []
+    # An --audit that does not exist is an error, not a scan of no events.
+    assert main([*args, "--audit", str(tmp_path / "audti.jsonl")]) == 2
+    assert f"--audit {tmp_path / 'audti.jsonl'}: no such file" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -20,7 +21,13 @@ from hypothesis import strategies as st
 
 from voicepriv.audit import AuditLog
 from voicepriv.cli import main
-from voicepriv.errors import AccessDenied, ConfigError, IntegrityError, KeyDestroyedError
+from voicepriv.errors import (
+    AccessDenied,
+    AuditError,
+    ConfigError,
+    IntegrityError,
+    KeyDestroyedError,
+)
 from voicepriv.model import (
     ConsentEvent,
     ConsentMethod,
@@ -1109,3 +1116,144 @@ def test_erasure_resumes_an_interrupted_deletion(setup: Setup) -> None:
     assert certificate.erased == ("call-1", "call-2")
     assert all(setup.objects()[name] == set() for name in ("a", "b"))
     assert setup.audit.verify().count == 4  # restriction, 2 deletions, erasure
+
+
+# --------------------------------------------------------------------------- nothing unlogged
+
+
+def test_requests_change_nothing_when_the_audit_log_cannot_be_written(
+    setup: Setup, tmp_path: Path
+) -> None:
+    setup.add("free", (PHONE,), QA, TRAINING)
+    setup.add("mifid", (PHONE,), QA, MIFID)
+    bad = tmp_path / "auditdir"
+    bad.mkdir()
+    rights = Rights(setup.vault, setup.policy, AuditLog(bad, signer=setup.vault.provider, sinks=[]))
+    objects = setup.objects()
+    keys = setup.vault.provider.current_key_id()
+    archive = tmp_path / "out.vpx"
+    calls = {
+        "erase": lambda: rights.erase([PHONE], now=AT),
+        "export": lambda: rights.export(
+            [PHONE], archive, PasswordRecipient(password="correct horse battery"), now=AT
+        ),
+        "restrict": lambda: rights.restrict([PHONE], now=AT),
+        "object": lambda: rights.object([PHONE], now=AT),
+        "place_hold": lambda: rights.place_hold(hold("H-1", recordings=frozenset({"free"}))),
+        "rotate_key": lambda: rights.rotate_key(now=AT),
+    }
+    for name, call in calls.items():
+        with pytest.raises(AuditError, match=re.escape(f"{bad}: cannot open the audit log")):
+            call()
+        assert setup.objects() == objects, name
+    assert not archive.exists() and list(tmp_path.glob("*.tmp")) == []
+    assert setup.vault.catalog.restrictions("free") == []
+    assert setup.vault.catalog.restrictions("mifid") == []
+    assert setup.vault.catalog.holds() == []
+    assert setup.vault.provider.current_key_id() == keys
+    assert set(setup.vault.catalog.purpose_deadlines("free")) == {"quality_assurance", "training"}
+    assert setup.rights.plan_erasure([PHONE], now=AT).delete == ("free",)
+
+
+def test_erasure_checks_its_events_before_shredding(setup: Setup) -> None:
+    setup.add("00447700900123", (PHONE,), QA)  # an id the log refuses (a phone number)
+    objects = setup.objects()
+    with pytest.raises(ConfigError, match=r"audit data recording: looks like a phone number"):
+        setup.rights.erase([PHONE], now=AT)
+    assert setup.objects() == objects
+    assert list(setup.audit.events()) == []
+
+
+def test_export_checks_its_destination_first_and_leaves_no_temporary_file(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup.add("free", (PHONE,), QA)
+    recipient = PasswordRecipient(password="correct horse battery")
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=re.escape(f"destination {folder}: is a folder")):
+        setup.rights.export([PHONE], folder, recipient, now=AT)
+    with pytest.raises(ConfigError, match=r"the folder .*missing does not exist"):
+        setup.rights.export([PHONE], tmp_path / "missing" / "x.vpx", recipient, now=AT)
+
+    def refuse(self: Path, target: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", refuse)
+    with pytest.raises(ConfigError, match="cannot write \\(No space left on device\\)"):
+        setup.rights.export([PHONE], tmp_path / "x.vpx", recipient, now=AT)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("x.vpx")) == []
+    assert list(folder.iterdir()) == []
+    assert list(setup.audit.events()) == []
+
+
+def _cli_args(setup: Setup, tmp_path: Path, audit: Path) -> list[str]:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY_TOML, encoding="utf-8")
+    return [
+        "--vault",
+        str(setup.vault.config.root),
+        "--policy",
+        str(policy),
+        "--audit",
+        str(audit),
+        "--phone",
+        "+4512345678",
+    ]
+
+
+def test_rights_cli_acts_only_with_a_writable_log_and_output_paths(
+    setup: Setup,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup.add("free", (PHONE,), QA)
+    objects = setup.objects()
+    bad = tmp_path / "auditdir"
+    bad.mkdir()
+    monkeypatch.setenv("EXPORT_PW", "correct horse battery")
+    archive = tmp_path / "out.vpx"
+    common = _cli_args(setup, tmp_path, bad)
+    assert (
+        main(["rights", "export", *common, "-o", str(archive), "--password-env", "EXPORT_PW"]) == 2
+    )
+    assert f"{bad}: cannot open the audit log" in capsys.readouterr().err
+    assert main(["rights", "erase", *common]) == 2
+    assert f"{bad}: cannot open the audit log" in capsys.readouterr().err
+    assert not archive.exists() and setup.objects() == objects
+    common = _cli_args(setup, tmp_path, setup.audit.path)
+    missing = tmp_path / "missing" / "cert.json"
+    assert main(["rights", "erase", *common, "--certificate", str(missing)]) == 2
+    assert f"--certificate {missing}: the folder" in capsys.readouterr().err
+    export_to = tmp_path / "missing" / "x.vpx"
+    args = ["-o", str(export_to), "--password-env", "EXPORT_PW"]
+    assert main(["rights", "export", *common, *args]) == 2
+    assert f"--output {export_to}: the folder" in capsys.readouterr().err
+    assert setup.objects() == objects and list(setup.audit.events()) == []
+
+
+def test_rights_cli_prints_the_certificate_when_writing_it_fails(
+    setup: Setup,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup.add("free", (PHONE,), QA)
+    certificate = tmp_path / "cert.json"
+    real = Path.write_text
+
+    def full_disk(self: Path, *args: Any, **kwargs: Any) -> int:
+        if self == certificate:
+            raise OSError(28, "No space left on device")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    common = _cli_args(setup, tmp_path, setup.audit.path)
+    assert main(["rights", "erase", *common, "--certificate", str(certificate)]) == 2
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert printed["erased"] == ["free"]
+    assert printed["verify_key"] == setup.vault.provider.verify_key().hex()
+    assert len(printed["signature"]) == 128
+    assert f"--certificate {certificate}: cannot write" in captured.err

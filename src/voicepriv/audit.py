@@ -571,49 +571,93 @@ class AuditLog:
             sink.emit(event.as_json())
         return event
 
+    def check_writable(self) -> None:
+        """Raise unless an event could be appended now; change nothing in the log.
+
+        For callers about to do something irreversible (erase, export, delete) and log it
+        afterwards: check first, so a log that cannot be written never leaves the action done
+        but unlogged. Creates the log's folder and lock file as :meth:`append` would, but not
+        the log itself.
+
+        :raises AuditIntegrityError: the log's last line is incomplete or does not match its
+            head (:meth:`append` would refuse it).
+        :raises AuditError: the log, its head or its folder cannot be written; the message
+            names the path.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AuditError(f"{self.path}: cannot create the audit log's folder ({exc})") from exc
+        with self._thread_lock, _FileLock(_lock_path(self.path)):
+            if self.path.exists() or self.path.is_symlink():
+                try:
+                    handle = self.path.open("r+b")
+                except OSError as exc:
+                    raise AuditError(f"{self.path}: cannot open the audit log ({exc})") from exc
+                with handle:
+                    self._next_position(handle)
+            else:
+                head = _read_head(self.head_path)
+                if head is not None and head.count:
+                    raise AuditIntegrityError(
+                        f"{self.path}: the log is missing but its head says {head.count} events",
+                        index=0,
+                    )
+            folder = self.path.parent
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise AuditError(
+                    f"{self.path}: cannot write the audit log (its folder {folder} is not writable)"
+                )
+            if self.head_path.is_dir():
+                raise AuditError(f"{self.head_path}: cannot write the audit head (it is a folder)")
+
+    def _next_position(self, handle: Any) -> tuple[int, str, str]:
+        """``(seq, prev, log id)`` of the next event of the open log, or the integrity error
+        that forbids appending to it."""
+        size = handle.seek(0, os.SEEK_END)
+        last_raw = _last_line(handle, size)
+        head = _read_head(self.head_path)
+        if last_raw == b"":
+            raise AuditIntegrityError(
+                f"{self.path}: the last line is incomplete; run 'voicepriv audit verify'",
+                index=-1,
+            )
+        if last_raw is None:
+            if head is not None and head.count:
+                raise AuditIntegrityError(
+                    f"{self.path}: the log is empty but its head says {head.count} events",
+                    index=0,
+                )
+            return 0, GENESIS, uuid.uuid4().hex
+        last = _parse_line(last_raw, -1)
+        if last.hash != _event_hash(last.body()):
+            raise AuditIntegrityError(
+                f"{self.path}: the last event does not match its hash", index=last.seq
+            )
+        # A head one event behind means the previous append was interrupted between
+        # writing the line and writing the head; this append re-anchors it.
+        if head is None or not (
+            head.log == last.log
+            and (
+                (head.count == last.seq + 1 and head.head == last.hash)
+                or (head.count == last.seq and head.head == last.prev)
+            )
+        ):
+            raise AuditIntegrityError(
+                f"{self.path}: the log ends at event {last.seq} but its head "
+                f"{'is missing' if head is None else f'says {head.count} events'}; "
+                "run 'voicepriv audit verify'",
+                index=last.seq + 1 if head is None else min(head.count, last.seq + 1),
+            )
+        return last.seq + 1, last.hash, last.log
+
     def _append_locked(self, kind: EventType, data: dict[str, Any], when: str) -> AuditEvent:
         try:
             handle = self.path.open("a+b")
         except OSError as exc:
             raise AuditError(f"{self.path}: cannot open the audit log ({exc})") from exc
         with handle:
-            size = handle.seek(0, os.SEEK_END)
-            last_raw = _last_line(handle, size)
-            head = _read_head(self.head_path)
-            if last_raw == b"":
-                raise AuditIntegrityError(
-                    f"{self.path}: the last line is incomplete; run 'voicepriv audit verify'",
-                    index=-1,
-                )
-            if last_raw is None:
-                seq, prev, log_id = 0, GENESIS, uuid.uuid4().hex
-                if head is not None and head.count:
-                    raise AuditIntegrityError(
-                        f"{self.path}: the log is empty but its head says {head.count} events",
-                        index=0,
-                    )
-            else:
-                last = _parse_line(last_raw, -1)
-                if last.hash != _event_hash(last.body()):
-                    raise AuditIntegrityError(
-                        f"{self.path}: the last event does not match its hash", index=last.seq
-                    )
-                # A head one event behind means the previous append was interrupted between
-                # writing the line and writing the head; this append re-anchors it.
-                if head is None or not (
-                    head.log == last.log
-                    and (
-                        (head.count == last.seq + 1 and head.head == last.hash)
-                        or (head.count == last.seq and head.head == last.prev)
-                    )
-                ):
-                    raise AuditIntegrityError(
-                        f"{self.path}: the log ends at event {last.seq} but its head "
-                        f"{'is missing' if head is None else f'says {head.count} events'}; "
-                        "run 'voicepriv audit verify'",
-                        index=last.seq + 1 if head is None else min(head.count, last.seq + 1),
-                    )
-                seq, prev, log_id = last.seq + 1, last.hash, last.log
+            seq, prev, log_id = self._next_position(handle)
             body = {
                 "log": log_id,
                 "seq": seq,

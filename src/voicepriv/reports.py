@@ -285,6 +285,8 @@ class StoredRecording:
     :param deadline: the governing retention deadline in the catalog.
     :param tracks: the tracks actually stored (an agent-only artifact has ``{AGENT}``).
     :param purposes: purposes with a catalogued deadline.
+    :param artifact_kinds: the kinds of its live artifacts (an enrolled agent's voiceprint
+        entry holds only ``voiceprint`` artifacts).
     """
 
     recording: str
@@ -296,7 +298,23 @@ class StoredRecording:
     replicas: int = 0
     tags: frozenset[str] = frozenset()
     subject_hashes: frozenset[str] = frozenset()
+    artifact_kinds: frozenset[ArtifactKind] = frozenset()
 
+    @property
+    def is_voiceprint(self) -> bool:
+        """Whether this is an enrolled agent's voiceprint entry (tag ``"voiceprint"``, no
+        call decision, only voiceprint artifacts), kept under its own deadline rather than a
+        call's decision."""
+        return (
+            _VOICEPRINT_TAG in self.tags
+            and self.decision is None
+            and self.artifact_kinds <= {ArtifactKind.VOICEPRINT}
+        )
+
+
+#: The tag :func:`voicepriv.enrollment.enroll` gives voiceprint entries (``VOICEPRINT_TAG``;
+#: not imported, to keep this module free of the audio stack).
+_VOICEPRINT_TAG: Final = "voiceprint"
 
 _TRACKS: Final = {
     ArtifactKind.AGENT_AUDIO: frozenset({Role.AGENT}),
@@ -338,6 +356,7 @@ def stored_recordings(
             replicas=replicas,
             tags=entry.tags,
             subject_hashes=frozenset(held_subjects.get(recording_id, ())),
+            artifact_kinds=frozenset(a.kind for a in artifacts),
         )
 
 
@@ -389,6 +408,10 @@ def violations_scan(
     """Find recordings kept without a valid basis, past their deadline, keeping a customer
     track that should have been destroyed, or opened for a purpose not allowed.
 
+    An enrolled agent's voiceprint entry (:attr:`StoredRecording.is_voiceprint`) has no call
+    decision; it is judged by its own retention deadline only (past it, or none, and no hold:
+    ``past_deadline``).
+
     *events* are audit events; every ``access_granted`` is checked against the policy's role
     permissions (``role`` and ``purpose`` in its data) and the recording's decision.
     """
@@ -400,7 +423,8 @@ def violations_scan(
         scanned += 1
         decision = row.decision
         decisions[row.recording] = decision
-        if decision is None or not decision.keep:
+        # A voiceprint entry has no call decision: only its own deadline (below) counts.
+        if not row.is_voiceprint and (decision is None or not decision.keep):
             found.append(
                 Violation(
                     recording=row.recording,
@@ -410,7 +434,7 @@ def violations_scan(
                     else "stored without a recorded decision (no purpose, no legal basis)",
                 )
             )
-        else:
+        elif decision is not None:
             unknown = sorted(p for p in decision.purposes() if p not in policy.purposes)
             if unknown and len(unknown) == len(decision.purposes()):
                 found.append(

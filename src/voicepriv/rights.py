@@ -89,7 +89,7 @@ from voicepriv.vault.catalog import (
     RestrictionKind,
     format_time,
 )
-from voicepriv.vault.vault import Vault
+from voicepriv.vault.vault import DeletionReceipt, Vault
 
 __all__ = [
     "LEGAL_CLAIM_PURPOSES",
@@ -1064,6 +1064,7 @@ class Rights:
             "subjects": sorted(hold.scope.subjects),
             "placed_at": hold.placed_at,
         }
+        self.audit.check_writable()
         check_event_data(data)
         self.vault.place_hold(hold)
         event = self.audit.append(EventType.HOLD_PLACED, data, at=hold.placed_at)
@@ -1072,12 +1073,15 @@ class Rights:
     def lift_hold(self, hold_id: str, *, now: datetime | None = None) -> int:
         """Lift a legal hold and log ``hold_lifted``; return the audit event's position."""
         when = _now(now, "Rights.lift_hold")
+        self.audit.check_writable()
+        check_event_data({"hold": hold_id})
         self.vault.lift_hold(hold_id, when)
         return self.audit.append(EventType.HOLD_LIFTED, {"hold": hold_id}, at=when).seq
 
     def rotate_key(self, *, now: datetime | None = None) -> str:
         """Rotate the vault's master key and log ``key_rotated``; return the new key id."""
         when = _now(now, "Rights.rotate_key")
+        self.audit.check_writable()
         key_id = self.vault.rotate_key()
         self.audit.append(EventType.KEY_ROTATED, {"key": key_id}, at=when)
         return key_id
@@ -1118,6 +1122,11 @@ class Rights:
         when = _now(now, "Rights.erase")
         request = _request_id()
         plan = self.plan_erasure(subjects, now=when)
+        # Nothing is shredded unless every event of it can be logged.
+        self.audit.check_writable()
+        for recording in plan.delete:
+            check_event_data(_deletion_data(recording, "erasure_request", request, None))
+        check_event_data(_erasure_data(request, plan.subjects, plan.delete, plan.retain, 0))
         retained = list(plan.retain)
         erased: list[str] = []
         replicas = 0
@@ -1141,13 +1150,7 @@ class Rights:
             replicas += len(receipt.replicas)
             self.audit.append(
                 EventType.DELETION,
-                {
-                    "recording": recording,
-                    "reason": "erasure_request",
-                    "request": request,
-                    "key_destroyed": receipt.key_destroyed,
-                    "replicas_deleted": len(receipt.replicas),
-                },
+                _deletion_data(recording, "erasure_request", request, receipt),
                 at=when,
             )
         for recording in sorted({r.recording for r in retained}):
@@ -1161,16 +1164,7 @@ class Rights:
                 )
         event = self.audit.append(
             EventType.ERASURE,
-            {
-                "request": request,
-                "subjects": list(plan.subjects),
-                "erased": erased,
-                "retained": [
-                    {"recording": r.recording, "by": r.by, "ref": r.ref, "until": r.until}
-                    for r in retained
-                ],
-                "replicas_deleted": replicas,
-            },
+            _erasure_data(request, plan.subjects, erased, retained, replicas),
             at=when,
         )
         return ErasureCertificate.issue(
@@ -1207,7 +1201,13 @@ class Rights:
         refs = list(subjects)
         hashes = self.subject_hashes(refs)
         canonical = {ref.canonical for ref in refs}
+        target = Path(destination)
+        _check_output_path(target, "Rights.export destination")
         found = self._recordings(hashes)
+        encryption = "password" if isinstance(recipient, PasswordRecipient) else "x25519"
+        # No archive is written unless its export event can be logged.
+        self.audit.check_writable()
+        check_event_data(_export_data(request, hashes, sorted(found), "0" * 64, encryption))
         manifest: list[dict[str, Any]] = []
         buffer = io.BytesIO()
         files: list[str] = []
@@ -1239,20 +1239,19 @@ class Rights:
             archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
             files = ["summary.txt", "manifest.json", *files]
         sealed = seal_archive(buffer.getvalue(), recipient)
-        target = Path(destination)
         temporary = target.with_name(target.name + ".tmp")
-        temporary.write_bytes(sealed)
-        temporary.replace(target)
+        try:
+            temporary.write_bytes(sealed)
+            temporary.replace(target)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise ConfigError(
+                f"Rights.export destination {target}: cannot write ({exc.strerror or exc})"
+            ) from exc
         digest = hashlib.sha256(sealed).hexdigest()
         event = self.audit.append(
             EventType.EXPORT,
-            {
-                "request": request,
-                "subjects": hashes,
-                "recordings": sorted(found),
-                "archive_sha256": digest,
-                "encryption": "password" if isinstance(recipient, PasswordRecipient) else "x25519",
-            },
+            _export_data(request, hashes, sorted(found), digest, encryption),
             at=when,
         )
         return ExportResult(
@@ -1288,6 +1287,15 @@ class Rights:
         request = _request_id()
         hashes = self.subject_hashes(subjects)
         found = self._recordings(hashes)
+        data = {
+            "request": request,
+            "subjects": hashes,
+            "recordings": sorted(found),
+            "action": "lift" if lift else "restrict",
+            **({} if lift or ground is None else {"ground": ground.value}),
+        }
+        self.audit.check_writable()
+        check_event_data(data)
         for recording, matched in sorted(found.items()):
             for subject in sorted(matched):
                 if lift:
@@ -1298,17 +1306,7 @@ class Rights:
                     self.vault.catalog.add_restriction(
                         recording, subject, RestrictionKind.RESTRICTION, at=when, ground=ground
                     )
-        event = self.audit.append(
-            EventType.RESTRICTION,
-            {
-                "request": request,
-                "subjects": hashes,
-                "recordings": sorted(found),
-                "action": "lift" if lift else "restrict",
-                **({} if lift or ground is None else {"ground": ground.value}),
-            },
-            at=when,
-        )
+        event = self.audit.append(EventType.RESTRICTION, data, at=when)
         return RestrictionResult(
             request=request,
             kind="lift" if lift else _RESTRICTION,
@@ -1350,6 +1348,12 @@ class Rights:
         request = _request_id()
         hashes = self.subject_hashes(subjects)
         found = self._recordings(hashes)
+        # Nothing changes unless its events can be logged (the recordings' ids are checked
+        # as any deletion would log them; the rest are codes and keyed hashes).
+        self.audit.check_writable()
+        for recording in sorted(found):
+            check_event_data(_deletion_data(recording, "objection", request, None))
+        check_event_data({"request": request, "subjects": hashes, "deleted": sorted(found)})
         removed: dict[str, tuple[str, ...]] = {}
         ended: dict[str, tuple[str, ...]] = {}
         removed_from: dict[str, tuple[Role, ...]] = {}
@@ -1428,13 +1432,7 @@ class Rights:
                 deleted.append(recording)
                 self.audit.append(
                     EventType.DELETION,
-                    {
-                        "recording": recording,
-                        "reason": "objection",
-                        "request": request,
-                        "key_destroyed": receipt.key_destroyed,
-                        "replicas_deleted": len(receipt.replicas),
-                    },
+                    _deletion_data(recording, "objection", request, receipt),
                     at=when,
                 )
         event = self.audit.append(
@@ -1462,6 +1460,67 @@ class Rights:
             audit_seq=event.seq,
             delete_after=shortened,
         )
+
+
+# --------------------------------------------------------------------------- event data
+
+
+def _deletion_data(
+    recording: str, reason: str, request: str, receipt: DeletionReceipt | None
+) -> dict[str, Any]:
+    """The ``deletion`` event of *recording* (with *receipt* ``None``: the shape it will have,
+    to check before deleting)."""
+    return {
+        "recording": recording,
+        "reason": reason,
+        "request": request,
+        "key_destroyed": True if receipt is None else receipt.key_destroyed,
+        "replicas_deleted": 0 if receipt is None else len(receipt.replicas),
+    }
+
+
+def _erasure_data(
+    request: str,
+    subjects: Sequence[str],
+    erased: Sequence[str],
+    retained: Sequence[Retention],
+    replicas: int,
+) -> dict[str, Any]:
+    """The ``erasure`` event of a request."""
+    return {
+        "request": request,
+        "subjects": list(subjects),
+        "erased": list(erased),
+        "retained": [
+            {"recording": r.recording, "by": r.by, "ref": r.ref, "until": r.until} for r in retained
+        ],
+        "replicas_deleted": replicas,
+    }
+
+
+def _export_data(
+    request: str, subjects: Sequence[str], recordings: Sequence[str], digest: str, encryption: str
+) -> dict[str, Any]:
+    """The ``export`` event of an access export."""
+    return {
+        "request": request,
+        "subjects": list(subjects),
+        "recordings": list(recordings),
+        "archive_sha256": digest,
+        "encryption": encryption,
+    }
+
+
+def _check_output_path(path: Path, what: str) -> None:
+    """Refuse an output *path* that cannot be written, before anything is done.
+
+    :param what: names the parameter or option in the message (``--output``).
+    :raises ConfigError: *path* is a folder, or its folder does not exist.
+    """
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: is a folder, expected a file name")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{what} {path}: the folder {path.parent} does not exist")
 
 
 # --------------------------------------------------------------------------- export helpers

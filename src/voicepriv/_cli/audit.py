@@ -1,4 +1,8 @@
-"""``voicepriv audit verify|tail``: check the audit log's chain and signatures, show its end."""
+"""``voicepriv audit verify|tail``: check the audit log's chain and signatures, show its end.
+
+A log path that does not exist is an error (exit code 2), not an empty log: a typo, or a log
+deleted together with its head, must not read as "OK: 0 events".
+"""
 
 from __future__ import annotations
 
@@ -91,8 +95,22 @@ def public_key(args: argparse.Namespace) -> bytes:
     return raw
 
 
+def existing_log(path: Path, flag: str = "audit log") -> Path:
+    """*path* when it is an existing file; else a ConfigError naming *flag* and *path*.
+
+    (:func:`~voicepriv.audit.read_events` reads a missing log as empty, which on the command
+    line hides a typo.)
+    """
+    if not path.exists():
+        raise ConfigError(f"{flag} {path}: no such file")
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder, expected the log's JSON-lines file")
+    return path
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """Verify the log; print the count and head, or the first bad event (exit code 1)."""
+    existing_log(args.log)
     checkpoint = None
     if args.checkpoint is not None:
         try:
@@ -117,6 +135,7 @@ def run_tail(args: argparse.Namespace) -> int:
     """Print the last ``-n`` events, one JSON object per line."""
     if args.lines < 0:
         raise ConfigError(f"--lines {args.lines}: expected a number >= 0")
+    existing_log(args.log)
     for event in collections.deque(read_events(args.log), maxlen=args.lines):
         print(event.line().decode("ascii"))
     return 0

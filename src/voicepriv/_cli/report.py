@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from voicepriv._cli.audit import existing_log
 from voicepriv.audit import read_events
 from voicepriv.errors import ConfigError
 from voicepriv.policy.config import load_policy
@@ -55,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     violations.add_argument("--vault", type=Path, required=True, help="the vault folder")
     violations.add_argument("--policy", type=Path, required=True, help="the organisation policy")
     violations.add_argument(
-        "--audit", type=Path, help="the audit log (default: audit.jsonl in the vault folder)"
+        "--audit",
+        type=Path,
+        help="the audit log, which must exist (default: audit.jsonl in the vault folder)",
     )
     _output(violations)
     violations.set_defaults(handler=run_violations)
@@ -99,13 +102,16 @@ def run_retention(args: argparse.Namespace) -> int:
 def run_violations(args: argparse.Namespace) -> int:
     """Print or write the violations scan; exit code 1 when something was found."""
     policy = load_policy(args.policy)
+    # An explicit --audit must exist (a typo would scan no events); the vault's own log may be
+    # missing in a vault that has logged nothing yet.
+    explicit = None if args.audit is None else existing_log(args.audit, "--audit")
     with Vault.open(args.vault) as vault:
 
         def decision(recording_id: str) -> Decision | None:
             text = vault.metadata(recording_id).decision
             return decision_from_dict(json.loads(text)) if text else None
 
-        log = args.audit or vault.config.root / "audit.jsonl"
+        log = explicit or vault.config.root / "audit.jsonl"
         report = violations_scan(
             list(stored_recordings(vault.catalog, decisions=decision)),
             vault.catalog.holds(),

@@ -2,7 +2,9 @@
 
 Subjects are named with ``--phone``, ``--email`` and ``--customer-id`` (repeatable). Every
 request is written to the audit log (default ``audit.jsonl`` in the vault folder), signed with
-the vault's key provider.
+the vault's key provider. The log, and the output paths (``--output``, ``--certificate``), are
+checked before anything is erased, exported or changed: a log that cannot be appended to, or an
+output in a missing folder, stops the command (exit code 2) with nothing done.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from voicepriv._cli.isolate import check_output_path
 from voicepriv.audit import AuditLog
 from voicepriv.errors import ConfigError
 from voicepriv.model import SubjectKind, SubjectRef
@@ -98,12 +101,17 @@ def subjects(args: argparse.Namespace) -> list[SubjectRef]:
     return refs
 
 
-def _service(args: argparse.Namespace) -> tuple[Vault, Rights]:
+def _service(args: argparse.Namespace, *, writes: bool = True) -> tuple[Vault, Rights]:
+    """The vault and the rights service; with *writes*, the audit log is checked first
+    (:meth:`AuditLog.check_writable`), so a bad ``--audit`` stops the command before it acts."""
     vault = Vault.open(args.vault)
     try:
         policy = load_policy(args.policy)
         log_path = args.audit or vault.config.root / "audit.jsonl"
-        return vault, Rights(vault, policy, AuditLog(log_path, signer=vault.provider))
+        log = AuditLog(log_path, signer=vault.provider)
+        if writes:
+            log.check_writable()
+        return vault, Rights(vault, policy, log)
     except BaseException:
         vault.close()
         raise
@@ -112,7 +120,9 @@ def _service(args: argparse.Namespace) -> tuple[Vault, Rights]:
 def run_erase(args: argparse.Namespace) -> int:
     """Erase (or, with ``--dry-run``, plan erasing) the subject's recordings."""
     refs = subjects(args)
-    vault, rights = _service(args)
+    if args.certificate is not None and not args.dry_run:
+        check_output_path(args.certificate, "--certificate")
+    vault, rights = _service(args, writes=not args.dry_run)
     with vault, rights:
         if args.dry_run:
             plan = rights.plan_erasure(refs)
@@ -123,9 +133,16 @@ def run_erase(args: argparse.Namespace) -> int:
             return 0
         certificate = rights.erase(refs)
     text = certificate.as_json()
+    # Printed first: the erasure is done, so its signed certificate must never be lost.
+    print(text, flush=True)
     if args.certificate is not None:
-        args.certificate.write_text(text + "\n", encoding="utf-8")
-    print(text)
+        try:
+            args.certificate.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"--certificate {args.certificate}: cannot write ({exc.strerror or exc}); "
+                "the erasure was done and its certificate is printed above"
+            ) from exc
     return 0
 
 
@@ -151,10 +168,10 @@ def _recipient(args: argparse.Namespace) -> Recipient:
 def run_export(args: argparse.Namespace) -> int:
     """Write the encrypted access export."""
     refs = subjects(args)
-    recipient = _recipient(args)
+    check_output_path(args.output, "--output")
     vault, rights = _service(args)
     with vault, rights:
-        result = rights.export(refs, args.output, recipient)
+        result = rights.export(refs, args.output, _recipient(args))
     print(
         f"wrote {result.path} ({len(result.recordings)} recording(s), {len(result.files)} "
         f"file(s)); sha256 {result.sha256}; audit event {result.audit_seq}"

@@ -1,4 +1,10 @@
-"""``voicepriv vault init|put|get|verify|delete|sweep|rotate-key``: the encrypted vault."""
+"""``voicepriv vault init|put|get|verify|delete|sweep|rotate-key``: the encrypted vault.
+
+``delete`` and ``sweep`` write a ``deletion`` event (recording id, reason code, whether the key
+was destroyed, replicas deleted) for every recording they delete to the audit log (``--audit``,
+default ``audit.jsonl`` in the vault folder), signed with the vault's key provider; the log is
+checked before anything is deleted.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from voicepriv import audio as audio_io
+from voicepriv._cli.isolate import check_output_path
+from voicepriv.audit import AuditLog, EventType, check_event_data
 from voicepriv.errors import ConfigError, NotFoundError
 from voicepriv.model import Recording, from_json, utc_now
 from voicepriv.vault import ArtifactKind, ReplicaConfig, Vault
 from voicepriv.vault.crypto import DEFAULT_CHUNK_SIZE
+from voicepriv.vault.vault import DeletionReceipt
 
 #: Environment variable naming the vault folder when ``--vault`` is not given.
 VAULT_ENV = "VOICEPRIV_VAULT"
@@ -49,6 +58,35 @@ def _add_vault(parser: argparse.ArgumentParser) -> None:
 def _open(args: argparse.Namespace) -> Vault:
     folder = args.vault or Path(os.environ.get(VAULT_ENV, "."))
     return Vault.open(folder)
+
+
+def _add_audit(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--audit",
+        type=Path,
+        help="the audit log deletions are written to (default: audit.jsonl in the vault folder)",
+    )
+
+
+def _audit_log(args: argparse.Namespace, vault: Vault) -> AuditLog:
+    """The audit log of ``--audit`` (default ``audit.jsonl`` in the vault folder), checked to
+    be writable before anything is deleted."""
+    log = AuditLog(args.audit or vault.config.root / "audit.jsonl", signer=vault.provider)
+    log.check_writable()
+    return log
+
+
+def _deletion_data(
+    recording_id: str, reason: str, receipt: DeletionReceipt | None
+) -> dict[str, object]:
+    """The ``deletion`` event of a recording (ids and codes only); with *receipt* ``None``,
+    the shape it will have, to check before deleting."""
+    return {
+        "recording": recording_id,
+        "reason": reason if receipt is None else receipt.reason,
+        "key_destroyed": True if receipt is None else receipt.key_destroyed,
+        "replicas_deleted": 0 if receipt is None else len(receipt.replicas),
+    }
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -107,13 +145,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     delete = commands.add_parser("delete", help="erase a recording (crypto-shred + delete)")
     _add_vault(delete)
     delete.add_argument("recording", help="recording id")
-    delete.add_argument("--reason", required=True, help="a short code, e.g. erasure_request")
+    delete.add_argument(
+        "--reason", required=True, help="a short code (no spaces), e.g. erasure_request"
+    )
+    _add_audit(delete)
     delete.set_defaults(handler=run_delete)
 
     sweep = commands.add_parser("sweep", help="delete what is past its deadline (holds respected)")
     _add_vault(sweep)
     sweep.add_argument("--now", type=_time, help="the time to sweep at (default: now)")
     sweep.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _add_audit(sweep)
     sweep.set_defaults(handler=run_sweep)
 
     rotate = commands.add_parser("rotate-key", help="new master key; rewrap recording keys")
@@ -162,6 +204,8 @@ def run_put(args: argparse.Namespace) -> int:
 
 def run_get(args: argparse.Namespace) -> int:
     """Decrypt an artifact to a file or standard output."""
+    if args.output is not None:
+        check_output_path(args.output, "-o/--output")
     with _open(args) as vault:
         if args.start is not None or args.end is not None:
             if args.output is None:
@@ -170,13 +214,22 @@ def run_get(args: argparse.Namespace) -> int:
             audio_io.save(part, args.output)
             return 0
         with vault.open_artifact(args.artifact) as reader:
-            out = args.output.open("wb") if args.output else sys.stdout.buffer
-            try:
+            if args.output is None:
                 for chunk in reader.iter_chunks():
-                    out.write(chunk)
+                    sys.stdout.buffer.write(chunk)
+                return 0
+            partial = args.output.with_name(f".{args.output.name}.partial")
+            try:
+                with partial.open("wb") as out:
+                    for chunk in reader.iter_chunks():
+                        out.write(chunk)
+                partial.replace(args.output)
+            except OSError as exc:
+                raise ConfigError(
+                    f"-o/--output {args.output}: cannot write ({exc.strerror or exc})"
+                ) from exc
             finally:
-                if args.output:
-                    out.close()
+                partial.unlink(missing_ok=True)
     return 0
 
 
@@ -198,17 +251,33 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    """Erase a recording; prints the deletion receipt as JSON."""
+    """Erase a recording and log its ``deletion`` event; prints the deletion receipt as JSON."""
     with _open(args) as vault:
+        log = _audit_log(args, vault)
+        check_event_data(_deletion_data(args.recording, args.reason, None))
         receipt = vault.delete(args.recording, args.reason)
+        log.append(EventType.DELETION, _deletion_data(args.recording, args.reason, receipt))
     print(json.dumps(json.loads(receipt.to_json()), indent=2))
     return 0
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    """Retention sweep (or its plan with ``--dry-run``)."""
+    """Retention sweep (or its plan with ``--dry-run``); each deletion is audited."""
+    now = args.now or utc_now()
     with _open(args) as vault:
-        report = vault.sweep(args.now or utc_now(), dry_run=args.dry_run)
+        if args.dry_run:
+            report = vault.sweep(now, dry_run=True)
+        else:
+            log = _audit_log(args, vault)
+            due = vault.catalog.unfinished_deletions() + vault.catalog.due_for_deletion(now)
+            for recording_id in due:
+                check_event_data(_deletion_data(recording_id, "retention", None))
+            report = vault.sweep(now)
+            for receipt in report.deleted:
+                log.append(
+                    EventType.DELETION,
+                    _deletion_data(receipt.recording_id, receipt.reason, receipt),
+                )
     verb = "would delete" if report.dry_run else "deleted"
     done = report.planned if report.dry_run else tuple(r.recording_id for r in report.deleted)
     print(f"sweep at {report.now.isoformat()}: {verb} {len(done)}, held {len(report.held)}")
