@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +28,7 @@ from voicepriv.enrollment import (
 )
 from voicepriv.errors import AudioError, ModelError, NotFoundError
 from voicepriv.interfaces import Voiceprint
-from voicepriv.model import ChannelLayout, Role
+from voicepriv.model import ChannelLayout, HoldScope, LegalHold, Role, utc_now
 
 
 def _clips(shared_data: Path, speaker: str, count: int = 2) -> list[Audio]:
@@ -120,7 +122,7 @@ def test_vault_enroll_load_replace_and_delete(tmp_path: Path) -> None:
         with pytest.raises(NotFoundError, match="agent-7"):
             load_voiceprint(vault, "agent-7")
         first = enroll(vault, _voiceprint(), keep_for=timedelta(days=30))
-        assert first.kind.value == ARTIFACT_KIND
+        assert first.stored.kind.value == ARTIFACT_KIND
         loaded = load_voiceprint(vault, "agent-7")
         assert np.allclose(loaded.vector, _voiceprint().vector)
         # re-enrollment replaces the old voiceprint (crypto-shredded)
@@ -133,7 +135,7 @@ def test_vault_enroll_load_replace_and_delete(tmp_path: Path) -> None:
         with pytest.raises(NotFoundError):
             load_voiceprint(vault, "agent-7")
         assert load_voiceprint(vault, "agent-8").agent_id == "agent-8"
-        assert other.kind.value == "voiceprint"
+        assert other.stored.kind.value == "voiceprint"
         # the stored bytes are encrypted: the vector is not in any object in clear
         clear = voiceprint_to_bytes(_voiceprint("agent-8"))
         for path in (tmp_path / "vault").rglob("*.vpv"):
@@ -255,3 +257,267 @@ def test_cli_enroll_checks_out_before_touching_the_vault(
     with vault_module.Vault.open(root) as vault:
         assert sorted(vault.catalog.recording_ids()) == entries
         assert np.array_equal(load_voiceprint(vault, "agent-7").vector, first.vector)
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def _entries(vault: Any, agent: str = "agent-7") -> list[str]:
+    from voicepriv.enrollment import agent_subject
+    from voicepriv.vault import RecordingState
+
+    return sorted(
+        r
+        for r in vault.find_subject(agent_subject(agent))
+        if vault.catalog.recording(r).state is RecordingState.ACTIVE
+    )
+
+
+def test_a_voiceprint_past_its_deadline_is_not_loaded_before_the_sweep(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    t0 = utc_now() - timedelta(days=400)
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        enroll(vault, _voiceprint(), keep_for=timedelta(days=365), now=t0)
+        with pytest.raises(NotFoundError, match=r"deadline .* has passed"):
+            load_voiceprint(vault, "agent-7")
+        # still within its retention at an earlier *now*
+        assert load_voiceprint(vault, "agent-7", now=t0 + timedelta(days=1)).agent_id == "agent-7"
+        with pytest.raises(NotFoundError):
+            load_voiceprint(vault, "agent-7", now=t0 + timedelta(days=365))
+        # the entry is still stored (the sweep removes it) and delete_voiceprint removes it too
+        assert len(delete_voiceprint(vault, "agent-7")) == 1
+
+
+def test_the_pipeline_does_not_use_an_expired_voiceprint(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.model import Party, Recording
+    from voicepriv.pipeline import _enrolled_voiceprint
+
+    call = Recording(
+        id="call-1",
+        started_at=utc_now(),
+        duration=timedelta(seconds=5),
+        direction="inbound",
+        parties=(Party(role=Role.AGENT, id="agent-7"),),
+    )
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        enroll(vault, _voiceprint(), keep_for=timedelta(days=1), now=utc_now() - timedelta(days=2))
+        assert _enrolled_voiceprint(vault, call) is None
+
+
+@pytest.mark.parametrize("action", ["restrict", "object"])
+def test_a_restricted_or_objected_voiceprint_is_not_loaded(tmp_path: Path, action: str) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.vault.catalog import RestrictionKind
+
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        enroll(vault, _voiceprint())
+        (entry,) = _entries(vault)
+        kind = RestrictionKind.RESTRICTION if action == "restrict" else RestrictionKind.OBJECTION
+        vault.catalog.add_restriction(entry, "h", kind, at=utc_now(), detail=None)
+        expected = r"restricted .*Art\. 18" if action == "restrict" else r"objected .*Art\. 21"
+        with pytest.raises(NotFoundError, match=expected):
+            load_voiceprint(vault, "agent-7")
+        vault.catalog.lift_restrictions(entry, "h", kind, utc_now())
+        assert load_voiceprint(vault, "agent-7").agent_id == "agent-7"
+
+
+def test_rights_restrict_on_the_agent_stops_the_voiceprint(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.audit import AuditLog
+    from voicepriv.demo import DEMO_POLICY
+    from voicepriv.enrollment import agent_subject
+    from voicepriv.policy import parse_policy
+    from voicepriv.rights import Rights
+
+    policy = parse_policy(DEMO_POLICY, source="demo-policy.toml")
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        enroll(vault, _voiceprint())
+        log = AuditLog(tmp_path / "audit.jsonl", signer=vault.provider)
+        rights = Rights(vault, policy, log)
+        assert rights.restrict([agent_subject("agent-7")]).recordings == tuple(_entries(vault))
+        with pytest.raises(NotFoundError, match="restricted"):
+            load_voiceprint(vault, "agent-7")
+        rights.restrict([agent_subject("agent-7")], lift=True)
+        assert load_voiceprint(vault, "agent-7").agent_id == "agent-7"
+
+
+def test_re_enrolling_under_a_hold_deletes_the_unheld_and_keeps_the_held(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    t0 = utc_now() - timedelta(days=3)
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        enroll(vault, _voiceprint(value=1.0), now=t0)
+        (held,) = _entries(vault)
+        vault.place_hold(
+            LegalHold(
+                id="hold-1", scope=HoldScope(recordings=(held,)), reason="dispute", placed_at=t0
+            )
+        )
+        # the new voiceprint is stored and nothing is raised; the held one is reported
+        first = enroll(vault, _voiceprint(value=-1.0), now=t0 + timedelta(days=1))
+        assert first.held == (held,)
+        assert first.replaced == ()
+        assert any("hold-1" in note for note in first.notes)
+        # a retry (or a later re-enrollment) goes past the held one and removes the unheld
+        # copy: copies never pile up
+        newest = _voiceprint(value=0.5)
+        second = enroll(vault, newest)
+        assert second.held == (held,)
+        assert [r.recording_id for r in second.replaced] == [first.stored.recording_id]
+        assert _entries(vault) == sorted([held, second.stored.recording_id])
+        # the newest is the one used; the held one is never handed out
+        assert np.allclose(load_voiceprint(vault, "agent-7").vector, newest.vector)
+
+
+def _unread_clips() -> Iterator[Any]:
+    raise AssertionError("a clip was read before the agent id was checked")
+    yield  # a generator: fails only when iterated
+
+
+@pytest.mark.parametrize("agent", ["jane@corp.com", "jane doe", "", "../x", "tel:4512345678"])
+def test_enroll_refuses_a_bad_agent_id_before_reading_a_clip(agent: str) -> None:
+    with pytest.raises(ModelError, match="agent id"):
+        enroll_clips(agent, _unread_clips(), MfccEmbedder())
+    with pytest.raises(ModelError, match="agent id"):
+        enroll_from_calls(agent, _unread_clips(), MfccEmbedder())
+
+
+def test_cli_enroll_with_a_refused_agent_id_writes_no_file(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.cli import main
+
+    root = tmp_path / "vault"
+    vault_module.Vault.create(root).close()
+    clip = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[0]
+    out = tmp_path / "jane.json"
+    for agent in ("jane@corp.com", "tel:4512345678"):
+        args = ["enroll", agent, str(clip), "--embedder", "mfcc", "--out", str(out)]
+        assert main([*args, "--vault", str(root)]) == 2
+        assert "agent id" in capsys.readouterr().err
+        assert main(args) == 2  # --out alone: the id is refused all the same
+        assert not out.exists()
+    with vault_module.Vault.open(root) as vault:
+        assert vault.catalog.recording_ids() == []
+
+
+def test_enroll_and_delete_write_audit_events_with_ids_only(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.audit import AuditLog, EventType, read_events, verify_log
+
+    path = tmp_path / "audit.jsonl"
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        log = AuditLog(path, signer=vault.provider)
+        first = enroll(vault, _voiceprint(), audit=log)
+        second = enroll(vault, _voiceprint(value=-1.0), audit=log)
+        receipts = delete_voiceprint(vault, "agent-7", audit=log)
+        events = list(read_events(path))
+        verify_log(path, log.verify_key())
+    assert [e.type for e in events] == [
+        EventType.ARTIFACT_STORED,
+        EventType.ARTIFACT_STORED,
+        EventType.DELETION,
+        EventType.DELETION,
+    ]
+    stored = events[0].data
+    assert stored["recording_id"] == first.stored.recording_id
+    assert stored["artifact_id"] == first.stored.artifact_id
+    assert stored["kind"] == "voiceprint"
+    assert events[1].data["deleted"] == [first.stored.recording_id]
+    assert events[2].data["recording_id"] == first.stored.recording_id
+    assert events[2].data["reason"] == "re_enrollment"
+    assert events[3].data["recording_id"] == second.stored.recording_id == receipts[0].recording_id
+    assert events[3].data["reason"] == "agent_left"
+    for event in events:  # the agent id appears only inside the voiceprint's catalog ids
+        assert "agent_id" not in event.data
+        assert "agent-7" not in {str(v) for v in event.data.values()}
+
+
+def test_enroll_checks_the_audit_log_before_storing(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.audit import AuditLog
+    from voicepriv.errors import AuditError
+
+    (tmp_path / "audit-dir").mkdir()
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        log = AuditLog(tmp_path / "audit-dir", signer=vault.provider)
+        with pytest.raises(AuditError):
+            enroll(vault, _voiceprint(), audit=log)
+        assert vault.catalog.recording_ids() == []
+
+
+def test_cli_enroll_and_delete_are_audited(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.audit import EventType, read_events
+    from voicepriv.cli import main
+
+    root = tmp_path / "vault"
+    vault_module.Vault.create(root).close()
+    files = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[:2]
+    args = ["enroll", "agent-7", *map(str, files), "--vault", str(root), "--embedder", "mfcc"]
+    assert main(args) == 0
+    assert main([*args, "--audit", str(tmp_path / "other.jsonl")]) == 0
+    assert "replaced 1 older voiceprint(s)" in capsys.readouterr().out
+    assert main(["enroll", "agent-7", "--vault", str(root), "--delete"]) == 0
+    default = [e.type for e in read_events(root / "audit.jsonl")]
+    assert default == [EventType.ARTIFACT_STORED, EventType.DELETION]
+    other = [e.type for e in read_events(tmp_path / "other.jsonl")]
+    assert other == [EventType.ARTIFACT_STORED, EventType.DELETION]
+    # --audit without --vault is refused; an unwritable log stops enroll before any file
+    out = tmp_path / "vp.json"
+    assert main([*args[:4], "--embedder", "mfcc", "--audit", str(tmp_path / "a.jsonl")]) == 2
+    assert "--audit needs --vault" in capsys.readouterr().err
+    (tmp_path / "audit-dir").mkdir()
+    bad = [*args, "--out", str(out), "--audit", str(tmp_path / "audit-dir")]
+    assert main(bad) == 2
+    assert not out.exists()
+    with vault_module.Vault.open(root) as vault, pytest.raises(NotFoundError):
+        load_voiceprint(vault, "agent-7")
+
+
+def test_cli_enroll_reports_a_held_older_voiceprint(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.cli import main
+
+    root = tmp_path / "vault"
+    files = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[:2]
+    with vault_module.Vault.create(root) as vault:
+        enroll(vault, _voiceprint())
+        (held,) = _entries(vault)
+        vault.place_hold(
+            LegalHold(
+                id="hold-9",
+                scope=HoldScope(recordings=(held,)),
+                reason="dispute",
+                placed_at=utc_now() - timedelta(hours=1),
+            )
+        )
+    args = ["enroll", "agent-7", *map(str, files), "--vault", str(root), "--embedder", "mfcc"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"note: older voiceprint kept: recording {held}: under legal hold hold-9" in out
+    with vault_module.Vault.open(root) as vault:
+        assert held in _entries(vault) and len(_entries(vault)) == 2
+
+
+def test_an_agent_id_the_audit_log_refuses_stores_nothing(tmp_path: Path) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.audit import AuditLog, read_events
+    from voicepriv.errors import ConfigError
+
+    path = tmp_path / "audit.jsonl"
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        log = AuditLog(path, signer=vault.provider)
+        with pytest.raises(ModelError, match="audit log refuses"):
+            enroll(vault, _voiceprint(agent="tel:4512345678"), audit=log)
+        assert vault.catalog.recording_ids() == []
+        enroll(vault, _voiceprint())
+        with pytest.raises(ConfigError, match="reason"):
+            delete_voiceprint(vault, "agent-7", reason="left on 1 May", audit=log)
+        load_voiceprint(vault, "agent-7")  # nothing deleted
+    assert list(read_events(path)) == []

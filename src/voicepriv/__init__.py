@@ -19,7 +19,7 @@ from __future__ import annotations
 from voicepriv.audio import Audio
 from voicepriv.audit import AuditLog
 from voicepriv.batch import run_batch
-from voicepriv.enrollment import enroll
+from voicepriv.enrollment import Enrollment, enroll
 from voicepriv.errors import (
     AccessDenied,
     AudioError,
@@ -71,6 +71,7 @@ __all__ = [
     "ConsentState",
     "Decision",
     "Direction",
+    "Enrollment",
     "IngestResult",
     "IntegrityError",
     "IsolationError",

@@ -20,10 +20,11 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 import numpy as np
 
 from voicepriv.audio import Audio
-from voicepriv.errors import AudioError, ModelError
+from voicepriv.errors import AudioError, ModelError, NotFoundError, VaultError
 from voicepriv.interfaces import Embedder, VoiceActivityDetector, Voiceprint
 from voicepriv.model import (
     ChannelLayout,
@@ -40,6 +41,7 @@ from voicepriv.model import (
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from voicepriv.audit import AuditLog
     from voicepriv.vault import DeletionReceipt, PutResult, Vault
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "FORMAT",
     "MIN_SPEECH_S",
     "VOICEPRINT_TAG",
+    "Enrollment",
     "agent_subject",
     "delete_voiceprint",
     "enroll",
@@ -95,10 +98,11 @@ def enroll_clips(
     Each clip is embedded whole; the embeddings are averaged weighted by each clip's speech
     seconds and L2-normalised. Multi-channel clips are mixed down.
 
+    :raises ModelError: *agent_id* is not one the vault accepts (checked before any clip is
+        read, so a refused id never leaves a voiceprint behind).
     :raises AudioError: no clip, or less than *min_speech_s* of speech in all of them.
     """
-    if not agent_id:
-        raise ModelError("enrollment: agent_id must not be empty")
+    _check_new_agent_id(agent_id)
     vectors: list[np.ndarray[Any, np.dtype[np.float64]]] = []
     weights: list[float] = []
     for clip in clips:
@@ -140,9 +144,11 @@ def enroll_from_calls(
 
     Only the channel the layout gives the agent is read; the customer channel is not touched.
 
-    :raises ModelError: a layout is not stereo or names no agent channel.
+    :raises ModelError: *agent_id* is refused (as by :func:`enroll_clips`), or a layout is
+        not stereo or names no agent channel.
     :raises AudioError: a call is not two channels, or too little speech in total.
     """
+    _check_new_agent_id(agent_id)
     clips: list[Audio] = []
     for index, (audio, layout) in enumerate(calls):
         if layout.kind is not LayoutKind.STEREO:
@@ -235,11 +241,48 @@ def voiceprint_from_bytes(data: bytes, *, source: str = "voiceprint") -> Voicepr
 # --------------------------------------------------------------------------- vault
 
 
+@attrs.frozen(kw_only=True)
+class Enrollment:
+    """What :func:`enroll` did.
+
+    :param stored: the new voiceprint artifact (its own catalog entry, ``stored.recording_id``).
+    :param replaced: deletion receipts of the agent's older voiceprints (reason
+        ``"re_enrollment"``).
+    :param held: catalog ids of older voiceprints a legal hold keeps: not deleted, never
+        loaded again (:func:`load_voiceprint` reads only the newest); :func:`delete_voiceprint`
+        or the retention sweep removes them once the hold is lifted.
+    :param notes: one sentence per older voiceprint not deleted (held, or a deletion that
+        failed and is resumed by the next :func:`enroll`, :func:`delete_voiceprint` or sweep).
+    """
+
+    stored: PutResult
+    replaced: tuple[DeletionReceipt, ...] = ()
+    held: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
 def _check_agent_id(agent_id: str) -> str:
     if not isinstance(agent_id, str) or not _AGENT_ID.fullmatch(agent_id):
         raise ModelError(
             f"agent id: expected 1-81 letters, digits, '.', '_', ':' or '-', got {agent_id!r}"
         )
+    return agent_id
+
+
+def _check_new_agent_id(agent_id: str) -> str:
+    """:func:`_check_agent_id`, and refuse an id the audit log would refuse in the voiceprint's
+    catalog id (one spelled like a phone number, e.g. ``tel:4512345678``): enrolling it could
+    never be logged. Only for new voiceprints; stored ones can always be deleted."""
+    from voicepriv.audit import check_event_data
+    from voicepriv.errors import ConfigError
+
+    _check_agent_id(agent_id)
+    try:
+        check_event_data({"recording_id": f"voiceprint.{agent_id}"})
+    except ConfigError as exc:
+        raise ModelError(
+            f"agent id {agent_id!r}: the audit log refuses it ({exc}); use a personnel number"
+        ) from exc
     return agent_id
 
 
@@ -249,7 +292,9 @@ def agent_subject(agent_id: str) -> SubjectRef:
 
 
 def _live_voiceprints(vault: Vault, agent_id: str) -> list[str]:
-    """Catalog ids of the agent's live voiceprint entries, oldest first."""
+    """Catalog ids of the agent's voiceprint entries still stored (active, whatever their
+    deadline, restrictions or holds), oldest first: what re-enrolling and
+    :func:`delete_voiceprint` remove. :func:`load_voiceprint` decides which may be used."""
     from voicepriv.vault import RecordingState
 
     entries = []
@@ -260,22 +305,65 @@ def _live_voiceprints(vault: Vault, agent_id: str) -> list[str]:
     return [e.id for e in sorted(entries, key=lambda e: (e.created_at, e.id))]
 
 
+def _stored_event(
+    result: PutResult, replaced: Iterable[str], held: Iterable[str]
+) -> dict[str, Any]:
+    """Audit data of a stored voiceprint: ids only (the agent id is never logged apart).
+
+    ``deleted`` lists the older voiceprints replaced (each also has its ``deletion`` event),
+    ``held`` those a legal hold kept.
+    """
+    return {
+        "recording_id": result.recording_id,
+        "artifact_id": result.artifact_id,
+        "kind": result.kind.value,
+        "size": result.size,
+        "replicas": sorted(result.replicas),
+        "tags": [VOICEPRINT_TAG],
+        "deleted": sorted(replaced),
+        "held": [{"recording": recording_id} for recording_id in sorted(held)],
+    }
+
+
+def _deletion_event(receipt: DeletionReceipt) -> dict[str, Any]:
+    return {
+        "recording_id": receipt.recording_id,
+        "reason": receipt.reason,
+        "artifacts": list(receipt.artifacts),
+        "key_destroyed": receipt.key_destroyed,
+        "tags": [VOICEPRINT_TAG],
+    }
+
+
 def enroll(
     vault: Vault,
     voiceprint: Voiceprint,
     *,
     keep_for: timedelta = DEFAULT_KEEP_FOR,
     now: datetime | None = None,
-) -> PutResult:
+    audit: AuditLog | None = None,
+) -> Enrollment:
     """Store *voiceprint* in *vault* (artifact kind ``"voiceprint"``), replacing older ones.
 
     The voiceprint gets its own catalog entry (tag ``"voiceprint"``, the agent as its only
     party and data subject) with its own key and deadline ``now + keep_for``, so the retention
     sweep, erasure requests for the agent and legal holds apply to it like to any artifact.
-    An earlier voiceprint of the same agent is deleted (reason ``"re_enrollment"``) once the
-    new one is stored.
+    Once the new one is stored, every older voiceprint of the agent is deleted (reason
+    ``"re_enrollment"``) except those a legal hold keeps, which are reported in
+    :attr:`Enrollment.held` and :attr:`Enrollment.notes`; nothing is raised after the new
+    voiceprint is stored but an audit log failure.
+
+    :param audit: when given, checked writable before anything is stored; then one
+        ``artifact_stored`` event for the new voiceprint and one ``deletion`` event per older
+        one deleted (ids only: the voiceprint's catalog id, never the agent id alone).
+    :raises ModelError: the agent id is refused (also one the audit log would refuse), or
+        *keep_for* is not positive.
+    :raises AuditError: the audit log cannot be written (nothing is stored).
     """
-    agent_id = _check_agent_id(voiceprint.agent_id)
+    from voicepriv.audit import EventType, check_event_data
+    from voicepriv.errors import LegalHoldError
+
+    agent_id = _check_new_agent_id(voiceprint.agent_id)
     if keep_for <= timedelta(0):
         raise ModelError(f"voiceprint retention: expected a positive duration, got {keep_for}")
     now = now or utc_now()
@@ -289,43 +377,120 @@ def enroll(
         parties=(Party(role=Role.AGENT, id=agent_id, subjects=(agent_subject(agent_id),)),),
         tags=tags,  # type: ignore[arg-type]  # attrs plugin: converter=frozenset
     )
+    if audit is not None:
+        # Nothing is stored unless the events can be logged: ids the log takes, and a
+        # writable log.
+        check_event_data({"recording_id": record.id, "deleted": older})
+        audit.check_writable()
     vault.add_recording(record, delete_after=now + keep_for)
-    result = vault.put_artifact(
+    stored = vault.put_artifact(
         record.id,
         ARTIFACT_KIND,
         voiceprint_to_bytes(voiceprint),
         media={"format": FORMAT, "embedder": voiceprint.embedder},
     )
+    # From here on the new voiceprint is stored: an older one that cannot be deleted now is
+    # reported, never raised, and the others are still deleted.
+    replaced: list[DeletionReceipt] = []
+    held: list[str] = []
+    notes: list[str] = []
     for recording_id in older:
-        vault.delete(recording_id, "re_enrollment", now=now)
-    return result
+        try:
+            replaced.append(vault.delete(recording_id, "re_enrollment", now=now))
+        except LegalHoldError as exc:
+            held.append(recording_id)
+            notes.append(f"older voiceprint kept: {exc}")
+        except VaultError as exc:
+            notes.append(
+                f"older voiceprint {recording_id} not deleted ({type(exc).__name__}: {exc}); "
+                "the next enroll, delete_voiceprint or retention sweep retries"
+            )
+    if audit is not None:
+        audit.append(
+            EventType.ARTIFACT_STORED,
+            _stored_event(stored, (r.recording_id for r in replaced), held),
+            at=now,
+        )
+        for receipt in replaced:
+            audit.append(EventType.DELETION, _deletion_event(receipt), at=now)
+    return Enrollment(stored=stored, replaced=tuple(replaced), held=tuple(held), notes=tuple(notes))
 
 
-def load_voiceprint(vault: Vault, agent_id: str) -> Voiceprint:
-    """The agent's current voiceprint from *vault*.
+def _unusable(vault: Vault, recording_id: str, delete_after: datetime | None, now: datetime) -> str:
+    """Why the voiceprint in *recording_id* may not be used at *now* (``""``: it may)."""
+    from voicepriv.vault.catalog import RestrictionKind
 
-    :raises NotFoundError: the agent has no live voiceprint (never enrolled, deleted, expired).
+    if delete_after is not None and delete_after <= now:
+        return f"its deadline {delete_after.isoformat()} has passed (enroll the agent again)"
+    restrictions = vault.catalog.restrictions(recording_id)
+    if any(r.kind is RestrictionKind.RESTRICTION for r in restrictions):
+        return "its processing is restricted (GDPR Art. 18) until the restriction is lifted"
+    if any(r.kind is RestrictionKind.OBJECTION for r in restrictions):
+        return "the agent objected to its processing (GDPR Art. 21)"
+    return ""
+
+
+def load_voiceprint(vault: Vault, agent_id: str, *, now: datetime | None = None) -> Voiceprint:
+    """The agent's current voiceprint from *vault*: the newest one stored, if it may be used.
+
+    An older voiceprint (kept by a legal hold after re-enrollment) is never handed out.
+
+    :param now: the instant the voiceprint is to be used at (default: the real clock).
+    :raises NotFoundError: the agent has no usable voiceprint: never enrolled, deleted, past its
+        deadline (even before the retention sweep ran), or restricted (GDPR Art. 18) or
+        objected to (Art. 21); the message says which.
     """
-    from voicepriv.errors import NotFoundError
     from voicepriv.vault import ArtifactKind
 
+    now = now or utc_now()
     for recording_id in reversed(_live_voiceprints(vault, agent_id)):
-        for artifact in vault.catalog.artifacts(recording_id):
-            if artifact.kind is ArtifactKind.VOICEPRINT:
-                return voiceprint_from_bytes(
-                    vault.read(artifact.id), source=f"voiceprint of agent {agent_id!r}"
-                )
+        artifacts = [
+            a for a in vault.catalog.artifacts(recording_id) if a.kind is ArtifactKind.VOICEPRINT
+        ]
+        if not artifacts:
+            continue  # an entry whose put failed: look at the one before
+        why = _unusable(
+            vault, recording_id, vault.catalog.recording(recording_id).delete_after, now
+        )
+        if why:
+            raise NotFoundError(
+                f"vault: the voiceprint of agent {agent_id!r} ({recording_id}) may not be "
+                f"used: {why}"
+            )
+        return voiceprint_from_bytes(
+            vault.read(artifacts[0].id), source=f"voiceprint of agent {agent_id!r}"
+        )
     raise NotFoundError(f"vault: agent {agent_id!r} has no voiceprint (enroll the agent first)")
 
 
 def delete_voiceprint(
-    vault: Vault, agent_id: str, *, reason: str = "agent_left", now: datetime | None = None
+    vault: Vault,
+    agent_id: str,
+    *,
+    reason: str = "agent_left",
+    now: datetime | None = None,
+    audit: AuditLog | None = None,
 ) -> tuple[DeletionReceipt, ...]:
     """Crypto-shred and delete every live voiceprint of *agent_id* (e.g. when they leave).
 
-    :raises LegalHoldError: a legal hold covers a voiceprint (nothing more is deleted).
+    :param audit: when given, checked first (writable, and taking the ids and *reason*);
+        one ``deletion`` event per voiceprint deleted (ids only).
+    :raises ConfigError: the audit log would refuse a catalog id or *reason* (nothing deleted).
+    :raises LegalHoldError: a legal hold covers a voiceprint (nothing more is deleted; those
+        deleted before it are logged).
     """
-    return tuple(
-        vault.delete(recording_id, reason, now=now)
-        for recording_id in _live_voiceprints(vault, agent_id)
-    )
+    from voicepriv.audit import EventType, check_event_data
+
+    stored = _live_voiceprints(vault, agent_id)
+    if audit is not None:
+        check_event_data({"deleted": stored, "reason": reason})
+        audit.check_writable()
+    receipts: list[DeletionReceipt] = []
+    try:
+        for recording_id in stored:
+            receipts.append(vault.delete(recording_id, reason, now=now))
+    finally:
+        if audit is not None:
+            for receipt in receipts:
+                audit.append(EventType.DELETION, _deletion_event(receipt), at=now)
+    return tuple(receipts)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -370,6 +371,23 @@ def test_a_put_that_stores_nothing_is_rolled_back(vault: Vault) -> None:
     assert vault.find_subject(model.SubjectRef(kind="phone", value="+4512345678")) == []
     vault.put(recording(), {"transcript": b"retry"}, delete_after=None)
     assert vault.catalog.recording("call-1").state is RecordingState.ACTIVE
+
+
+def test_a_voiceprint_is_refused_on_a_recording_that_is_not_a_voiceprint_entry(
+    vault: Vault,
+) -> None:
+    vault.add_recording(recording(), delete_after=None)
+    for kind in ("voiceprint", ArtifactKind.VOICEPRINT):
+        with pytest.raises(ConfigError, match=r"recording 'call-1': artifact kind 'voiceprint'"):
+            vault.put_artifact("call-1", kind, b"{}")
+    assert vault.catalog.artifacts("call-1") == []
+    with pytest.raises(ConfigError, match="voiceprint entry"):
+        vault.put(recording("call-2"), {"voiceprint": b"{}"}, delete_after=None)
+    assert vault.catalog.recording_ids() == ["call-1"]
+    # the voiceprint entries enrollment makes still take them
+    tagged = attrs.evolve(recording("vp-1"), tags=frozenset({"voiceprint"}))
+    (stored,) = vault.put(tagged, {"voiceprint": b"{}"}, delete_after=None)
+    assert vault.read(stored.artifact_id) == b"{}"
 
 
 # --------------------------------------------------------------------------- 9. typed errors

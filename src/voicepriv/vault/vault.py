@@ -718,12 +718,24 @@ class Vault:
 
         Streams: memory stays flat whatever the size; plaintext never touches a disk.
 
+        :raises ConfigError: *kind* is unknown, or is ``"voiceprint"`` on a recording that is
+            not a voiceprint entry (tag ``"voiceprint"``, made by
+            :func:`voicepriv.enrollment.enroll`): a voiceprint stored elsewhere would outlive
+            the agent's deletion.
         :raises StorageError: no replica could be written (nothing is kept).
         """
         kind = _artifact_kind(recording_id, kind)
         entry = self.catalog.recording(recording_id)
         if entry.state is not RecordingState.ACTIVE:
             raise VaultError(f"vault: recording {recording_id!r} is {entry.state.value}")
+        # The tag is voicepriv.enrollment.VOICEPRINT_TAG (not imported: the vault does not
+        # depend on enrollment).
+        if kind is ArtifactKind.VOICEPRINT and "voiceprint" not in entry.tags:
+            raise ConfigError(
+                f"recording {recording_id!r}: artifact kind 'voiceprint' is only stored in a "
+                "voiceprint entry (tag 'voiceprint'); enroll the agent with "
+                "voicepriv.enrollment.enroll or `voicepriv enroll` instead"
+            )
         artifact_id = _new_id("a")
         object_key = f"objects/{artifact_id[2:4]}/{artifact_id}.vpv"
         data_key, wrapped = self.keys.new_data_key(entry.key_id, artifact_id)
