@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from voicepriv.audit import AuditLog, EventType, Signer, check_event_data
+from voicepriv.enrollment import VOICEPRINT_TAG as _VOICEPRINT_TAG
 from voicepriv.errors import (
     AccessDenied,
     ConfigError,
@@ -1360,9 +1361,22 @@ class Rights:
         logged: list[dict[str, Any]] = []
         emptied: list[str] = []
         shortened: dict[str, datetime | None] = {}
+        voiceprints: list[str] = []
         for recording in sorted(found):
             metadata = self.vault.metadata(recording)
             if not metadata.decision:
+                if _VOICEPRINT_TAG in metadata.recording.tags:
+                    # The agent's voiceprint (no call decision): an objection stops its use
+                    # (load_voiceprint refuses it) until deleted or re-enrolled with consent.
+                    for subject in sorted(found[recording]):
+                        self.vault.catalog.add_restriction(
+                            recording,
+                            subject,
+                            RestrictionKind.OBJECTION,
+                            at=when,
+                            detail=_VOICEPRINT_TAG,
+                        )
+                    voiceprints.append(recording)
                 continue
             decision = self._after_objections(
                 recording,
@@ -1441,6 +1455,7 @@ class Rights:
                 "request": request,
                 "subjects": hashes,
                 "removed": logged,
+                "voiceprints_stopped": len(voiceprints),
                 "deleted": deleted,
                 "retention": [
                     {"recording": r, "delete_after": None if d is None else format_time(d)}
