@@ -322,7 +322,10 @@ def test_a_restricted_or_objected_voiceprint_is_not_loaded(tmp_path: Path, actio
         assert load_voiceprint(vault, "agent-7").agent_id == "agent-7"
 
 
-def test_rights_restrict_on_the_agent_stops_the_voiceprint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("request_kind", ["restrict", "object"])
+def test_an_agents_restriction_or_objection_through_rights_stops_the_voiceprint(
+    tmp_path: Path, request_kind: str
+) -> None:
     vault_module = pytest.importorskip("voicepriv.vault")
     from voicepriv.audit import AuditLog
     from voicepriv.demo import DEMO_POLICY
@@ -331,34 +334,23 @@ def test_rights_restrict_on_the_agent_stops_the_voiceprint(tmp_path: Path) -> No
     from voicepriv.rights import Rights
 
     policy = parse_policy(DEMO_POLICY, source="demo-policy.toml")
+    agent = [agent_subject("agent-7")]
     with vault_module.Vault.create(tmp_path / "vault") as vault:
         enroll(vault, _voiceprint())
         log = AuditLog(tmp_path / "audit.jsonl", signer=vault.provider)
         rights = Rights(vault, policy, log)
-        assert rights.restrict([agent_subject("agent-7")]).recordings == tuple(_entries(vault))
-        with pytest.raises(NotFoundError, match="restricted"):
-            load_voiceprint(vault, "agent-7")
-        rights.restrict([agent_subject("agent-7")], lift=True)
-        assert load_voiceprint(vault, "agent-7").agent_id == "agent-7"
-
-
-def test_rights_object_by_the_agent_stops_the_voiceprint(tmp_path: Path) -> None:
-    vault_module = pytest.importorskip("voicepriv.vault")
-    from voicepriv.audit import AuditLog
-    from voicepriv.demo import DEMO_POLICY
-    from voicepriv.enrollment import agent_subject
-    from voicepriv.policy import parse_policy
-    from voicepriv.rights import Rights
-
-    policy = parse_policy(DEMO_POLICY, source="demo-policy.toml")
-    with vault_module.Vault.create(tmp_path / "vault") as vault:
-        enroll(vault, _voiceprint())
-        log = AuditLog(tmp_path / "audit.jsonl", signer=vault.provider)
-        Rights(vault, policy, log).object([agent_subject("agent-7")])
-        with pytest.raises(NotFoundError, match=r"objected .*Art\. 21"):
-            load_voiceprint(vault, "agent-7")
-        (event,) = [e for e in log.events() if e.type.value == "objection"]
-        assert event.data["voiceprints_stopped"] == 1
+        if request_kind == "restrict":
+            assert rights.restrict(agent).recordings == tuple(_entries(vault))
+            with pytest.raises(NotFoundError, match="restricted"):
+                load_voiceprint(vault, "agent-7")
+            rights.restrict(agent, lift=True)
+            assert load_voiceprint(vault, "agent-7").agent_id == "agent-7"
+        else:
+            rights.object(agent)
+            with pytest.raises(NotFoundError, match=r"objected .*Art\. 21"):
+                load_voiceprint(vault, "agent-7")
+            (event,) = [e for e in log.events() if e.type.value == "objection"]
+            assert event.data["voiceprints_stopped"] == 1
 
 
 def test_re_enrolling_under_a_hold_deletes_the_unheld_and_keeps_the_held(tmp_path: Path) -> None:

@@ -290,12 +290,7 @@ def ingest(
     removable: Path | None = None
     if remove_source:
         removable = _removable(audio_source)
-    with clock.step("intake"):
-        extra = consents_from_ivr(policy, ivr) if ivr else ()
-        if extra:
-            recording = attrs.evolve(recording, consents=recording.consents + tuple(extra))
-    with clock.step("decide"):
-        decision = decide(recording, policy, jurisdictions=jurisdictions)
+    recording, decision = _decided(clock, recording, policy, ivr, jurisdictions)
     decision_json = json.dumps(decision_to_dict(decision), sort_keys=True, default=str)
 
     destroyed: list[str] = []
@@ -517,6 +512,24 @@ def _audit(
     return seqs
 
 
+def _decided(
+    clock: _Clock,
+    recording: Recording,
+    policy: Policy,
+    ivr: Sequence[IvrInput],
+    jurisdictions: JurisdictionTable | None,
+) -> tuple[Recording, Decision]:
+    """The recording with its IVR keypresses as consent events (step ``intake``), and the
+    decision on it (step ``decide``)."""
+    with clock.step("intake"):
+        extra = consents_from_ivr(policy, ivr) if ivr else ()
+        if extra:
+            recording = attrs.evolve(recording, consents=recording.consents + tuple(extra))
+    with clock.step("decide"):
+        decision = decide(recording, policy, jurisdictions=jurisdictions)
+    return recording, decision
+
+
 def _undo(vault: Vault, log: AuditLog, recording_id: str, reason: str) -> None:
     """Erase an ingest that did not finish, audit the deletion, then forget the recording.
 
@@ -621,12 +634,7 @@ def _settle_earlier(
         with clock.step("store"):
             _undo(vault, log, recording.id, reason)
         return None
-    with clock.step("intake"):
-        extra = consents_from_ivr(policy, ivr) if ivr else ()
-        if extra:
-            recording = attrs.evolve(recording, consents=recording.consents + tuple(extra))
-    with clock.step("decide"):
-        decision = decide(recording, policy, jurisdictions=jurisdictions)
+    recording, decision = _decided(clock, recording, policy, ivr, jurisdictions)
     stored = _finished(vault, recording.id)
     if stored is not None and _audited(log, recording.id, stored[1]):
         outcome = Outcome.KEPT if stored[0] is ArtifactKind.FULL_AUDIO else Outcome.AGENT_ONLY

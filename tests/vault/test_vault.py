@@ -57,22 +57,6 @@ def recording(
     )
 
 
-@pytest.fixture
-def vault(tmp_path: Path) -> Iterator[Vault]:
-    with Vault.create(tmp_path / "vault", chunk_size=64) as opened:
-        yield opened
-
-
-@pytest.fixture
-def two_replicas(tmp_path: Path) -> Iterator[Vault]:
-    replicas = (
-        ReplicaConfig(name="a", url=str(tmp_path / "rep-a")),
-        ReplicaConfig(name="b", url=str(tmp_path / "rep-b")),
-    )
-    with Vault.create(tmp_path / "vault2", replicas=replicas, chunk_size=64) as opened:
-        yield opened
-
-
 def test_put_and_read_back_with_metadata(vault: Vault) -> None:
     data = os.urandom(1000)
     (result,) = vault.put(

@@ -28,7 +28,7 @@ from voicepriv.errors import (
 )
 from voicepriv.interfaces import Storage
 from voicepriv.model import utc_now
-from voicepriv.vault import ArtifactKind, DeletionReceipt, ReplicaConfig, ReplicaState, Vault
+from voicepriv.vault import ArtifactKind, DeletionReceipt, ReplicaState, Vault
 from voicepriv.vault.catalog import RecordingState, RestrictionGround, RestrictionKind
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -45,22 +45,6 @@ def recording(rid: str = "call-1") -> model.Recording:
             {"role": "customer", "subjects": [{"kind": "phone", "value": "+4512345678"}]},
         ],
     )
-
-
-@pytest.fixture
-def vault(tmp_path: Path) -> Iterator[Vault]:
-    with Vault.create(tmp_path / "vault", chunk_size=64) as opened:
-        yield opened
-
-
-@pytest.fixture
-def two_replicas(tmp_path: Path) -> Iterator[Vault]:
-    replicas = (
-        ReplicaConfig(name="a", url=str(tmp_path / "rep-a")),
-        ReplicaConfig(name="b", url=str(tmp_path / "rep-b")),
-    )
-    with Vault.create(tmp_path / "vault2", replicas=replicas, chunk_size=64) as opened:
-        yield opened
 
 
 def _hold(rid: str, hold_id: str | None = None) -> model.LegalHold:
