@@ -1020,6 +1020,23 @@ def test_export_withholds_consents_another_customer_may_have_given(
     assert "several parties share the role(s) customer" in entry["consents_withheld"]
 
 
+def test_export_lists_purposes_as_objections_left_them(setup: Setup, tmp_path: Path) -> None:
+    training = kept("training", LegalBasis.LEGITIMATE_INTERESTS, AT + 60 * DAY)
+    setup.add("call-1", (PHONE,), made=_mirrored("call-1", CONSENTED, training))
+    setup.rights.object([PHONE], now=AT)
+    target = tmp_path / "export.vpx"
+    setup.rights.export(
+        [PHONE], target, PasswordRecipient(password="correct horse battery", cost=14), now=AT
+    )
+    plain = open_archive(target.read_bytes(), password="correct horse battery")
+    with zipfile.ZipFile(io.BytesIO(plain)) as archive:
+        (entry,) = json.loads(archive.read("manifest.json"))
+    tracks = {p["purpose"]: p["tracks"] for p in entry["purposes"]}
+    # the customer's voice is no longer kept for training; the agent's still is
+    assert tracks["training"] == ["agent"]
+    assert tracks[CONSENTED.purpose] == ["agent", "customer"]
+
+
 def test_rights_cli(
     setup: Setup,
     tmp_path: Path,

@@ -1217,7 +1217,14 @@ class Rights:
                 metadata = self.vault.metadata(recording_id)
                 recording = metadata.recording
                 decision = (
-                    decision_from_dict(json.loads(metadata.decision)) if metadata.decision else None
+                    # as it stands now: the purposes objections removed are not listed
+                    self._after_objections(
+                        recording_id,
+                        recording,
+                        decision_from_dict(json.loads(metadata.decision)),
+                    )
+                    if metadata.decision
+                    else None
                 )
                 roles = sorted(
                     {
