@@ -1090,6 +1090,22 @@ def test_rights_cli(
     assert setup.audit.verify().count == 6
 
 
+def test_rights_cli_object_says_whose_voice_stops(
+    setup: Setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    training = kept("training", LegalBasis.LEGITIMATE_INTERESTS, AT + 60 * DAY)
+    setup.add("call-1", (PHONE,), made=_mirrored("call-1", CONSENTED, training))
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY_TOML, encoding="utf-8")
+    root, log = str(setup.vault.config.root), str(setup.audit.path)
+    args = ["--vault", root, "--policy", str(policy), "--audit", log, "--phone", "+4512345678"]
+    assert main(["rights", "object", *args]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "call-1: the customer's voice no longer used for training "
+        "(the other party's voice is still kept for training)"
+    )
+
+
 def test_holds_and_key_rotation_are_audited(setup: Setup) -> None:
     setup.add("call-1", (PHONE,), QA)
     subject = setup.vault.subject_hash(PHONE)

@@ -198,9 +198,17 @@ def run_object(args: argparse.Namespace) -> int:
     with vault, rights:
         result = rights.object(refs)
     for recording, purposes in sorted(result.removed_purposes.items()):
-        print(f"{recording}: no longer used for {', '.join(purposes)}")
+        tracks = " and ".join(
+            f"the {role.value}'s voice" for role in result.removed_from[recording]
+        )
+        ended = result.ended_purposes.get(recording, ())
+        kept = [p for p in purposes if p not in ended]
+        print(
+            f"{recording}: {tracks} no longer used for {', '.join(purposes)}"
+            + (f" (the other party's voice is still kept for {', '.join(kept)})" if kept else "")
+        )
     if result.deleted:
-        print(f"deleted (no purpose left): {', '.join(result.deleted)}")
+        print(f"deleted (objector's voice left without a purpose): {', '.join(result.deleted)}")
     if not result.removed_purposes:
         print("no recording of this subject is kept on legitimate interests")
     return 0
