@@ -235,23 +235,30 @@ def test_cli_enroll_refuses_without_destination(
     assert "--agent-side given, but the file has 1 channel" in capsys.readouterr().err
 
 
+def _cli_enroll_args(shared_data: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A new vault, and ``voicepriv enroll`` arguments enrolling agent-7 into it (mfcc)."""
+    from voicepriv.vault import Vault
+
+    root = tmp_path / "vault"
+    Vault.create(root).close()
+    files = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[:2]
+    return root, ["enroll", "agent-7", *map(str, files), "--vault", str(root), "--embedder", "mfcc"]
+
+
 def test_cli_enroll_checks_out_before_touching_the_vault(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     vault_module = pytest.importorskip("voicepriv.vault")
     from voicepriv.cli import main
 
-    root = tmp_path / "vault"
-    vault_module.Vault.create(root).close()
-    files = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[:2]
-    args = ["enroll", "agent-7", *map(str, files), "--vault", str(root), "--embedder", "mfcc"]
+    root, args = _cli_enroll_args(shared_data, tmp_path)
     assert main(args) == 0
     with vault_module.Vault.open(root) as vault:
         first = load_voiceprint(vault, "agent-7")
         entries = sorted(vault.catalog.recording_ids())
     capsys.readouterr()
     for bad in (tmp_path / "nodir" / "vp.json", tmp_path):
-        assert main([*args[:2], str(files[0]), *args[4:], "--out", str(bad)]) == 2
+        assert main([*args[:3], *args[4:], "--out", str(bad)]) == 2
         assert f"--out {bad}:" in capsys.readouterr().err
     # the voiceprint enrolled before is still there, and nothing was added
     with vault_module.Vault.open(root) as vault:
@@ -465,10 +472,7 @@ def test_cli_enroll_and_delete_are_audited(
     from voicepriv.audit import EventType, read_events
     from voicepriv.cli import main
 
-    root = tmp_path / "vault"
-    vault_module.Vault.create(root).close()
-    files = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[:2]
-    args = ["enroll", "agent-7", *map(str, files), "--vault", str(root), "--embedder", "mfcc"]
+    root, args = _cli_enroll_args(shared_data, tmp_path)
     assert main(args) == 0
     assert main([*args, "--audit", str(tmp_path / "other.jsonl")]) == 0
     assert "replaced 1 older voiceprint(s)" in capsys.readouterr().out

@@ -354,20 +354,20 @@ def test_remove_source_after_success(
     assert not path.exists()
 
 
-def test_cli_ingest_folder_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`voicepriv ingest DIR --policy P --vault V`: summary table, then a re-run skips all."""
+def _demo_calls(folder: Path, prefix: str, *, consent: bool = True) -> Path:
+    """*folder* holding the demo call as an inbound and an outbound call (``calls.json``), the
+    caller pressing 1 for quality assurance when *consent*; ids ``PREFIX-inbound`` ..."""
     import json
 
-    from voicepriv.cli import main
     from voicepriv.demo import build_call
 
     stereo, _, _ = build_call()
-    calls = tmp_path / "calls"
-    calls.mkdir()
-    audio_io.save(stereo, calls / "call.wav")
+    folder.mkdir()
+    audio_io.save(stereo, folder / "call.wav")
+    ivr = [{"prompt": "qa", "digit": "1", "offset_s": 0.1}] if consent else []
     records = [
         {
-            "call_id": f"cli-{direction}",
+            "call_id": f"{prefix}-{direction}",
             "started_at": "2026-03-02T09:15:00+01:00",
             "duration_s": stereo.duration,
             "direction": direction,
@@ -377,11 +377,20 @@ def test_cli_ingest_folder_resumes(tmp_path: Path, capsys: pytest.CaptureFixture
                 {"role": "agent", "id": "a1", "jurisdiction": "DK"},
                 {"role": "customer", "jurisdiction": "DK", "phone": PHONE},
             ],
-            "ivr": [{"prompt": "qa", "digit": "1", "offset_s": 0.1}],
+            "ivr": ivr,
         }
         for direction in ("inbound", "outbound")
     ]
-    (calls / "calls.json").write_text(json.dumps(records))
+    (folder / "calls.json").write_text(json.dumps(records))
+    return folder
+
+
+def test_cli_ingest_folder_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`voicepriv ingest DIR --policy P --vault V`: summary table, then a re-run skips all."""
+
+    from voicepriv.cli import main
+
+    calls = _demo_calls(tmp_path / "calls", "cli")
     (tmp_path / "policy.toml").write_text(DEMO_POLICY)
     argv = [
         "ingest",
@@ -579,32 +588,8 @@ class _CrashAfter:
 
 def _batch_calls(tmp_path: Path, *, consent: bool = True) -> tuple[list[IntakeRecord], IngestTask]:
     """The demo call as an inbound call (kept) and an outbound one (agent-only)."""
-    import json
 
-    from voicepriv.demo import build_call
-
-    stereo, _, _ = build_call()
-    calls = tmp_path / f"calls-{consent}"
-    calls.mkdir()
-    audio_io.save(stereo, calls / "call.wav")
-    ivr = [{"prompt": "qa", "digit": "1", "offset_s": 0.1}] if consent else []
-    records = [
-        {
-            "call_id": f"b-{direction}",
-            "started_at": "2026-03-02T09:15:00+01:00",
-            "duration_s": stereo.duration,
-            "direction": direction,
-            "channels": ["agent", "customer"],
-            "audio": "call.wav",
-            "parties": [
-                {"role": "agent", "id": "a1", "jurisdiction": "DK"},
-                {"role": "customer", "jurisdiction": "DK", "phone": PHONE},
-            ],
-            "ivr": ivr,
-        }
-        for direction in ("inbound", "outbound")
-    ]
-    (calls / "calls.json").write_text(json.dumps(records))
+    calls = _demo_calls(tmp_path / f"calls-{consent}", "b", consent=consent)
     (tmp_path / "policy.toml").write_text(DEMO_POLICY)
     if not (tmp_path / "vault").exists():
         Vault.create(tmp_path / "vault").close()

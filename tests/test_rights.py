@@ -1004,18 +1004,24 @@ def test_export_holds_exactly_the_subjects_data(setup: Setup, tmp_path: Path) ->
     assert event.type.value == "export" and event.data["archive_sha256"] == result.sha256
 
 
-def test_export_withholds_consents_another_customer_may_have_given(
-    setup: Setup, tmp_path: Path
-) -> None:
-    other = Party(role=Role.CUSTOMER, jurisdiction="DK", subjects=(STRANGER,))
-    setup.add("conference", (PHONE,), QA, more_parties=(other,))
+def _exported_manifest(setup: Setup, tmp_path: Path) -> list[dict[str, Any]]:
+    """The manifest of an Art. 15 export for PHONE, decrypted."""
     target = tmp_path / "export.vpx"
     setup.rights.export(
         [PHONE], target, PasswordRecipient(password="correct horse battery", cost=14), now=AT
     )
     plain = open_archive(target.read_bytes(), password="correct horse battery")
     with zipfile.ZipFile(io.BytesIO(plain)) as archive:
-        (entry,) = json.loads(archive.read("manifest.json"))
+        manifest: list[dict[str, Any]] = json.loads(archive.read("manifest.json"))
+    return manifest
+
+
+def test_export_withholds_consents_another_customer_may_have_given(
+    setup: Setup, tmp_path: Path
+) -> None:
+    other = Party(role=Role.CUSTOMER, jurisdiction="DK", subjects=(STRANGER,))
+    setup.add("conference", (PHONE,), QA, more_parties=(other,))
+    (entry,) = _exported_manifest(setup, tmp_path)
     assert entry["consents"] == []
     assert "several parties share the role(s) customer" in entry["consents_withheld"]
 
@@ -1024,13 +1030,7 @@ def test_export_lists_purposes_as_objections_left_them(setup: Setup, tmp_path: P
     training = kept("training", LegalBasis.LEGITIMATE_INTERESTS, AT + 60 * DAY)
     setup.add("call-1", (PHONE,), made=_mirrored("call-1", CONSENTED, training))
     setup.rights.object([PHONE], now=AT)
-    target = tmp_path / "export.vpx"
-    setup.rights.export(
-        [PHONE], target, PasswordRecipient(password="correct horse battery", cost=14), now=AT
-    )
-    plain = open_archive(target.read_bytes(), password="correct horse battery")
-    with zipfile.ZipFile(io.BytesIO(plain)) as archive:
-        (entry,) = json.loads(archive.read("manifest.json"))
+    (entry,) = _exported_manifest(setup, tmp_path)
     tracks = {p["purpose"]: p["tracks"] for p in entry["purposes"]}
     # the customer's voice is no longer kept for training; the agent's still is
     assert tracks["training"] == ["agent"]

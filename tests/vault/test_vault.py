@@ -6,12 +6,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from tests.vault._helpers import PHONE, T0, recording
 
 import strategies
 from voicepriv import model
@@ -26,35 +27,6 @@ from voicepriv.errors import (
 from voicepriv.vault import ArtifactKind, ReplicaConfig, ReplicaState, Vault
 from voicepriv.vault.catalog import RecordingState
 from voicepriv.vault.crypto import DecryptingReader
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-PHONE = "+4512345678"
-
-
-def recording(
-    rid: str = "call-1", *, tags: tuple[str, ...] = (), phone: str = PHONE
-) -> model.Recording:
-    return model.Recording(
-        id=rid,
-        started_at=T0,
-        duration=60,
-        direction="inbound",
-        parties=[
-            {"role": "agent", "id": "agent-7"},
-            {"role": "customer", "subjects": [{"kind": "phone", "value": phone}]},
-        ],
-        tags=tags,
-        consents=[
-            {
-                "role": "customer",
-                "purpose": "quality_assurance",
-                "state": "granted",
-                "method": "dtmf",
-                "offset": 3,
-                "evidence": "ivr:42",
-            }
-        ],
-    )
 
 
 def test_put_and_read_back_with_metadata(vault: Vault) -> None:

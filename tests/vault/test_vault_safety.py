@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.vault._helpers import T0, recording
 
 from voicepriv import model
 from voicepriv.audio import Audio
@@ -30,21 +31,6 @@ from voicepriv.interfaces import Storage
 from voicepriv.model import utc_now
 from voicepriv.vault import ArtifactKind, DeletionReceipt, ReplicaState, Vault
 from voicepriv.vault.catalog import RecordingState, RestrictionGround, RestrictionKind
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def recording(rid: str = "call-1") -> model.Recording:
-    return model.Recording(
-        id=rid,
-        started_at=T0,
-        duration=60,
-        direction="inbound",
-        parties=[
-            {"role": "agent", "id": "agent-7"},
-            {"role": "customer", "subjects": [{"kind": "phone", "value": "+4512345678"}]},
-        ],
-    )
 
 
 def _hold(rid: str, hold_id: str | None = None) -> model.LegalHold:
