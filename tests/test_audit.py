@@ -186,6 +186,10 @@ def test_ids_hashes_uuids_and_times_pass_the_phone_check(tmp_path: Path) -> None
         "principal": "E12345678",
         "tags": ["case-2026-0012345"],
         "hold": "H-2026-0012345",
+        # The policy's purpose ids (lower_snake_case, may name a campaign by number).
+        "purpose": "campaign_2026001",
+        "purposes": ["campaign_2026001", "quality_assurance"],
+        "ended": ["campaign_2026001"],
         # Anywhere: hex digests (with a letter), UUIDs, ISO 8601 times, codes, numbers.
         "decision_sha256": "0123456789" * 6 + "abcd",
         "subjects": ["9876543210" * 6 + "ef01"],

@@ -712,3 +712,27 @@ def test_rerun_removes_the_source_an_interrupted_cleanup_left(
     (again,) = run_batch(task, inbound).outcomes
     assert again.outcome is Outcome.KEPT
     assert not Path(inbound[0].audio).exists()
+
+
+def test_a_purpose_id_with_a_number_is_stored_and_audited(
+    tmp_path: Path, sources: dict[str, np.ndarray], vault: Vault, log: AuditLog
+) -> None:
+    # Purpose ids are the policy's own codes; a numbered campaign must not read as a phone
+    # number to the audit log (which used to refuse the decision event and roll every call back).
+    numbered = parse_policy(
+        DEMO_POLICY.replace("quality_assurance", "campaign_2026001"), source="numbered.toml"
+    )
+    path, stereo = _stereo_file(tmp_path, sources)
+    result = ingest(
+        path,
+        _recording("in-2", "inbound", len(stereo) / RATE, ChannelLayout.stereo()),
+        numbered,
+        vault,
+        ivr=[IvrInput(prompt="qa", digit="1", offset_s=0.0)],
+        audit=log,
+    )
+    assert result.outcome is Outcome.KEPT
+    assert result.decision.covers("campaign_2026001")
+    made = next(e for e in _events(vault) if e.type is EventType.DECISION_MADE)
+    assert "campaign_2026001" in made.data["purposes"]
+    verify_log(vault.config.root / "audit.jsonl", vault.provider.verify_key())

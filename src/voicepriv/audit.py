@@ -96,7 +96,8 @@ _DIGIT_RUN: Final = re.compile(r"\d{7,}")
 #: A phone number in international form inside a longer value (``id-+4512345678``).
 _EMBEDDED: Final = re.compile(r"(?<![A-Za-z])tel:|\+\d[\d\-.()/]*")
 #: Fields that carry identifiers the organisation or voicepriv assigns (recording, artifact,
-#: request, hold, key and principal ids, tags, a retention's ``ref``); their numbers may be long
+#: request, hold, key and principal ids, tags, a retention's ``ref``, the policy's purpose ids:
+#: ``purpose``, ``purposes`` and an objection's ``ended``); their numbers may be long
 #: (``call-20260302-000123``, an Asterisk ``1709370000.123``), so only the unmistakable phone
 #: spellings (``+``, ``00`` or ``tel:``) are refused there.
 _ID_FIELDS: Final = frozenset(
@@ -105,10 +106,13 @@ _ID_FIELDS: Final = frozenset(
         "artifact_id",
         "artifacts",
         "deleted",
+        "ended",
         "erased",
         "hold",
         "key",
         "principal",
+        "purpose",
+        "purposes",
         "recording",
         "recording_id",
         "recordings",
