@@ -17,7 +17,9 @@ from tests.vault._helpers import PHONE, T0, recording
 import strategies
 from voicepriv import model
 from voicepriv.audio import Audio
+from voicepriv.audit import AuditLog, EventType, read_events, verify_log
 from voicepriv.errors import (
+    AuditError,
     ConfigError,
     IntegrityError,
     KeyDestroyedError,
@@ -207,6 +209,50 @@ def test_sweep_deletes_due_recordings_and_reports_holds(vault: Vault) -> None:
     assert [r.recording_id for r in after.deleted] == ["due-held"]
     assert [h.recording_id for h in after.held] == ["by-subject"]
     assert vault.catalog.recording("later").state is RecordingState.ACTIVE
+
+
+def _log(vault: Vault, name: str = "audit.jsonl") -> AuditLog:
+    return AuditLog(vault.config.root / name, signer=vault.provider, sinks=[])
+
+
+def test_delete_and_sweep_log_each_deletion_when_given_a_log(vault: Vault) -> None:
+    for rid in ("gone-1", "due-1", "due-2"):
+        vault.put(
+            recording(rid, phone=f"+45{rid[-1]}1112222"), {"transcript": b"x"}, delete_after=T0
+        )
+    log = _log(vault)
+    receipt = vault.delete("gone-1", "erasure_request", audit=log)
+    report = vault.sweep(T0 + timedelta(days=1), audit=log)
+    again = vault.delete("gone-1", "erasure_request", audit=log)
+    assert again == receipt
+    events = list(read_events(log.path))
+    assert [e.type for e in events] == [EventType.DELETION] * 4
+    assert [e.data["recording"] for e in events] == ["gone-1", "due-1", "due-2", "gone-1"]
+    assert [e.data["reason"] for e in events] == ["erasure_request", *["retention"] * 2] + [
+        "erasure_request"
+    ]
+    assert all(e.data["key_destroyed"] for e in events[:3])
+    assert [r.recording_id for r in report.deleted] == ["due-1", "due-2"]
+    # A repeated request is logged as such, not as a second deletion.
+    assert "already_deleted" not in events[0].data and events[3].data["already_deleted"] is True
+    verify_log(log.path, vault.provider.verify_key())
+
+
+def test_nothing_is_deleted_when_the_log_cannot_take_the_event(
+    vault: Vault, tmp_path: Path
+) -> None:
+    vault.put(recording("due-1"), {"transcript": b"x"}, delete_after=T0)
+    (tmp_path / "a-file").write_text("x")
+    unwritable = AuditLog(tmp_path / "a-file" / "audit.jsonl", signer=vault.provider, sinks=[])
+    with pytest.raises(AuditError):
+        vault.delete("due-1", "erasure_request", audit=unwritable)
+    with pytest.raises(AuditError):
+        vault.sweep(T0 + timedelta(days=1), audit=unwritable)
+    with pytest.raises(ConfigError, match="phone"):
+        vault.delete("due-1", "caller-07700900123", audit=_log(vault))
+    assert vault.catalog.recording("due-1").state is RecordingState.ACTIVE
+    assert not vault.catalog.deletion("due-1")
+    assert not (vault.config.root / "audit.jsonl").exists()
 
 
 def test_both_replicas_written_and_verified(two_replicas: Vault, tmp_path: Path) -> None:

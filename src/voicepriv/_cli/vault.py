@@ -18,12 +18,11 @@ from typing import Any
 
 from voicepriv import audio as audio_io
 from voicepriv._cli.isolate import check_output_path
-from voicepriv.audit import AuditLog, EventType, check_event_data
+from voicepriv.audit import AuditLog
 from voicepriv.errors import ConfigError, NotFoundError
 from voicepriv.model import Recording, from_json, utc_now
 from voicepriv.vault import ArtifactKind, ReplicaConfig, Vault
 from voicepriv.vault.crypto import DEFAULT_CHUNK_SIZE
-from voicepriv.vault.vault import DeletionReceipt
 
 #: Environment variable naming the vault folder when ``--vault`` is not given.
 VAULT_ENV = "VOICEPRIV_VAULT"
@@ -74,19 +73,6 @@ def _audit_log(args: argparse.Namespace, vault: Vault) -> AuditLog:
     log = AuditLog(args.audit or vault.config.root / "audit.jsonl", signer=vault.provider)
     log.check_writable()
     return log
-
-
-def _deletion_data(
-    recording_id: str, reason: str, receipt: DeletionReceipt | None
-) -> dict[str, object]:
-    """The ``deletion`` event of a recording (ids and codes only); with *receipt* ``None``,
-    the shape it will have, to check before deleting."""
-    return {
-        "recording": recording_id,
-        "reason": reason if receipt is None else receipt.reason,
-        "key_destroyed": True if receipt is None else receipt.key_destroyed,
-        "replicas_deleted": 0 if receipt is None else len(receipt.replicas),
-    }
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -253,10 +239,7 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_delete(args: argparse.Namespace) -> int:
     """Erase a recording and log its ``deletion`` event; prints the deletion receipt as JSON."""
     with _open(args) as vault:
-        log = _audit_log(args, vault)
-        check_event_data(_deletion_data(args.recording, args.reason, None))
-        receipt = vault.delete(args.recording, args.reason)
-        log.append(EventType.DELETION, _deletion_data(args.recording, args.reason, receipt))
+        receipt = vault.delete(args.recording, args.reason, audit=_audit_log(args, vault))
     print(json.dumps(json.loads(receipt.to_json()), indent=2))
     return 0
 
@@ -268,16 +251,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         if args.dry_run:
             report = vault.sweep(now, dry_run=True)
         else:
-            log = _audit_log(args, vault)
-            due = vault.catalog.unfinished_deletions() + vault.catalog.due_for_deletion(now)
-            for recording_id in due:
-                check_event_data(_deletion_data(recording_id, "retention", None))
-            report = vault.sweep(now)
-            for receipt in report.deleted:
-                log.append(
-                    EventType.DELETION,
-                    _deletion_data(receipt.recording_id, receipt.reason, receipt),
-                )
+            report = vault.sweep(now, audit=_audit_log(args, vault))
     verb = "would delete" if report.dry_run else "deleted"
     done = report.planned if report.dry_run else tuple(r.recording_id for r in report.deleted)
     print(f"sweep at {report.now.isoformat()}: {verb} {len(done)}, held {len(report.held)}")

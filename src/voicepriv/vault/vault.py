@@ -42,6 +42,7 @@ import pluggy
 
 from voicepriv import model
 from voicepriv.audio import Audio
+from voicepriv.audit import AuditLog, EventType, check_event_data
 from voicepriv.errors import (
     ConfigError,
     IntegrityError,
@@ -529,6 +530,35 @@ def _seconds(artifact_id: str, name: str, value: float | None) -> float | None:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{os.urandom(16).hex()}"
+
+
+def _deletion_event(
+    recording_id: str, reason: str, receipt: DeletionReceipt | None, *, already: bool = False
+) -> dict[str, object]:
+    """The ``deletion`` event of a recording (ids and codes only); with *receipt* ``None``,
+    the shape it will have, to check before deleting."""
+    return {
+        "recording": recording_id,
+        "reason": reason if receipt is None else receipt.reason,
+        "key_destroyed": True if receipt is None else receipt.key_destroyed,
+        "replicas_deleted": 0 if receipt is None else len(receipt.replicas),
+        **({"already_deleted": True} if already else {}),
+    }
+
+
+def _check_deletion_log(audit: AuditLog, recording_ids: Sequence[str], reason: str) -> None:
+    """Refuse before deleting anything when *audit* could not log these deletions."""
+    audit.check_writable()
+    for recording_id in recording_ids:
+        check_event_data(_deletion_event(recording_id, reason, None, already=True))
+
+
+def _log_deletion(audit: AuditLog, receipt: DeletionReceipt, *, already: bool) -> None:
+    """Append the ``deletion`` event of *receipt* (at the real clock: when it was made)."""
+    audit.append(
+        EventType.DELETION,
+        _deletion_event(receipt.recording_id, receipt.reason, receipt, already=already),
+    )
 
 
 # --------------------------------------------------------------------------- the vault
@@ -1116,7 +1146,12 @@ class Vault:
             self._after_step(name)
 
     def delete(
-        self, recording_id: str, reason: str, *, now: datetime | None = None
+        self,
+        recording_id: str,
+        reason: str,
+        *,
+        now: datetime | None = None,
+        audit: AuditLog | None = None,
     ) -> DeletionReceipt:
         """Erase a recording: destroy its key, delete every replica, verify, mark the catalog.
 
@@ -1127,13 +1162,26 @@ class Vault:
         :param now: the instant the deletion is made for (default: the real clock). Legal
             holds are checked both at *now* and at the real clock, so a hold placed after
             *now* still refuses the deletion.
+        :param audit: log the deletion there (a ``deletion`` event: recording id, reason,
+            whether the key was destroyed, replicas deleted). The log is checked to be
+            writable, and the event to be acceptable, before anything is deleted. Called on a
+            recording already deleted, the event says ``already_deleted: true``: the request
+            is logged, not a second deletion.
         :raises LegalHoldError: a legal hold in force covers the recording (nothing is done).
         :raises StorageError: a replica could not be deleted; the key is already destroyed
             and a later call (or :meth:`sweep`) resumes.
+        :raises AuditError: *audit* cannot be written (nothing is done).
         """
         if not reason.strip() or len(reason) > 200:
             raise ConfigError(f"deletion reason: expected 1 to 200 characters, got {reason!r}")
-        return self._delete(recording_id, reason, now=now, legal_claims=False)
+        if audit is None:
+            return self._delete(recording_id, reason, now=now, legal_claims=False)
+        _check_deletion_log(audit, [recording_id], reason)
+        journal = self.catalog.deletion(recording_id)
+        done_before = journal is not None and journal.receipt is not None
+        receipt = self._delete(recording_id, reason, now=now, legal_claims=False)
+        _log_deletion(audit, receipt, already=done_before)
+        return receipt
 
     def _delete(
         self, recording_id: str, reason: str, *, now: datetime | None, legal_claims: bool
@@ -1265,6 +1313,7 @@ class Vault:
         *,
         dry_run: bool = False,
         cleanup_grace: timedelta | None = CLEANUP_GRACE,
+        audit: AuditLog | None = None,
     ) -> SweepReport:
         """Delete every recording past its deadline, except what a legal hold or a
         legal-claims restriction (GDPR Art. 18(1)(c)) keeps.
@@ -1274,6 +1323,12 @@ class Vault:
         removes what crashed writes left more than *cleanup_grace* before the earlier of
         *now* and the real clock (``None``: skip it). With *dry_run*, nothing changes and
         ``planned`` lists what would be deleted.
+
+        :param audit: log each deletion there as it is made (a ``deletion`` event, as
+            :meth:`delete` logs). The log is checked to be writable, and every event to be
+            acceptable, before anything is deleted; a sweep interrupted half-way has logged
+            each deletion it finished.
+        :raises AuditError: *audit* cannot be written (nothing is done).
         """
         now = now or utc_now()
         planned: list[str] = []
@@ -1281,8 +1336,10 @@ class Vault:
         held: list[HeldBack] = []
         failed: list[HeldBack] = []
         resume = self.catalog.unfinished_deletions()
-        expired = [] if dry_run else self.catalog.expire_purposes(now)
         candidates = resume + [r for r in self.catalog.due_for_deletion(now) if r not in resume]
+        if audit is not None and not dry_run:
+            _check_deletion_log(audit, candidates, "retention")
+        expired = [] if dry_run else self.catalog.expire_purposes(now)
         for recording_id in candidates:
             if recording_id not in resume:
                 kept = self._held_back(recording_id, now)
@@ -1293,7 +1350,8 @@ class Vault:
             if dry_run:
                 continue
             try:
-                deleted.append(self._delete(recording_id, "retention", now=now, legal_claims=True))
+                receipt = self._delete(recording_id, "retention", now=now, legal_claims=True)
+                deleted.append(receipt)
             except LegalHoldError:
                 # A hold or restriction placed since the check above: keep it.
                 planned.remove(recording_id)
@@ -1301,6 +1359,9 @@ class Vault:
                 held.append(kept or HeldBack(recording_id=recording_id, reason="legal hold"))
             except VaultError as exc:
                 failed.append(HeldBack(recording_id=recording_id, reason=str(exc)))
+            else:
+                if audit is not None:
+                    _log_deletion(audit, receipt, already=False)
         cleaned = None
         if cleanup_grace is not None:
             # Never younger than the grace in real time, whatever *now* the caller passes.
