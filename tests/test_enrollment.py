@@ -195,6 +195,38 @@ def test_cli_enroll_into_vault_and_file_then_delete(
         load_voiceprint(vault, "agent-7")
 
 
+def test_cli_rights_reach_an_agents_voiceprint_and_re_enrolling_respects_them(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.cli import main
+    from voicepriv.demo import DEMO_POLICY
+
+    vault_module.Vault.create(tmp_path / "vault").close()
+    policy = tmp_path / "policy.toml"
+    policy.write_text(DEMO_POLICY, encoding="utf-8")
+    clip = sorted((shared_data / "librispeech-test-other" / "1688").glob("*.flac"))[0]
+    vault = ["--vault", str(tmp_path / "vault")]
+    enroll_cmd = ["enroll", "agent-7", str(clip), *vault, "--embedder", "mfcc"]
+    rights = [*vault, "--policy", str(policy), "--agent", "agent-7"]
+    assert main(enroll_cmd) == 0
+    assert main(["rights", "restrict", *rights]) == 0
+    assert "restricted 1 recording(s): voiceprint.agent-7." in capsys.readouterr().out
+    assert main(enroll_cmd) == 2
+    assert "restricted (GDPR Art. 18); lift the restriction" in capsys.readouterr().err
+    assert main(["rights", "restrict", *rights, "--lift"]) == 0
+    assert main(enroll_cmd) == 0
+    assert main(["rights", "object", *rights]) == 0
+    capsys.readouterr()
+    assert main(enroll_cmd) == 2
+    assert "objected" in capsys.readouterr().err
+    assert main(["enroll", "agent-7", *vault, "--delete"]) == 0
+    assert main(enroll_cmd) == 0
+    with vault_module.Vault.open(tmp_path / "vault") as opened:
+        assert load_voiceprint(opened, "agent-7").agent_id == "agent-7"
+    assert main(["rights", "restrict", *vault, "--policy", str(policy), "--agent", "../x"]) == 2
+
+
 def test_cli_enroll_defaults_to_the_campplus_embedder_of_the_core_install(
     shared_data: Path, tmp_path: Path
 ) -> None:
@@ -358,6 +390,35 @@ def test_an_agents_restriction_or_objection_through_rights_stops_the_voiceprint(
                 load_voiceprint(vault, "agent-7")
             (event,) = [e for e in log.events() if e.type.value == "objection"]
             assert event.data["voiceprints_stopped"] == 1
+
+
+@pytest.mark.parametrize("action", ["restrict", "object"])
+def test_re_enrolling_never_resumes_a_stopped_voiceprint(tmp_path: Path, action: str) -> None:
+    # Re-enrolling used to store a fresh, unrestricted voiceprint and delete the stopped one
+    # with its restriction: the agent's Art. 18 / Art. 21 request silently undone.
+    vault_module = pytest.importorskip("voicepriv.vault")
+    from voicepriv.audit import AuditLog
+    from voicepriv.errors import AccessDenied
+    from voicepriv.vault.catalog import RestrictionKind
+
+    with vault_module.Vault.create(tmp_path / "vault") as vault:
+        enroll(vault, _voiceprint(value=1.0))
+        (entry,) = _entries(vault)
+        kind = RestrictionKind.RESTRICTION if action == "restrict" else RestrictionKind.OBJECTION
+        vault.catalog.add_restriction(entry, "h", kind, at=utc_now(), detail=None)
+        log = AuditLog(tmp_path / "audit.jsonl", signer=vault.provider, sinks=[])
+        expected = r"restricted \(GDPR Art\. 18\)" if action == "restrict" else r"Art\. 21"
+        with pytest.raises(AccessDenied, match=expected):
+            enroll(vault, _voiceprint(value=2.0), audit=log)
+        assert _entries(vault) == [entry]  # nothing stored, nothing deleted, nothing logged
+        assert not log.path.exists()
+        if action == "restrict":
+            vault.catalog.lift_restrictions(entry, "h", kind, utc_now())
+        else:
+            delete_voiceprint(vault, "agent-7")
+        enroll(vault, _voiceprint(value=2.0))
+        (new,) = _entries(vault)
+        assert new != entry and load_voiceprint(vault, "agent-7").agent_id == "agent-7"
 
 
 def test_re_enrolling_under_a_hold_deletes_the_unheld_and_keeps_the_held(tmp_path: Path) -> None:

@@ -1084,7 +1084,7 @@ def test_rights_cli(
         main(["rights", "erase", "--vault", str(setup.vault.config.root), "--policy", str(policy)])
         == 2
     )
-    assert "--phone, --email or --customer-id" in capsys.readouterr().err
+    assert "--phone, --email, --customer-id or --agent" in capsys.readouterr().err
     types = [e.type.value for e in setup.audit.events()]
     assert types == ["restriction"] * 3 + ["export", "deletion", "erasure"]
     assert setup.audit.verify().count == 6

@@ -358,6 +358,11 @@ def enroll(
         one deleted (ids only: the voiceprint's catalog id, never the agent id alone).
     :raises ModelError: the agent id is refused (also one the audit log would refuse), or
         *keep_for* is not positive.
+    :raises AccessDenied: processing of the agent's stored voiceprint is restricted (GDPR
+        Art. 18) or objected to (Art. 21): a new one would resume what was stopped. Lift the
+        restriction first; after an objection, delete the voiceprint (:func:`delete_voiceprint`,
+        a deliberate and logged act) once there is a new ground, e.g. the agent's consent.
+        Nothing is stored.
     :raises AuditError: the audit log cannot be written (nothing is stored).
     """
     from voicepriv.audit import EventType, check_event_data
@@ -368,6 +373,7 @@ def enroll(
         raise ModelError(f"voiceprint retention: expected a positive duration, got {keep_for}")
     now = now or utc_now()
     older = _live_voiceprints(vault, agent_id)
+    _refuse_if_stopped(vault, agent_id, older)
     tags: frozenset[str] = frozenset([VOICEPRINT_TAG])
     record = Recording(
         id=f"voiceprint.{agent_id}.{now:%Y%m%dT%H%M%S}.{secrets.token_hex(3)}",
@@ -414,6 +420,28 @@ def enroll(
         for receipt in replaced:
             audit.append(EventType.DELETION, _deletion_event(receipt), at=now)
     return Enrollment(stored=stored, replaced=tuple(replaced), held=tuple(held), notes=tuple(notes))
+
+
+def _refuse_if_stopped(vault: Vault, agent_id: str, stored: Iterable[str]) -> None:
+    """Raise :class:`AccessDenied` when a restriction or objection in force on one of the
+    agent's *stored* voiceprints stops their processing: re-enrolling would resume it."""
+    from voicepriv.errors import AccessDenied
+    from voicepriv.vault.catalog import RestrictionKind
+
+    for recording_id in stored:
+        kinds = {r.kind for r in vault.catalog.restrictions(recording_id)}
+        if RestrictionKind.RESTRICTION in kinds:
+            raise AccessDenied(
+                f"agent {agent_id!r}: processing of their voiceprint {recording_id} is "
+                "restricted (GDPR Art. 18); lift the restriction before enrolling them again"
+            )
+        if RestrictionKind.OBJECTION in kinds:
+            raise AccessDenied(
+                f"agent {agent_id!r} objected to the processing of their voiceprint "
+                f"{recording_id} (GDPR Art. 21); a new voiceprint needs a new ground (e.g. "
+                "their consent): delete the objected one first (delete_voiceprint, "
+                "voicepriv enroll --delete), then enroll"
+            )
 
 
 def _unusable(vault: Vault, recording_id: str, delete_after: datetime | None, now: datetime) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from voicepriv._cli.isolate import check_output_path
 from voicepriv.audit import AuditLog
+from voicepriv.enrollment import agent_subject
 from voicepriv.errors import ConfigError
 from voicepriv.model import SubjectKind, SubjectRef
 from voicepriv.policy.config import load_policy
@@ -89,6 +90,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phone", action="append", default=[], help="a phone number (E.164)")
     parser.add_argument("--email", action="append", default=[], help="an e-mail address")
     parser.add_argument("--customer-id", action="append", default=[], help="a customer id")
+    parser.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="AGENT_ID",
+        help="an employee by agent id (their stored voiceprints)",
+    )
 
 
 def subjects(args: argparse.Namespace) -> list[SubjectRef]:
@@ -96,8 +104,9 @@ def subjects(args: argparse.Namespace) -> list[SubjectRef]:
     refs = [SubjectRef(kind=SubjectKind.PHONE, value=v) for v in args.phone]
     refs += [SubjectRef(kind=SubjectKind.EMAIL, value=v) for v in args.email]
     refs += [SubjectRef(kind=SubjectKind.CUSTOMER_ID, value=v) for v in args.customer_id]
+    refs += [agent_subject(v) for v in args.agent]
     if not refs:
-        raise ConfigError("name the data subject with --phone, --email or --customer-id")
+        raise ConfigError("name the data subject with --phone, --email, --customer-id or --agent")
     return refs
 
 
