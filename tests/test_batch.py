@@ -139,6 +139,26 @@ def test_run_resume_and_summary(calls: Path, tmp_path: Path, workers: int) -> No
     assert third.outcomes == () and len(third.skipped) == 7
 
 
+def test_a_second_batch_on_a_journal_in_use_is_refused(calls: Path, tmp_path: Path) -> None:
+    # Two batches on one journal would each erase the calls the other is still storing.
+    records = discover(calls)
+    task = ProbeTask(fix=str(tmp_path / "fixed"))
+    journal = calls / JOURNAL_NAME  # the journal beside the record files
+    with Journal(journal).claimed():
+        with pytest.raises(ConfigError, match=r"another batch is running on it \(lock .*\.lock"):
+            run_batch(task, records, journal=journal)
+        assert not journal.exists()
+    report = run_batch(task, records, journal=journal)
+    assert len(report.outcomes) == 7
+    # The lock file left beside the journal is never read as a record file, even when one
+    # adapter is named for every file of the folder.
+    assert (calls / (JOURNAL_NAME + ".lock")).exists()
+    (calls / "b.csv").unlink()
+    (calls / "notes.txt").unlink()
+    named = discover(calls, adapter="generic-json")
+    assert [r.recording.id for r in named] == [f"c{i}" for i in range(5)]
+
+
 def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:
     journal = Journal(tmp_path / JOURNAL_NAME)
     journal.append(CallOutcome(call_id="x", outcome="kept", steps_s={"store": 0.5}))

@@ -20,7 +20,9 @@ the audio and vault paths must be reachable from them (a shared folder, or S3).
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import json
 import os
 import sys
@@ -51,6 +53,8 @@ __all__ = [
 
 #: File name of the journal in the output folder.
 JOURNAL_NAME: Final = "journal.jsonl"
+#: Suffix of the lock file a running batch holds beside its journal.
+_LOCK_SUFFIX: Final = ".lock"
 
 #: Which adapter reads a record file, by suffix, when none is named.
 ADAPTER_BY_SUFFIX: Final[Mapping[str, str]] = {".json": "generic-json", ".csv": "generic-csv"}
@@ -153,7 +157,7 @@ def discover(
     """Every call described under *source*, audio paths made absolute.
 
     :param source: a manifest (one record file) or a folder: every ``*.json`` / ``*.csv`` file
-        in it (not recursive; ``journal.jsonl`` excluded) is a record file.
+        in it (not recursive; ``journal.jsonl`` and its lock excluded) is a record file.
     :param adapter: metadata adapter name for every file; by default chosen by suffix
         (:data:`ADAPTER_BY_SUFFIX`).
     :param plugins: the plugin manager (a fresh one when omitted).
@@ -167,7 +171,7 @@ def discover(
             for p in root.iterdir()
             if p.is_file()
             and (adapter is not None or p.suffix.lower() in ADAPTER_BY_SUFFIX)
-            and p.name != JOURNAL_NAME
+            and p.name not in {JOURNAL_NAME, JOURNAL_NAME + _LOCK_SUFFIX}
         )
     elif root.is_file():
         files = [root]
@@ -217,6 +221,35 @@ class Journal:
                     continue
                 latest[outcome.call_id] = outcome
         return latest
+
+    @contextlib.contextmanager
+    def claimed(self) -> Iterator[None]:
+        """Hold the journal for one batch: an exclusive lock on ``<journal>.lock``.
+
+        Two batches sharing a journal would each take the other's calls in flight for
+        interrupted ones and erase them; the second is refused instead.
+
+        :raises ConfigError: another process (or another batch in this one) holds the journal;
+            the message names it.
+        """
+        lock = self.path.with_name(self.path.name + _LOCK_SUFFIX)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(
+                    f"journal {self.path}: another batch is running on it (lock {lock} is "
+                    "held); wait for it to finish, or give this batch its own output folder "
+                    "and calls"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def done(self) -> frozenset[str]:
         """Call ids a re-run skips."""
@@ -420,7 +453,8 @@ def run_batch(
     :param engine: ``"local"`` or ``"dask"``.
     :param scheduler: the Dask scheduler address (``tcp://host:8786``), required for dask.
     :param progress: called with each outcome as it finishes (a :class:`ProgressBar` works).
-    :raises ConfigError: unknown engine, no scheduler for dask, fewer than one worker.
+    :raises ConfigError: unknown engine, no scheduler for dask, fewer than one worker, or
+        another batch holds the journal (:meth:`Journal.claimed`).
     """
     if engine not in {"local", "dask"}:
         raise ConfigError(f"engine: expected 'local' or 'dask', got {engine!r}")
@@ -429,6 +463,20 @@ def run_batch(
     if workers < 1:
         raise ConfigError(f"workers: expected at least 1, got {workers}")
     book = Journal(journal) if isinstance(journal, str | os.PathLike) else journal
+    with book.claimed() if book is not None else contextlib.nullcontext():
+        return _run(task, records, book, workers, engine, scheduler, progress)
+
+
+def _run(
+    task: CallTask,
+    records: Iterable[IntakeRecord],
+    book: Journal | None,
+    workers: int,
+    engine: str,
+    scheduler: str | None,
+    progress: Callable[[CallOutcome], None] | ProgressBar | None,
+) -> BatchReport:
+    """:func:`run_batch` once its arguments are checked and its journal held."""
     done = book.done() if book is not None else frozenset()
     listed = list(records)
     todo = [r for r in listed if r.recording.id not in done]
