@@ -497,6 +497,63 @@ def test_stereo_calls_get_the_resolved_layout(call: StereoCall) -> None:
     assert result.agent_channel == 1
 
 
+class BrokenSeparator:
+    """A third-party separator that breaks its contract in one way."""
+
+    name = "broken"
+
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
+
+    def isolate(self, audio: Audio, request: IsolationRequest) -> Any:
+        samples = audio.samples[:, :1]
+        rate, confidence = audio.sample_rate, 1.0
+        if self.fault == "none":
+            return None
+        if self.fault == "passthrough":  # the whole call, customer channel included
+            samples = audio.samples
+        elif self.fault == "short":
+            samples = samples[: len(samples) // 2]
+        elif self.fault == "upsampled":
+            samples, rate = np.repeat(samples, 2, axis=0), 2 * rate
+        elif self.fault == "confidence":
+            confidence = 2.0
+        out = Audio(samples=samples.astype(np.float32), sample_rate=rate)
+        return IsolationResult(
+            audio=out, kept=(), removed=(), residual_leakage=0.0, confidence=confidence
+        )
+
+
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        ("none", "expected an IsolationResult, got NoneType"),
+        ("passthrough", "2 channels"),
+        ("short", "frames"),
+        ("upsampled", f"{2 * RATE} Hz"),
+        ("confidence", "confidence 2.0"),
+    ],
+)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_separator_breaking_its_contract_is_refused(
+    call: StereoCall, voiceprint: Voiceprint, fault: str, problem: str, channels: int
+) -> None:
+    # Its output used to be stored unchecked: a pass-through separator on an outbound call
+    # stored the customer's channel as "agent-only" audio.
+    stereo = call.audio(agent_left=True)
+    audio = stereo if channels == 2 else Audio(samples=stereo.mono(), sample_rate=RATE)
+    layout = ChannelLayout.stereo() if channels == 2 else None
+    if fault == "passthrough" and channels == 1:
+        pytest.skip("a mono call passed through has the right shape (only voices tell)")
+    with pytest.raises(IsolationError, match=rf"separator 'broken'.*{re.escape(problem)}"):
+        isolate(
+            audio,
+            layout,
+            separator=BrokenSeparator(fault),
+            voiceprint=None if channels == 2 else voiceprint,  # the layout decides stereo
+        )
+
+
 def test_separator_by_name_with_options(call: StereoCall) -> None:
     result = isolate(
         call.audio(), ChannelLayout.stereo(), separator="channels", options={"filter_ms": 150.0}

@@ -18,7 +18,7 @@ from voicepriv.audit import AuditLog, EventType, read_events, verify_log
 from voicepriv.batch import CallOutcome, Journal, Outcome, discover, run_batch
 from voicepriv.demo import DEMO_POLICY
 from voicepriv.errors import NotFoundError, PipelineError, StorageError
-from voicepriv.interfaces import IntakeRecord, IvrInput
+from voicepriv.interfaces import IntakeRecord, IsolationResult, IvrInput
 from voicepriv.model import ChannelLayout, Party, Recording
 from voicepriv.pipeline import IngestTask, ingest
 from voicepriv.plugins import backend, get_plugin_manager
@@ -736,3 +736,32 @@ def test_a_purpose_id_with_a_number_is_stored_and_audited(
     made = next(e for e in _events(vault) if e.type is EventType.DECISION_MADE)
     assert "campaign_2026001" in made.data["purposes"]
     verify_log(vault.config.root / "audit.jsonl", vault.provider.verify_key())
+
+
+class _PassThrough:
+    """A third-party separator that hands the whole stereo call back."""
+
+    name = "pass-through"
+
+    def isolate(self, audio: Audio, request: Any) -> IsolationResult:
+        return IsolationResult(
+            audio=audio, kept=(), removed=(), residual_leakage=0.0, confidence=1.0
+        )
+
+
+def test_a_separator_returning_the_customer_channel_stores_nothing(
+    tmp_path: Path, sources: dict[str, np.ndarray], policy: Policy, vault: Vault, log: AuditLog
+) -> None:
+    # It used to be stored as "agent-only" audio: two channels, the customer's included.
+    path, stereo = _stereo_file(tmp_path, sources)
+    with pytest.raises(PipelineError, match="2 channels") as raised:
+        ingest(
+            path,
+            _recording("out-2", "outbound", len(stereo) / RATE, ChannelLayout.stereo()),
+            policy,
+            vault,
+            audit=log,
+            separator=_PassThrough(),
+        )
+    assert raised.value.step == "isolate"
+    assert vault.catalog.artifacts("out-2") == []

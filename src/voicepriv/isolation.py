@@ -390,7 +390,7 @@ def isolate(
         request = IsolationRequest(
             layout=decision.layout(), voiceprint=voiceprint, progress=progress
         )
-        result = chosen.isolate(audio, request)
+        result = _checked(chosen, audio, chosen.isolate(audio, request))
         return attrs.evolve(
             result,
             agent_channel=decision.agent_channel,
@@ -409,4 +409,36 @@ def isolate(
     request = IsolationRequest(
         layout=layout or ChannelLayout.mono(), voiceprint=voiceprint, progress=progress
     )
-    return chosen.isolate(audio, request)
+    return _checked(chosen, audio, chosen.isolate(audio, request))
+
+
+def _checked(separator: Separator, call: Audio, result: object) -> IsolationResult:
+    """*result* when it keeps the :class:`Separator` contract's shape for *call*; otherwise
+    :class:`IsolationError` naming the separator, so nothing of it is stored.
+
+    The shape is what can be checked without knowing the voices: an :class:`IsolationResult`
+    whose audio is one channel at the call's rate and length (a stereo result could carry the
+    customer's channel; a shorter or resampled one no longer lines up with the decision's
+    segments), and a confidence and residual leakage between 0 and 1.
+    """
+    name = getattr(separator, "name", type(separator).__name__)
+    where = f"separator {name!r}"
+    if not isinstance(result, IsolationResult) or not isinstance(result.audio, Audio):
+        raise IsolationError(f"{where}: expected an IsolationResult, got {type(result).__name__}")
+    out = result.audio
+    problems = []
+    if out.channels != 1:
+        problems.append(f"{out.channels} channels (agent-only audio is one channel)")
+    if out.sample_rate != call.sample_rate:
+        problems.append(f"{out.sample_rate} Hz (the call is {call.sample_rate} Hz)")
+    if out.frames != call.frames:
+        problems.append(f"{out.frames} frames (the call has {call.frames})")
+    for field in ("confidence", "residual_leakage"):
+        value = getattr(result, field)
+        if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+            problems.append(f"{field} {value!r} (expected 0 to 1)")
+    if problems:
+        raise IsolationError(
+            f"{where} broke its contract, so nothing it returned is kept: " + "; ".join(problems)
+        )
+    return result
