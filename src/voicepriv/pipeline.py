@@ -664,14 +664,12 @@ def _identity(path: str) -> tuple[int, int, int]:
 
 
 def installed_jurisdictions(manager: pluggy.PluginManager | None = None) -> JurisdictionTable:
-    """The consent-law table with every installed jurisdiction pack applied (later wins)."""
-    from voicepriv.plugins import get_plugin_manager
-    from voicepriv.policy import load_jurisdictions
+    """The consent-law table with every installed jurisdiction pack applied over the built-in
+    one (later packs win): :func:`voicepriv.backends.jurisdictions.plugin_jurisdictions`, the
+    table ``voicepriv policy explain`` uses too."""
+    from voicepriv.backends.jurisdictions import plugin_jurisdictions
 
-    pm = manager if manager is not None else get_plugin_manager()
-    # pluggy calls the latest-registered plugin first: apply answers in registration order.
-    extra = [rule for answer in reversed(pm.hook.voicepriv_jurisdictions()) for rule in answer]
-    return load_jurisdictions(extra)
+    return plugin_jurisdictions(manager)
 
 
 @functools.lru_cache(maxsize=4)

@@ -15,7 +15,7 @@ from typing import Any, Final, TypeVar
 import pluggy
 
 from voicepriv import hookspecs
-from voicepriv.errors import PluginError
+from voicepriv.errors import PluginError, VoiceprivError
 
 __all__ = [
     "AUTOLOAD_ENV",
@@ -50,26 +50,66 @@ def get_plugin_manager(*, autoload: bool | None = None) -> pluggy.PluginManager:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     load_all = not _autoload_disabled() if autoload is None else autoload
+    origins: dict[str, str | None] = {}
+    # voicepriv's own entry points first, then the others by name: a plugin registered later
+    # is asked first by first-result hooks, so a vendor's backend can stand in for a
+    # built-in's name, and a jurisdiction pack applies over the built-in table.
     for entry_point in sorted(
-        metadata.entry_points(group=hookspecs.PROJECT), key=lambda ep: (ep.dist is None, ep.name)
+        metadata.entry_points(group=hookspecs.PROJECT),
+        key=lambda ep: (_distribution(ep) != _OWN_DISTRIBUTION, ep.dist is None, ep.name),
     ):
-        dist = entry_point.dist.name if entry_point.dist is not None else None
+        dist = _distribution(entry_point)
         if not load_all and dist != _OWN_DISTRIBUTION:
             continue
-        if manager.get_plugin(entry_point.name) is not None:
-            continue
+        if entry_point.name in origins:
+            if origins[entry_point.name] == dist:
+                continue  # the same distribution seen twice on the path
+            raise PluginError(
+                f"plugin {entry_point.name!r} of {dist or 'an unknown distribution'} has the "
+                f"entry-point name of {origins[entry_point.name] or 'another plugin'}'s; one "
+                "would silently replace the other: rename the entry point"
+            )
         try:
             plugin = entry_point.load()
         except Exception as exc:
             raise PluginError(
                 f"plugin {entry_point.name!r} ({entry_point.value}) failed to load: {exc}"
             ) from exc
-        manager.register(plugin, name=entry_point.name)
+        try:
+            manager.register(plugin, name=entry_point.name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(
+                f"plugin {entry_point.name!r} ({entry_point.value}) cannot be registered: {exc}"
+            ) from exc
+        origins[entry_point.name] = dist
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"a plugin implements an unknown hook: {exc}") from exc
     return manager
+
+
+def _distribution(entry_point: metadata.EntryPoint) -> str | None:
+    return entry_point.dist.name if entry_point.dist is not None else None
+
+
+def _claims(manager: pluggy.PluginManager, kind: str) -> dict[str, list[str]]:
+    """Each *kind* backend name and the plugins other than voicepriv's own built-ins that say
+    they provide it (a plugin may stand in for a built-in's name; two plugins may not share
+    one)."""
+    claims: dict[str, list[str]] = {}
+    for impl in manager.hook.voicepriv_backend_names.get_hookimpls():
+        if getattr(impl.plugin, "__name__", "").startswith("voicepriv."):
+            continue
+        try:
+            names: Any = impl.function(kind=kind)
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r} failed to list its {kind} backends: {exc}"
+            ) from exc
+        for name in names or ():
+            claims.setdefault(str(name), []).append(impl.plugin_name)
+    return claims
 
 
 def backend_names(manager: pluggy.PluginManager, kind: str) -> list[str]:
@@ -93,14 +133,30 @@ def backend(
 ) -> Any:
     """Ask the plugins for the *kind* backend called *name*.
 
-    :raises PluginError: nothing provides it (the message lists the installed names).
+    :raises PluginError: nothing provides it (the message lists the installed names), several
+        plugins claim the name, or a plugin raised something other than a voicepriv error.
     :raises MissingExtraError: a built-in needs an optional dependency that is not installed.
     """
     hook = getattr(manager.hook, f"voicepriv_{kind}", None)
     if hook is None or kind not in hookspecs.BACKEND_KINDS:
         raise PluginError(f"backend kind {kind!r} is unknown")
     argument = "url" if kind == "storage" else "name"
-    result = hook(**{argument: name, "options": dict(options or {})})
+    if kind != "storage":  # storage answers by URL scheme, not by a listed name
+        owners = _claims(manager, kind).get(name, [])
+        if len(owners) > 1:
+            raise PluginError(
+                f"{kind} backend {name!r} is claimed by several plugins ({', '.join(owners)}); "
+                "which one answers would depend on their order: uninstall or rename one"
+            )
+    try:
+        result = hook(**{argument: name, "options": dict(options or {})})
+    except VoiceprivError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"{kind} backend {name!r}: a plugin failed while providing it "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
     if result is None:
         installed = ", ".join(backend_names(manager, kind)) or "none"
         raise PluginError(
