@@ -217,7 +217,9 @@ def test_cli_rights_reach_an_agents_voiceprint_and_re_enrolling_respects_them(
     assert main(["rights", "restrict", *rights, "--lift"]) == 0
     assert main(enroll_cmd) == 0
     assert main(["rights", "object", *rights]) == 0
-    capsys.readouterr()
+    said = capsys.readouterr().out
+    assert "voiceprint no longer used" in said and "voiceprint.agent-7." in said
+    assert "no recording of this subject" not in said
     assert main(enroll_cmd) == 2
     assert "objected" in capsys.readouterr().err
     assert main(["enroll", "agent-7", *vault, "--delete"]) == 0

@@ -763,6 +763,8 @@ class RestrictionResult:
         purposes were removed from.
     :param deleted: recordings an objection left with no purpose at all, hence deleted.
     :param delete_after: per recording an objection kept, its new governing deadline.
+    :param voiceprints_stopped: the agent's voiceprint entries an objection stopped (never
+        loaded again; re-enrolling is refused until they are deleted).
     """
 
     request: str
@@ -774,6 +776,7 @@ class RestrictionResult:
     deleted: tuple[str, ...] = ()
     audit_seq: int = -1
     delete_after: Mapping[str, datetime | None] = attrs.field(factory=dict)
+    voiceprints_stopped: tuple[str, ...] = ()
 
 
 _RESTRICTION: Final = RestrictionKind.RESTRICTION.value
@@ -1481,6 +1484,7 @@ class Rights:
             deleted=tuple(deleted),
             audit_seq=event.seq,
             delete_after=shortened,
+            voiceprints_stopped=tuple(voiceprints),
         )
 
 

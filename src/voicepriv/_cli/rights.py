@@ -218,6 +218,11 @@ def run_object(args: argparse.Namespace) -> int:
         )
     if result.deleted:
         print(f"deleted (objector's voice left without a purpose): {', '.join(result.deleted)}")
-    if not result.removed_purposes:
+    if result.voiceprints_stopped:
+        print(
+            "voiceprint no longer used (not loaded for isolation; re-enrolling is refused until "
+            f"it is deleted): {', '.join(result.voiceprints_stopped)}"
+        )
+    if not result.removed_purposes and not result.voiceprints_stopped:
         print("no recording of this subject is kept on legitimate interests")
     return 0
