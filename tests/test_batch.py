@@ -155,6 +155,8 @@ def test_a_second_batch_on_a_journal_in_use_is_refused(calls: Path, tmp_path: Pa
     assert (calls / (JOURNAL_NAME + ".lock")).exists()
     (calls / "b.csv").unlink()
     (calls / "notes.txt").unlink()
+    # ... and neither is the call audio kept beside the records.
+    (calls / "audio" / "0.wav").rename(calls / "0.wav")
     named = discover(calls, adapter="generic-json")
     assert [r.recording.id for r in named] == [f"c{i}" for i in range(5)]
 

@@ -53,6 +53,31 @@ __all__ = [
 
 #: File name of the journal in the output folder.
 JOURNAL_NAME: Final = "journal.jsonl"
+#: Audio files a folder of call records may hold beside them (never read as records).
+_AUDIO_SUFFIXES: Final = frozenset(
+    {
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".m4a",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".au",
+        ".snd",
+        ".caf",
+        ".w64",
+        ".rf64",
+        ".sph",
+        ".gsm",
+        ".raw",
+        ".pcm",
+        ".vox",
+    }
+)
 #: Suffix of the lock file a running batch holds beside its journal.
 _LOCK_SUFFIX: Final = ".lock"
 
@@ -157,7 +182,8 @@ def discover(
     """Every call described under *source*, audio paths made absolute.
 
     :param source: a manifest (one record file) or a folder: every ``*.json`` / ``*.csv`` file
-        in it (not recursive; ``journal.jsonl`` and its lock excluded) is a record file.
+        in it (not recursive; ``journal.jsonl`` and its lock excluded) is a record file; with
+        *adapter*, every other file too, except audio files (``.wav``, ``.flac`` ...).
     :param adapter: metadata adapter name for every file; by default chosen by suffix
         (:data:`ADAPTER_BY_SUFFIX`).
     :param plugins: the plugin manager (a fresh one when omitted).
@@ -170,7 +196,10 @@ def discover(
             p
             for p in root.iterdir()
             if p.is_file()
-            and (adapter is not None or p.suffix.lower() in ADAPTER_BY_SUFFIX)
+            and (
+                p.suffix.lower() in ADAPTER_BY_SUFFIX
+                or (adapter is not None and p.suffix.lower() not in _AUDIO_SUFFIXES)
+            )
             and p.name not in {JOURNAL_NAME, JOURNAL_NAME + _LOCK_SUFFIX}
         )
     elif root.is_file():
