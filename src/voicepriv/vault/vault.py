@@ -50,6 +50,7 @@ from voicepriv.errors import (
     KeyProviderError,
     LegalHoldError,
     NotFoundError,
+    PluginError,
     StorageError,
     VaultError,
     VoiceprivError,
@@ -441,6 +442,8 @@ class _Source:
     def __iter__(self) -> Iterator[bytes]:
         try:
             yield from self._blocks()
+        except GeneratorExit:
+            raise  # the consumer stopped reading: not the caller's error
         except BaseException as exc:
             self.error = exc
             raise
@@ -475,10 +478,83 @@ class _AbortedError(Exception):
     """The producer failed; the replica writer must not commit."""
 
 
-def _copy_blocks(handle: IO[bytes]) -> Iterator[bytes]:
-    with handle:
+def _copy_blocks(handle: IO[bytes], location: str) -> Iterator[bytes]:
+    """The blocks of *handle*, an object opened on replica *location*."""
+    with _storage_errors(location, "reading an object to copy"), handle:
         while block := handle.read(_READ_BLOCK):
             yield block
+
+
+@contextlib.contextmanager
+def _storage_errors(location: str, action: str) -> Iterator[None]:
+    """Raise what a storage backend raises while doing *action* on replica *location* as a
+    :class:`StorageError` naming both (a :class:`VoiceprivError` is already typed: it passes).
+    """
+    try:
+        yield
+    except VoiceprivError:
+        raise
+    except Exception as exc:
+        raise StorageError(
+            f"replica {location!r}: {action} failed ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+class _Tracked:
+    """Chunks handed to a storage writer; remembers whether it read them to the end."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.ended = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+        self.ended = True
+
+
+def _write(location: str, storage: Storage, key: str, chunks: Iterable[bytes]) -> None:
+    """``storage.write(key, chunks)``, failing with a :class:`StorageError` naming *location*
+    when the backend fails or returns before it read *chunks* to the end (the object it
+    committed would be truncated)."""
+    tracked = _Tracked(chunks)
+    with _storage_errors(location, f"writing {key}"):
+        storage.write(key, tracked)
+    if not tracked.ended:
+        raise StorageError(
+            f"replica {location!r}: writing {key} returned before reading the data to the end "
+            f"(its storage {type(storage).__name__} breaks the Storage contract); the object "
+            "is incomplete"
+        )
+
+
+def _check_backend(backend_obj: object, protocol: type, what: str) -> None:
+    """Refuse *backend_obj* unless it satisfies the runtime-checkable *protocol*.
+
+    :param what: names the backend in the message (``"storage 's3://b' of replica 'r'"``).
+    :raises PluginError: naming *what*, the Protocol and the members missing.
+    """
+    members = sorted(name for name in vars(protocol) if not name.startswith("_"))
+    try:
+        conforms = isinstance(backend_obj, protocol)
+        missing = [name for name in members if not hasattr(backend_obj, name)]
+        missing += [
+            f"{name} (not callable)"
+            for name in members
+            if name not in missing
+            and callable(vars(protocol)[name])
+            and not callable(getattr(backend_obj, name))
+        ]
+    except Exception as exc:
+        raise PluginError(
+            f"{what}: cannot check the {type(backend_obj).__name__} its plugin gave against "
+            f"voicepriv.interfaces.{protocol.__name__} ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not conforms or missing:
+        raise PluginError(
+            f"{what}: its plugin gave a {type(backend_obj).__name__}, which is not a "
+            f"voicepriv.interfaces.{protocol.__name__}: missing "
+            f"{', '.join(missing) or 'a member its runtime check wants'}"
+        )
 
 
 def _artifact_kind(recording_id: str, kind: ArtifactKind | str) -> ArtifactKind:
@@ -571,6 +647,8 @@ class Vault:
 
     :param config: the vault's configuration.
     :param manager: plugin manager giving storage and key providers (default: a new one).
+    :raises PluginError: a plugin gave a key provider or storage lacking a member of
+        :class:`~voicepriv.interfaces.KeyProvider` / :class:`~voicepriv.interfaces.Storage`.
     """
 
     def __init__(self, config: VaultConfig, *, manager: pluggy.PluginManager | None = None) -> None:
@@ -580,12 +658,16 @@ class Vault:
         if isinstance(options.get("path"), str):
             options["path"] = config.resolve(options["path"])
         self.provider: KeyProvider = backend(manager, "key_provider", config.key_provider, options)
+        _check_backend(self.provider, KeyProvider, f"key provider {config.key_provider!r}")
+        self.storages: dict[str, Storage] = {}
+        for replica in config.replicas:
+            url = config.resolve(replica.url)
+            storage = backend(manager, "storage", url, replica.storage_options)
+            _check_backend(storage, Storage, f"storage {url!r} of replica {replica.name!r}")
+            self.storages[replica.name] = storage
+        # Opened once every backend is known to fit: a refused plugin leaves nothing open.
         self.keys = KeyHierarchy(self.provider, KeyStore(config.key_store_url, base=config.root))
         self.catalog = Catalog(config.catalog_url, base=config.root)
-        self.storages: dict[str, Storage] = {
-            r.name: backend(manager, "storage", config.resolve(r.url), r.storage_options)
-            for r in config.replicas
-        }
         self.chunk_size = config.chunk_size
         # Test seam: called with each deletion step's name right after it is recorded.
         self._after_step: Callable[[str], None] | None = None
@@ -723,18 +805,24 @@ class Vault:
         try:
             for kind, data in kinds:
                 results.append(self.put_artifact(recording.id, kind, data))
-        except BaseException:
+        except BaseException as exc:
             if not results:
-                self._roll_back(recording.id)
+                self._roll_back(recording.id, exc)
             raise
         return tuple(results)
 
-    def _roll_back(self, recording_id: str) -> None:
-        """Undo :meth:`add_recording` after a put stored nothing (best effort: a legal hold
-        covering the new recording, or a failing store, leaves it for the caller)."""
-        with contextlib.suppress(VoiceprivError):
+    def _roll_back(self, recording_id: str, cause: BaseException) -> None:
+        """Undo :meth:`add_recording` after a put stored nothing; *cause* stays the error
+        raised. Best effort: a legal hold covering the new recording, or a failing store,
+        leaves it for the caller (an unfinished deletion is resumed by :meth:`sweep`), and a
+        note on *cause* says so."""
+        try:
             self.delete(recording_id, _PUT_ROLLBACK)
             self.catalog.forget(recording_id, reason=_PUT_ROLLBACK)
+        except Exception as exc:  # the original error must stay the one raised
+            cause.add_note(
+                f"rollback of recording {recording_id!r} also failed: {type(exc).__name__}: {exc}"
+            )
 
     def put_artifact(
         self,
@@ -752,7 +840,9 @@ class Vault:
             not a voiceprint entry (tag ``"voiceprint"``, made by
             :func:`voicepriv.enrollment.enroll`): a voiceprint stored elsewhere would outlive
             the agent's deletion.
-        :raises StorageError: no replica could be written (nothing is kept).
+        :raises StorageError: no replica could be written to the end (nothing is kept). A
+            replica whose storage failed, or whose writer returned before reading the data to
+            the end, is a failed replica (``PutResult.replicas`` gives its error).
         """
         kind = _artifact_kind(recording_id, kind)
         entry = self.catalog.recording(recording_id)
@@ -795,7 +885,9 @@ class Vault:
         if all(error is not None for error in errors.values()):
             self._abandon(artifact_id, object_key)
             details = "; ".join(f"{name}: {error}" for name, error in errors.items())
-            raise StorageError(f"vault: no replica of {kind.value} could be written ({details})")
+            raise StorageError(
+                f"vault: no replica of {kind.value} could be written ({details})"
+            ) from next(error for error in errors.values() if error is not None)
         # A deletion may have run while the object was written (another thread or process):
         # commit the artifact only if the recording is still active, in one transaction with
         # the check, so a deletion starting afterwards sees (and removes) the object.
@@ -869,11 +961,15 @@ class Vault:
         return self.put_artifact(recording_id, kind, blocks(), media=media)
 
     def _fan_out(self, stream: Iterator[bytes], key: str) -> dict[str, BaseException | None]:
-        """Write *stream* to every replica at once; return each location's error or ``None``."""
+        """Write *stream* to every replica at once; return each location's error or ``None``.
+
+        A replica is written only when its writer read *stream* to the end; one that failed
+        or stopped reading is fed no more (and, once every replica has, *stream* neither).
+        """
         if len(self.storages) == 1:
             ((name, storage),) = self.storages.items()
             try:
-                storage.write(key, stream)
+                _write(name, storage, key, stream)
             except VoiceprivError as exc:
                 return {name: exc}
             return {name: None}
@@ -895,12 +991,13 @@ class Vault:
                     yield item  # type: ignore[misc]
 
             try:
-                storage.write(key, items())
-                errors[name] = None
+                _write(name, storage, key, items())
             except BaseException as exc:
-                errors[name] = exc
-                while not ended:
+                errors[name] = exc  # from now on the main thread feeds it no more
+                while not ended:  # but it may be blocked on a put made before it saw that
                     ended = inbox.get() in (_END, _ABORT)
+            else:
+                errors[name] = None
 
         threads = [
             threading.Thread(target=worker, args=(name, self.storages[name], inbox), daemon=True)
@@ -910,7 +1007,11 @@ class Vault:
             thread.start()
         try:
             for chunk in stream:
-                for inbox in queues.values():
+                # Until the stream ends, a location is in *errors* only once its writer failed.
+                feeding = [inbox for name, inbox in queues.items() if name not in errors]
+                if not feeding:
+                    break
+                for inbox in feeding:
                     inbox.put(chunk)
         except BaseException:
             for inbox in queues.values():
@@ -938,7 +1039,8 @@ class Vault:
         left = False
         for name, storage in self.storages.items():
             try:
-                storage.delete(object_key)
+                with _storage_errors(name, f"deleting {object_key}"):
+                    storage.delete(object_key)
             except VoiceprivError as exc:
                 left = True
                 self.catalog.set_replica(
@@ -976,12 +1078,13 @@ class Vault:
             if storage is None or replica.state is ReplicaState.DELETED:
                 continue
             try:
-                reader = DecryptingReader(
-                    storage.open(replica.object_key),
-                    self.keys.unwrapper(
-                        artifact_id, key_id=recording.key_id, where=replica.location
-                    ),
-                )
+                with _storage_errors(replica.location, f"reading {replica.object_key}"):
+                    reader = DecryptingReader(
+                        storage.open(replica.object_key),
+                        self.keys.unwrapper(
+                            artifact_id, key_id=recording.key_id, where=replica.location
+                        ),
+                    )
             except KeyDestroyedError:
                 raise
             except (IntegrityError, StorageError, NotFoundError) as exc:
@@ -1108,7 +1211,8 @@ class Vault:
                     problems.append(f"{replica.location}: not configured")
                     continue
                 try:
-                    storage.delete(replica.object_key)
+                    with _storage_errors(replica.location, f"deleting {replica.object_key}"):
+                        storage.delete(replica.object_key)
                 except VoiceprivError as exc:
                     problems.append(f"{replica.location}: {exc}")
                     continue
@@ -1125,7 +1229,8 @@ class Vault:
                 skipped.setdefault(name, "its storage cannot list temporary objects")
                 continue
             try:
-                removed = storage.remove_temporaries(older_than)
+                with _storage_errors(name, "removing temporary objects"):
+                    removed = storage.remove_temporaries(older_than)
             except VoiceprivError as exc:
                 skipped[name] = str(exc)
                 continue
@@ -1215,18 +1320,23 @@ class Vault:
         for artifact in artifacts:
             for replica in self.catalog.replicas(artifact.id):
                 storage = self._storage_for(replica.location)
-                # A replica marked deleted whose object is still there (a clean-up delete
-                # that failed) is deleted again, whatever its state says.
-                if replica.state is ReplicaState.DELETED and not storage.exists(replica.object_key):
-                    continue
-                storage.delete(replica.object_key)
+                with _storage_errors(replica.location, f"deleting {replica.object_key}"):
+                    # A replica marked deleted whose object is still there (a clean-up
+                    # delete that failed) is deleted again, whatever its state says.
+                    if replica.state is ReplicaState.DELETED and not storage.exists(
+                        replica.object_key
+                    ):
+                        continue
+                    storage.delete(replica.object_key)
         self.catalog.advance_deletion(recording_id, DeletionStep.REPLICAS_DELETED)
         self._step(DeletionStep.REPLICAS_DELETED.value)
         receipts: list[ReplicaReceipt] = []
         for artifact in artifacts:
             for replica in self.catalog.replicas(artifact.id):
                 storage = self._storage_for(replica.location)
-                if storage.exists(replica.object_key):
+                with _storage_errors(replica.location, f"checking {replica.object_key}"):
+                    still_there = storage.exists(replica.object_key)
+                if still_there:
                     raise StorageError(
                         f"recording {recording_id}: replica at {replica.location} still exists "
                         "after deletion (the key is destroyed; retry to finish)"
@@ -1387,7 +1497,10 @@ class Vault:
             )
         try:
             unwrap = self.keys.unwrapper(artifact.id, key_id=key_id, where=location)
-            with DecryptingReader(storage.open(key), unwrap) as reader:
+            with (
+                _storage_errors(location, f"reading {key}"),
+                DecryptingReader(storage.open(key), unwrap) as reader,
+            ):
                 if reader.header.key_id != key_id:
                     raise IntegrityError("header names another recording key")
                 size = sum(len(chunk) for chunk in reader.iter_chunks())
@@ -1468,9 +1581,13 @@ class Vault:
             for source in sources:
                 try:
                     target = self._storage_for(replica.location)
-                    target.write(
+                    with _storage_errors(source.location, f"opening {source.object_key}"):
+                        handle = self.storages[source.location].open(source.object_key)
+                    _write(
+                        replica.location,
+                        target,
                         replica.object_key,
-                        _copy_blocks(self.storages[source.location].open(source.object_key)),
+                        _copy_blocks(handle, source.location),
                     )
                 except VoiceprivError as exc:
                     error = str(exc)
@@ -1496,7 +1613,10 @@ class Vault:
                         attempt=True,
                     )
             if not alive:
-                with contextlib.suppress(VoiceprivError):
+                with (
+                    contextlib.suppress(VoiceprivError),
+                    _storage_errors(replica.location, f"deleting {replica.object_key}"),
+                ):
                     self._storage_for(replica.location).delete(replica.object_key)
             elif copied:
                 repaired.append((artifact.id, replica.location))
