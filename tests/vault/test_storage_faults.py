@@ -296,3 +296,19 @@ def test_a_key_provider_plugin_lacking_methods_is_refused_at_open(tmp_path: Path
     with pytest.raises(PluginError, match=r"key provider 'half-kms'") as raised:
         _open_with(config, _Backends(None, _NoSigning()))
     assert "voicepriv.interfaces.KeyProvider: missing sign, verify_key" in str(raised.value)
+
+
+def test_a_create_refused_by_a_plugin_can_be_run_again(tmp_path: Path) -> None:
+    # vault.toml used to be written first: the retry then said "a vault already exists here".
+    vendor = (ReplicaConfig(name="vendor", url="fake://bucket"),)
+    manager = get_plugin_manager()
+    plugin = _Backends({"url": "fake://bucket"}, _NoSigning())
+    manager.register(plugin, name="inline-backends")
+    try:
+        with pytest.raises(PluginError, match="replica 'vendor'"):
+            Vault.create(tmp_path / "v", replicas=vendor, manager=manager)
+    finally:
+        manager.unregister(plugin)
+    assert not (tmp_path / "v" / "vault.toml").exists()
+    with Vault.create(tmp_path / "v") as made:
+        assert list(made.storages) == ["local"]

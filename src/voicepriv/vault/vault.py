@@ -700,8 +700,12 @@ class Vault:
         """Create a vault in folder *path* (default: one local replica ``objects/``).
 
         With the ``local`` key provider a key file ``master.key`` (mode 0600) is created.
+        ``vault.toml`` is written last, once the storage and key-provider plugins were checked,
+        so a failed ``create`` can be run again.
 
         :raises ConfigError: a vault already exists there.
+        :raises PluginError: a plugin gave a storage or key provider that does not fit its
+            Protocol (no ``vault.toml`` is written).
         """
         root = Path(path).resolve()
         if (root / CONFIG_NAME).exists():
@@ -719,8 +723,15 @@ class Vault:
             creating = dict(options, create=True)
             creating["path"] = config.resolve(str(creating["path"]))
             backend(manager or get_plugin_manager(), "key_provider", key_provider, creating)
-        (root / CONFIG_NAME).write_text(config.dump(), encoding="utf-8")
-        return cls(config, manager=manager)
+        # Opened (every plugin checked) before the configuration is written: a refused plugin
+        # leaves no vault.toml behind, so a corrected `create` can run again.
+        vault = cls(config, manager=manager)
+        try:
+            (root / CONFIG_NAME).write_text(config.dump(), encoding="utf-8")
+        except BaseException:
+            vault.close()
+            raise
+        return vault
 
     @classmethod
     def open(
