@@ -554,6 +554,49 @@ def test_a_separator_breaking_its_contract_is_refused(
         )
 
 
+class CountingVadPlugin:
+    """An inline plugin giving the energy VAD under another name, counting its uses."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def voicepriv_backend_names(self, kind: str) -> Sequence[str]:
+        return ["counting-vad"] if kind == "vad" else []
+
+    @hookimpl
+    def voicepriv_vad(self, name: str, options: Mapping[str, Any]) -> object | None:
+        if name != "counting-vad":
+            return None
+        from voicepriv.backends.vad import EnergyVad
+
+        self.calls += 1
+        return EnergyVad()
+
+
+def test_backends_registered_in_code_reach_the_mono_separator(
+    call: StereoCall, mfcc_voiceprint: Voiceprint
+) -> None:
+    # The speaker separator looked its VAD and embedder up in a fresh plugin manager, so a
+    # VAD registered in code on the caller's manager was "not installed".
+    plugins = get_plugin_manager(autoload=False)
+    plugin = CountingVadPlugin()
+    plugins.register(plugin, name="counting-vad")
+    mono = Audio(samples=call.audio(agent_left=True).mono()[: 8 * RATE], sample_rate=RATE)
+    try:
+        result = isolate(
+            mono,
+            None,
+            voiceprint=mfcc_voiceprint,
+            options={"vad": "counting-vad", "overlap_detector": "none"},
+            plugins=plugins,
+        )
+    finally:
+        plugins.unregister(plugin)
+    assert plugin.calls == 1
+    assert result.audio.frames == mono.frames
+
+
 def test_separator_by_name_with_options(call: StereoCall) -> None:
     result = isolate(
         call.audio(), ChannelLayout.stereo(), separator="channels", options={"filter_ms": 150.0}

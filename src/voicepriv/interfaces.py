@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 import numpy as np
@@ -18,6 +18,9 @@ import numpy.typing as npt
 
 from voicepriv.audio import Audio
 from voicepriv.model import ChannelLayout, ConsentEvent, Recording, Segment
+
+if TYPE_CHECKING:
+    import pluggy
 
 __all__ = [
     "AuditSink",
@@ -215,11 +218,15 @@ class IsolationRequest:
     :param voiceprint: the agent's voiceprint, when enrolled.
     :param sample_rate: rate of the audio handed over.
     :param progress: called with (seconds done, seconds total).
+    :param plugins: the plugin manager the caller looks backends up in; a separator asks it,
+        not a fresh one, for the VAD, embedder or detector it needs, so backends registered
+        in code reach it (``None``: a fresh :func:`voicepriv.plugins.get_plugin_manager`).
     """
 
     layout: ChannelLayout | None
     voiceprint: Voiceprint | None = None
     progress: Progress | None = attrs.field(default=None, eq=False)
+    plugins: pluggy.PluginManager | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen(kw_only=True, eq=False)

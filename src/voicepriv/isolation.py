@@ -388,7 +388,7 @@ def isolate(
         )
         chosen = _separator(separator, STEREO_SEPARATOR, options, manager)
         request = IsolationRequest(
-            layout=decision.layout(), voiceprint=voiceprint, progress=progress
+            layout=decision.layout(), voiceprint=voiceprint, progress=progress, plugins=manager
         )
         result = _checked(chosen, audio, chosen.isolate(audio, request))
         return attrs.evolve(
@@ -407,7 +407,10 @@ def isolate(
         )
     chosen = _separator(separator, MONO_SEPARATOR, options, plugins)
     request = IsolationRequest(
-        layout=layout or ChannelLayout.mono(), voiceprint=voiceprint, progress=progress
+        layout=layout or ChannelLayout.mono(),
+        voiceprint=voiceprint,
+        progress=progress,
+        plugins=plugins,
     )
     return _checked(chosen, audio, chosen.isolate(audio, request))
 

@@ -600,7 +600,7 @@ class SegmentationSeparator:
             raise IsolationError(f"{_WHO}: expected a mono call, got {audio.channels} channels")
         self.thresholds(voiceprint)  # an embedder without defaults fails before any work
         embedder = voiceprint_embedder(
-            voiceprint, self._embedder, self.options.embedder_options, NAME
+            voiceprint, self._embedder, self.options.embedder_options, NAME, request.plugins
         )
         self._embedder = embedder
         frames = int(np.ceil(audio.duration / FRAME_S))

@@ -73,6 +73,7 @@ from typing import Any, Final
 import attrs
 import numpy as np
 import numpy.typing as npt
+import pluggy
 import scipy
 
 from voicepriv.audio import Audio
@@ -524,11 +525,16 @@ class SpeakerOptions:
 
 
 def voiceprint_embedder(
-    voiceprint: Voiceprint, given: Embedder | None, options: Mapping[str, Any], who: str
+    voiceprint: Voiceprint,
+    given: Embedder | None,
+    options: Mapping[str, Any],
+    who: str,
+    manager: pluggy.PluginManager | None = None,
 ) -> Embedder:
     """The embedder that made *voiceprint*: *given* when it is that one, else looked up by name.
 
     :param who: the separator's name, for messages.
+    :param manager: where to look it up (the request's plugin manager; default a fresh one).
     :raises IsolationError: *given* is another embedder, or the plugin's answer is none.
     """
     if given is not None:
@@ -538,7 +544,7 @@ def voiceprint_embedder(
                 f"by embedder {voiceprint.embedder!r}, not {given.name!r}"
             )
         return given
-    found = backend(get_plugin_manager(), "embedder", voiceprint.embedder, options)
+    found = backend(manager or get_plugin_manager(), "embedder", voiceprint.embedder, options)
     if not isinstance(found, Embedder):
         raise IsolationError(f"embedder {voiceprint.embedder!r} is not an Embedder")
     return found
@@ -719,6 +725,8 @@ class SpeakerSeparator:
         self._sources: list[SourceSeparator | None] = (
             [source_separator] if source_separator is not None else []
         )
+        # The plugin manager of the last request that named one (IsolationRequest.plugins).
+        self._plugins: pluggy.PluginManager | None = None
 
     @property
     def name(self) -> str:
@@ -729,7 +737,7 @@ class SpeakerSeparator:
 
     def _embedder_for(self, voiceprint: Voiceprint) -> Embedder:
         self._embedder = voiceprint_embedder(
-            voiceprint, self._embedder, self.options.embedder_options, NAME
+            voiceprint, self._embedder, self.options.embedder_options, NAME, self._plugins
         )
         return self._embedder
 
@@ -737,13 +745,14 @@ class SpeakerSeparator:
         if self._vad is None:
             name = self.options.vad
             found: object = None
+            manager = self._plugins or get_plugin_manager()
             if name == AUTO_VAD:
                 try:
-                    found = backend(get_plugin_manager(), "vad", "silero", self.options.vad_options)
+                    found = backend(manager, "vad", "silero", self.options.vad_options)
                 except (MissingExtraError, ConfigError):
-                    found = backend(get_plugin_manager(), "vad", "energy", self.options.vad_options)
+                    found = backend(manager, "vad", "energy", self.options.vad_options)
             else:
-                found = backend(get_plugin_manager(), "vad", name, self.options.vad_options)
+                found = backend(manager, "vad", name, self.options.vad_options)
             if not isinstance(found, VoiceActivityDetector):
                 raise IsolationError(f"vad {name!r} is not a VoiceActivityDetector")
             self._vad = found
@@ -1233,6 +1242,8 @@ class SpeakerSeparator:
         :raises IsolationError: no voiceprint, more than one channel, or a voiceprint that
             does not fit its embedder.
         """
+        if request.plugins is not None:
+            self._plugins = request.plugins
         voiceprint = request.voiceprint
         if voiceprint is None:
             raise IsolationError(
