@@ -31,6 +31,17 @@ def test_si_sdr_hand_computed() -> None:
     assert metrics.si_sdr(2 * reference + noise, reference) == pytest.approx(expected, abs=1e-9)
 
 
+def test_a_silent_estimate_scores_minus_infinity_not_zero() -> None:
+    # Both used to return 0 dB, ranking silence above a poor real output.
+    reference = np.random.default_rng(3).standard_normal(4000)
+    silent = np.zeros_like(reference)
+    assert metrics.si_sdr(silent, reference) == -np.inf
+    assert metrics.si_sdr(silent, reference, zero_mean=True) == -np.inf
+    assert metrics.sdr(silent, reference) == -np.inf
+    poor = reference + 3 * np.random.default_rng(4).standard_normal(4000)
+    assert np.isfinite(metrics.si_sdr(poor, reference)) and metrics.si_sdr(poor, reference) < 0
+
+
 def test_si_sdr_is_scale_invariant_and_improvement_subtracts_the_mixture() -> None:
     rng = np.random.default_rng(0)
     s, n = rng.standard_normal(1000), rng.standard_normal(1000)
@@ -225,6 +236,52 @@ def test_isolation_scores_hand_computed() -> None:
     assert strict.leakage_s == 0.0
     silence = metrics.isolation_scores(np.zeros_like(agent), agent, customer, segments, rate)
     assert (silence.leakage_s, silence.retention_pct) == (0.0, 0.0)
+
+
+def _turns(seed: int) -> tuple[np.ndarray, np.ndarray, list[Segment], int]:
+    """Alternating turns on a 10 ms grid (ends on 20 ms frame centres), each with a loud
+    core and quiet onsets/tails 30-40 dB under it, as real speech has."""
+    rate = 8000
+    rng = np.random.default_rng(seed)
+    agent, customer = np.zeros(12 * rate), np.zeros(12 * rate)
+    segments, t, who = [], 0.2, "agent"
+    while t < 11.0:
+        length = round(float(rng.uniform(0.6, 1.6)), 2)
+        start, end = round(t, 2), round(min(t + length, 11.5), 2)
+        n = round((end - start) * rate)
+        envelope = np.ones(n)
+        edge = min(n // 4, round(0.15 * rate))
+        envelope[:edge] = np.geomspace(10 ** (-38 / 20), 1, edge)  # a quiet onset
+        envelope[n - edge :] = np.geomspace(1, 10 ** (-38 / 20), edge)  # and tail
+        track = agent if who == "agent" else customer
+        track[round(start * rate) : round(start * rate) + n] = (
+            0.1 * envelope * rng.standard_normal(n)
+        )
+        segments.append(seg(start, end, who))
+        t, who = (
+            end + round(float(rng.uniform(0.0, 0.3)), 2),
+            "customer" if who == "agent" else "agent",
+        )
+    return agent, customer, segments, rate
+
+
+@given(seed=st.integers(0, 2**16))
+def test_the_clean_agent_scores_perfectly_and_the_untouched_customer_fully_leaks(
+    seed: int,
+) -> None:
+    # The clean agent used to retain ~90 % (frames 30-40 dB under its level were scored but
+    # could never count as kept) and to "leak" where a 20 ms frame was half the agent's.
+    agent, customer, segments, rate = _turns(seed)
+    perfect = metrics.isolation_scores(agent, agent, customer, segments, rate)
+    assert perfect.retention_pct == pytest.approx(100.0)
+    assert perfect.leakage_s == 0.0
+    untouched = metrics.isolation_scores(agent + customer, agent, customer, segments, rate)
+    assert untouched.leakage_pct == pytest.approx(100.0)
+    # Noise 45 dB under the agent's speech retains nothing (it used to "retain" the quiet
+    # frames the clean agent could not).
+    noise = 0.1 * 10 ** (-45 / 20) * np.random.default_rng(seed).standard_normal(agent.size)
+    assert metrics.isolation_scores(noise, agent, customer, segments, rate).retention_pct == 0.0
+    assert metrics.isolation_scores(agent + noise, agent, customer, segments, rate).leakage_s == 0
 
 
 def test_isolation_curve_is_monotonic() -> None:

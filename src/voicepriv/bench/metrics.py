@@ -38,6 +38,7 @@ Cost (:func:`measure`): wall time for the real-time factor and peak Python/numpy
 
 from __future__ import annotations
 
+import math
 import time
 import tracemalloc
 import warnings
@@ -100,6 +101,8 @@ def si_sdr(estimate: npt.ArrayLike, reference: npt.ArrayLike, *, zero_mean: bool
 
     :param zero_mean: subtract each signal's mean first (as asteroid does); the default
         matches ``fast_bss_eval.si_sdr``.
+    A silent estimate scores ``-inf`` (nothing of the reference is there), never 0 dB.
+
     :raises BenchError: lengths differ, or the reference is silent.
     """
     est, ref = _pair(estimate, reference)
@@ -108,6 +111,8 @@ def si_sdr(estimate: npt.ArrayLike, reference: npt.ArrayLike, *, zero_mean: bool
     power = float(ref @ ref)
     if power <= _EPS:
         raise BenchError("si_sdr: the reference is silent")
+    if float(est @ est) <= _EPS:
+        return -math.inf
     target = (float(est @ ref) / power) * ref
     noise = est - target
     return float(10.0 * np.log10((target @ target + _EPS) / (noise @ noise + _EPS)))
@@ -130,11 +135,14 @@ def sdr(estimate: npt.ArrayLike, reference: npt.ArrayLike, *, filter_length: int
     """BSS Eval SDR in dB for one target: distortion allowed as a *filter_length*-tap filter.
 
     The estimate is projected (least squares) onto the reference and its delayed copies up to
-    ``filter_length - 1`` samples; SDR is the projection's energy over the residual's.
+    ``filter_length - 1`` samples; SDR is the projection's energy over the residual's. A
+    silent estimate scores ``-inf``, never 0 dB.
     """
     est, ref = _pair(estimate, reference)
     if float(ref @ ref) <= _EPS:
         raise BenchError("sdr: the reference is silent")
+    if float(est @ est) <= _EPS:
+        return -math.inf
     if filter_length < 1:
         raise BenchError(f"sdr: filter_length must be positive, got {filter_length}")
     n_fft = 1 << int(np.ceil(np.log2(est.size + filter_length - 1)))
@@ -353,10 +361,24 @@ class _Frames:
     output_db: FloatArray
     output_energy: FloatArray
     customer_energy: FloatArray
+    agent_db: FloatArray
+    customer_db: FloatArray
     agent_only: BoolArray
     customer_only: BoolArray
     agent_level_db: float
     customer_level_db: float
+
+
+def _touched(segments: Sequence[Segment], label: str, hop_s: float, frames: int) -> BoolArray:
+    """Frames that any part of a *label* segment falls in (not only those whose centre does):
+    a frame half of which is the agent's is never scored as the customer's alone."""
+    mask = np.zeros(frames, dtype=bool)
+    for segment in segments:
+        if segment.label == label and segment.end > segment.start:
+            first = max(0, int(np.floor(segment.start / hop_s + 1e-9)))
+            last = min(frames, int(np.ceil(segment.end / hop_s - 1e-9)))
+            mask[first:last] = True
+    return mask
 
 
 def _frames(
@@ -387,31 +409,41 @@ def _frames(
     c_on = rttm.activity(segments, customer_label, hop_s=true_hop, frames=frames)
     a_level = 10 * np.log10(np.mean(a_e[a_on]) + _EPS) if a_on.any() else -200.0
     c_level = 10 * np.log10(np.mean(c_e[c_on]) + _EPS) if c_on.any() else -200.0
+    a_db = 10 * np.log10(a_e + _EPS)
+    c_db = 10 * np.log10(c_e + _EPS)
     # pauses inside a reference segment (source 40 dB under its speech level) are not scored
-    a_speech = a_on & (10 * np.log10(a_e + _EPS) > a_level - 40)
-    c_speech = c_on & (10 * np.log10(c_e + _EPS) > c_level - 40)
+    a_speech = a_on & (a_db > a_level - 40)
+    c_speech = c_on & (c_db > c_level - 40)
     return _Frames(
         hop_s=true_hop,
         output_db=10 * np.log10(out_e + _EPS),
         output_energy=out_e,
         customer_energy=c_e,
-        agent_only=a_speech & ~c_on,
-        customer_only=c_speech & ~a_on,
+        agent_db=a_db,
+        customer_db=c_db,
+        agent_only=a_speech & ~_touched(segments, customer_label, true_hop, frames),
+        customer_only=c_speech & ~_touched(segments, agent_label, true_hop, frames),
         agent_level_db=float(a_level),
         customer_level_db=float(c_level),
     )
 
 
 def _scores(frames: _Frames, threshold_db: float) -> IsolationScores:
-    leaked = frames.customer_only & (frames.output_db >= frames.customer_level_db + threshold_db)
-    kept = frames.agent_only & (frames.output_db >= frames.agent_level_db + threshold_db)
+    # A frame is scored at a threshold only where the clean party itself reaches it: the
+    # output can then carry (leak) or keep (retain) it, and the clean agent retains 100 %.
+    customer = frames.customer_only & (
+        frames.customer_db >= frames.customer_level_db + threshold_db
+    )
+    agent = frames.agent_only & (frames.agent_db >= frames.agent_level_db + threshold_db)
+    leaked = customer & (frames.output_db >= frames.customer_level_db + threshold_db)
+    kept = agent & (frames.output_db >= frames.agent_level_db + threshold_db)
     clean = float(frames.customer_energy[frames.customer_only].sum())
     left = float(frames.output_energy[frames.customer_only].sum())
     return IsolationScores(
-        customer_s=float(frames.customer_only.sum() * frames.hop_s),
+        customer_s=float(customer.sum() * frames.hop_s),
         leakage_s=float(leaked.sum() * frames.hop_s),
         leakage_energy_pct=100.0 * left / clean if clean > 0 else 0.0,
-        agent_s=float(frames.agent_only.sum() * frames.hop_s),
+        agent_s=float(agent.sum() * frames.hop_s),
         retained_s=float(kept.sum() * frames.hop_s),
         threshold_db=threshold_db,
     )
@@ -432,10 +464,13 @@ def isolation_scores(
     """Customer leakage and agent retention of an agent-only *output*.
 
     Frames of *hop_s*: customer-only frames are those where the reference *segments* say the
-    customer speaks and the agent does not (and the clean customer signal is within 40 dB of
-    its speech level, so pauses inside a segment are not scored); agent-only frames likewise.
-    A frame of the output counts as carrying speech when its level is at least
-    ``level + threshold_db``, with ``level`` the clean party's average speech level.
+    customer speaks and no part of the frame is the agent's, and where the clean customer
+    signal reaches ``level + threshold_db`` (``level``: the clean customer's average speech
+    level; never lower than 40 dB under it, so pauses inside a segment are not scored);
+    agent-only frames likewise. A frame of the output counts as carrying speech when its level
+    is at least ``level + threshold_db`` of that party. So the clean agent retains 100 % and
+    leaks nothing, the untouched customer leaks 100 %, and noise in the output cannot raise
+    retention. ``leakage_energy_pct`` covers every customer-only frame within 40 dB.
 
     :param output: the separator's mono output, same length and rate as the sources.
     :param agent: the clean agent source.

@@ -40,6 +40,7 @@ METRICS: Final = (
     ("leakage_s", "leakage s ↓"),
     ("leakage_energy_pct", "leak energy % ↓"),
     ("retention_pct", "retention % ↑"),
+    ("si_sdr_db", "SI-SDR dB ↑"),
     ("si_sdri_db", "SI-SDRi dB ↑"),
     ("sdr_db", "SDR dB ↑"),
     ("der_pct", "agent DER % ↓"),
