@@ -46,6 +46,29 @@ def test_overlap_ratio_within_one_point_over_100_calls(utterances: Utts, target:
     assert overlap / speech == pytest.approx(target, abs=0.01)
 
 
+@pytest.mark.parametrize("target", [0.0, 0.1, 0.2])
+def test_backchannels_happen_and_stay_short(utterances: Utts, target: float) -> None:
+    # The overlap controller used to leave them no budget: 1-4 % of calls' long turns got one
+    # (backchannel_prob 0.3), and only the shortest.
+    agent, customer = utterances
+    config = CallConfig(
+        duration_s=30.0, sample_rate=8000, channel=None, echo=None, overlap_ratio=target
+    )
+    calls = [make_call(agent, customer, config, seed=seed) for seed in range(30)]
+    backchannels = [
+        event.end - event.start
+        for call in calls
+        for event in call.events
+        if event.label == "backchannel"
+    ]
+    if target == 0.0:  # a call asked for no overlap gets none (a backchannel only in a pause)
+        assert all(rttm.overlap_seconds(call.segments) == 0.0 for call in calls)
+        return
+    assert len(backchannels) >= 30  # about one call in two has two or more
+    assert max(backchannels) > 0.5
+    assert all(0.0 < length <= config.backchannel_s[1] + 1e-9 for length in backchannels)
+
+
 def test_rttm_matches_the_sources_activity(utterances: Utts) -> None:
     agent, customer = utterances
     call = make_call(agent, customer, FAST, seed=3)
