@@ -336,6 +336,33 @@ def test_inconclusive_voiceprint_refuses_with_or_without_layout(
     swapped = ChannelLayout.stereo(Role.CUSTOMER, Role.AGENT)
     with pytest.raises(IsolationError, match="leans to channel 0, not the layout's 1"):
         resolve_agent_channel(audio, swapped, voiceprint, plugins=manager, min_score=0.95)
+    # Neither channel leading and the layout's under the floor: nothing vouches for it.
+    with pytest.raises(IsolationError, match=r"confirms neither channel .* refusing to keep"):
+        resolve_agent_channel(
+            audio, ChannelLayout.stereo(), ambiguous, plugins=manager, min_score=0.95
+        )
+
+
+@pytest.mark.parametrize("agent_s", [1.0, 1.4])
+def test_swapped_channels_with_a_brief_agent_are_refused_not_kept(
+    shared_data: Path, campplus_voiceprint: Voiceprint, agent_s: float
+) -> None:
+    # The agent's channel had too little speech to be scored, so the (wrong) layout stood and
+    # 94 % of the customer's speech was kept with confidence 0.999.
+    agent = _utterances(shared_data, AGENT, [0])[: round(agent_s * RATE)]
+    customer = _utterances(shared_data, CUSTOMER, [1, 2])
+    gap = np.zeros(round(0.3 * RATE))
+    agent_track = np.concatenate([agent, gap, np.zeros_like(customer)])
+    customer_track = np.concatenate([np.zeros_like(agent), gap, customer])
+    recorded = np.stack([customer_track, agent_track], axis=1)  # the agent ended up on the right
+    audio = Audio(samples=recorded.astype(np.float32), sample_rate=RATE)
+    with pytest.raises(IsolationError, match=r"layout's agent channel 0 scores .* swapped"):
+        isolate(audio, ChannelLayout.stereo(), voiceprint=campplus_voiceprint)
+    # Recorded as the metadata says, the brief agent is kept: their channel is too short to
+    # be checked, and nothing argues against the layout.
+    right = Audio(samples=recorded[:, ::-1].astype(np.float32), sample_rate=RATE)
+    result = isolate(right, ChannelLayout.stereo(), voiceprint=campplus_voiceprint)
+    assert result.agent_channel == 0 and not result.swapped
 
 
 def _agent_channel_without_the_agent(

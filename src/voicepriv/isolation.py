@@ -179,11 +179,14 @@ def _score(
     return float(embedded @ reference) / length if length > 0 else -1.0
 
 
-def _channel_scores(audio: Audio, voiceprint: Voiceprint, embedder: Embedder) -> tuple[float, ...]:
-    """Cosine score of each channel's own speech against *voiceprint*.
+def _channel_scores(
+    audio: Audio, voiceprint: Voiceprint, embedder: Embedder
+) -> tuple[tuple[float | None, ...], str]:
+    """Cosine score of each channel's own speech against *voiceprint*, ``None`` for a channel
+    with less than :data:`MIN_CHANNEL_SPEECH_S` of its own speech (silent, line noise, only the
+    other side's echo), and a phrase naming those channels (``""`` when there are none).
 
-    :raises IsolationError: a channel has less than :data:`MIN_CHANNEL_SPEECH_S` of its own
-        speech (silent, line noise, only the other side's echo), or the voiceprint is unusable.
+    :raises IsolationError: the voiceprint is unusable.
     """
     reference = np.asarray(voiceprint.vector, np.float64).ravel()
     norm = float(np.linalg.norm(reference))
@@ -195,17 +198,11 @@ def _channel_scores(audio: Audio, voiceprint: Voiceprint, embedder: Embedder) ->
     masks = _own_speech(audio)
     seconds = [float(mask.sum()) / audio.sample_rate for mask in masks]
     short = [i for i, s in enumerate(seconds) if s < MIN_CHANNEL_SPEECH_S]
-    if short:
-        held = ", ".join(f"channel {i}: {seconds[i]:.1f} s" for i in short)
-        raise _TooLittleSpeechError(
-            held,
-            f"channel roles: the voiceprint of agent {voiceprint.agent_id!r} cannot check the "
-            f"channels: too little speech of its own ({held}; at least "
-            f"{MIN_CHANNEL_SPEECH_S} s each); a silent or echo-only channel is never taken "
-            "for the agent's, refusing to choose",
-        )
-    return tuple(
-        _score(
+    held = ", ".join(f"channel {i}: {seconds[i]:.1f} s" for i in short)
+    scores = tuple(
+        None
+        if i in short
+        else _score(
             embedder.embed(
                 Audio(samples=audio.channel(i).mono()[mask], sample_rate=audio.sample_rate)
             ),
@@ -213,6 +210,61 @@ def _channel_scores(audio: Audio, voiceprint: Voiceprint, embedder: Embedder) ->
             voiceprint,
         )
         for i, mask in enumerate(masks)
+    )
+    return scores, held
+
+
+def _partly_scored(
+    scores: tuple[float | None, ...],
+    held: str,
+    layout_channel: int | None,
+    voiceprint: Voiceprint,
+    floor: float,
+) -> ChannelDecision:
+    """The decision when a channel has too little speech of its own to be scored.
+
+    Without a layout nothing is decided. With one, an unscorable layout channel leaves the
+    layout (nothing to check; the agent said little, so little is kept). A scored layout
+    channel must reach *floor* on its own: the other channel cannot be compared, so a voice
+    that does not sound like the agent there (the customer's, when the channels are swapped and
+    the agent spoke briefly) is refused, never kept.
+    """
+    message = (
+        f"channel roles: the voiceprint of agent {voiceprint.agent_id!r} cannot compare the "
+        f"channels: too little speech of its own ({held}; at least {MIN_CHANNEL_SPEECH_S} s "
+        "each)"
+    )
+    if layout_channel is None:
+        raise _TooLittleSpeechError(
+            held,
+            f"{message}; a silent or echo-only channel is never taken for the agent's, "
+            "refusing to choose",
+        )
+    score = scores[layout_channel]
+    if score is None:
+        # Nothing to check the layout against; no evidence of a swap either: the layout
+        # stands, as it would without a voiceprint.
+        return ChannelDecision(
+            agent_channel=layout_channel,
+            source="layout",
+            notes=(f"voiceprint could not check the layout ({held}); layout used",),
+        )
+    if score < floor:
+        raise IsolationError(
+            f"{message}, and the layout's agent channel {layout_channel} scores {score:.3f}, "
+            f"under the agent's floor {floor:.2f} for embedder {voiceprint.embedder!r}: it may "
+            "be the customer's (channels swapped); refusing to keep it. (An agent whose own "
+            "channel scores low needs a better voiceprint: enroll from their stereo calls, "
+            "voicepriv enroll --agent-side.)"
+        )
+    return ChannelDecision(
+        agent_channel=layout_channel,
+        source="layout+voiceprint",
+        scores=tuple(-1.0 if s is None else s for s in scores),
+        notes=(
+            f"voiceprint confirms agent channel {layout_channel} ({score:.3f}; the other "
+            f"channel has too little speech to compare: {held})",
+        ),
     )
 
 
@@ -234,12 +286,14 @@ def resolve_agent_channel(
     names the other channel (reported as swapped). Without a layout, a voiceprint that singles
     out neither channel, or a channel with too little speech of its own to be scored
     (:data:`MIN_CHANNEL_SPEECH_S`), decides nothing. With a layout, the voiceprint only ever
-    removes risk: an unscorable channel, or scores that single out neither channel without
-    leaning against the layout, leave the layout as it would stand without a voiceprint (with a
+    removes risk: an unscorable layout channel, or a layout channel leading by *margin* without
+    reaching *min_score*, leaves the layout as it would stand without a voiceprint (with a
     note); scores that lean to the other channel by *margin* without reaching *min_score*
-    contradict the layout without confirming a swap, and nothing is decided. A silent or
-    echo-only channel is never taken for the agent's (a swap needs the other channel's own
-    speech to reach *min_score*).
+    contradict the layout without confirming a swap, and nothing is decided; so do scores where
+    neither channel leads and the layout's is under *min_score*, and a layout channel under
+    *min_score* whose other channel cannot be scored (a swapped call whose agent spoke
+    briefly). A silent or echo-only channel is never taken for the agent's (a swap needs the
+    other channel's own speech to reach *min_score*).
 
     :param min_score: the agent's floor; default :func:`default_min_score` of the
         voiceprint's embedder.
@@ -273,18 +327,10 @@ def resolve_agent_channel(
     manager = plugins if plugins is not None else get_plugin_manager()
     embedder = _embedder_for(voiceprint, manager)
     floor = default_min_score(voiceprint.embedder) if min_score is None else float(min_score)
-    try:
-        scores = _channel_scores(audio, voiceprint, embedder)
-    except _TooLittleSpeechError as exc:
-        if layout_channel is None:
-            raise IsolationError(str(exc)) from None
-        # Nothing to check the layout against; no evidence of a swap either: the layout
-        # stands, as it would without a voiceprint.
-        return ChannelDecision(
-            agent_channel=layout_channel,
-            source="layout",
-            notes=(f"voiceprint could not check the layout ({exc.held}); layout used",),
-        )
+    scored, held = _channel_scores(audio, voiceprint, embedder)
+    if held:
+        return _partly_scored(scored, held, layout_channel, voiceprint, floor)
+    scores = tuple(float(score) for score in scored if score is not None)
     best = int(np.argmax(scores))
     lead = scores[best] - scores[1 - best]
     shown = ", ".join(f"{s:.3f}" for s in scores)
@@ -303,6 +349,14 @@ def resolve_agent_channel(
         )
     if not conclusive:
         assert layout_channel is not None  # refused above without a layout
+        if scores[layout_channel] < floor and not lead >= margin:
+            # Neither channel leads: nothing vouches for the layout's channel.
+            raise IsolationError(
+                f"channel roles: the voiceprint of agent {voiceprint.agent_id!r} confirms "
+                f"neither channel (scores {shown}; the agent's needs at least {floor:.2f} for "
+                f"embedder {voiceprint.embedder!r}, or a lead of {margin} over the other "
+                f"channel); refusing to keep channel {layout_channel}"
+            )
         return ChannelDecision(
             agent_channel=layout_channel,
             source="layout+voiceprint",

@@ -271,9 +271,10 @@ def ingest(
     :param vault: where kept artifacts go.
     :param ivr: IVR keypresses, mapped to consent events by the policy.
     :param audit: the audit log (default: :func:`audit_log_for` the vault).
-    :param voiceprint: the agent's voiceprint (needed for mono agent-only calls, and for stereo
-        ones of unknown layout, which it settles or refuses); by default the one
-        ``voicepriv enroll`` stored in the vault for the call's agent party id.
+    :param voiceprint: the agent's voiceprint (needed for mono agent-only calls; for stereo
+        ones it settles an unknown layout or checks the given one, catching swapped channels);
+        by default the one ``voicepriv enroll`` stored in the vault for the call's agent party
+        id.
     :param separator: separator (or backend name) for agent-only isolation.
     :param separator_options: options for a separator named by *separator*.
     :param transcriber: when given, the kept audio is transcribed and the transcript stored.
@@ -312,8 +313,9 @@ def ingest(
             destroyed.append("customer track" if stereo else "customer speech")
             with clock.step("isolate"):
                 # A mono call needs the voiceprint; a stereo call of unknown layout is settled
-                # by it or refused (resolve_agent_channel never guesses).
-                if voiceprint is None and (call.channels == 1 or recording.layout is None):
+                # by it or refused (resolve_agent_channel never guesses); a stereo call with a
+                # layout is checked against it, so swapped channels are caught, not stored.
+                if voiceprint is None:
                     voiceprint = _enrolled_voiceprint(vault, recording)
                 isolation_report = isolate(
                     call,
