@@ -80,6 +80,18 @@ _fraction = number_option("channels separator", "a number in (0, 1]", lambda v: 
 #: Shortest echo path the canceller models: at least one tap at any sample rate >= 1 kHz.
 MIN_FILTER_MS: Final = 1.0
 
+#: The agent channel's noise floor may be at most this much (dB) above its floor over
+#: :data:`RUMBLE_CUTOFF_HZ`: more means a DC offset, rumble or hum sets the floor. The
+#: canceller's two-path control and its convergence checks then work on that floor, not on the
+#: crosstalk (a DC offset of 0.03-0.05 kept 21-28 % of the customer's crosstalk, rumble at
+#: -30 / -24 dBFS 7-27 %, all with confidence 1.0); such a call is refused.
+MAX_RUMBLE_DB: Final = 6.0
+#: Cut-off (Hz) of the high-pass the rumble check compares the floor with.
+RUMBLE_CUTOFF_HZ: Final = 150.0
+#: A floor under this (dBFS) is too quiet to hide crosstalk, whatever sets it (the room noise
+#: of a quiet studio recording is mostly low-frequency too).
+RUMBLE_MIN_FLOOR_DBFS: Final = -60.0
+
 _path_length = number_option(
     "channels separator",
     f"a number >= {MIN_FILTER_MS:g} (milliseconds)",
@@ -700,6 +712,36 @@ def frames_to_segments(
 # --------------------------------------------------------------------------- separator
 
 
+def _floor_db(samples: FloatArray, rate: int) -> float:
+    """The 1st percentile of 20 ms frame power, in dBFS (a channel's noise floor)."""
+    hop = max(1, round(0.02 * rate))
+    frames = samples.size // hop
+    if frames == 0:
+        return -200.0
+    power = np.mean(samples[: frames * hop].reshape(frames, hop) ** 2, axis=1)
+    return float(10 * np.log10(np.percentile(power, 1) + _EPS))
+
+
+def _refuse_low_rumble(mic: FloatArray, rate: int) -> None:
+    """Refuse an agent channel whose noise floor is set by a DC offset, rumble or hum under
+    :data:`RUMBLE_CUTOFF_HZ` (see :data:`MAX_RUMBLE_DB`).
+
+    :raises IsolationError: naming both floors.
+    """
+    if rate <= 2 * RUMBLE_CUTOFF_HZ:
+        return
+    sos = scipy.signal.butter(4, RUMBLE_CUTOFF_HZ, btype="high", fs=rate, output="sos")
+    floor = _floor_db(mic, rate)
+    above = _floor_db(scipy.signal.sosfilt(sos, mic), rate)
+    if floor > RUMBLE_MIN_FLOOR_DBFS and floor - above > MAX_RUMBLE_DB:
+        raise IsolationError(
+            f"channels separator: the agent channel's noise floor ({floor:.0f} dBFS) is set by "
+            f"a DC offset, rumble or hum under {RUMBLE_CUTOFF_HZ:.0f} Hz (it is {above:.0f} dBFS "
+            "above it); under it the echo canceller cannot prove the customer's crosstalk "
+            "gone, refusing (remove the offset or high-pass the recording, or fix the line)"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class ChannelsSeparator:
     """The ``"channels"`` separator (see the module docstring for the method)."""
@@ -741,6 +783,7 @@ class ChannelsSeparator:
         suppressor = _ResidualSuppressor(rate, opts)
         hop = suppressor.hop
         mic_all = audio.samples[:, agent]
+        _refuse_low_rumble(np.asarray(mic_all, np.float64), rate)
         taps = max(1, round(opts.filter_ms * rate / 1000.0))
         # The customer channel without the agent's own (line) echo in it: the reference of
         # everything below (see _without_agent_echo).
