@@ -234,16 +234,18 @@ def _call(shared_data: Path, agent: str, customer: str, seed: int, telephone: bo
     )
 
 
-#: Agent-only retention floors and leakage ceilings of the calls below (16 kHz, 8 kHz),
-#: measured 2026-12-03 at the defaults: seed 21 keeps 51 % / 50 % of the agent at 1.0 % /
-#: 2.9 % leakage (the ``"speaker"`` separator: 56 % / 53 % at 2.1 % / 1.3 %); seed 24 keeps
-#: 70 % at 2.2 % at 16 kHz and nothing at 8 kHz (the two voices fail closed there). Every
-#: leaked frame is customer speech *under* the agent's voice that the network did not hear
-#: as a second voice (docs/mono-isolation.md), or a frame at a turn's edge. The floors
-#: and ceilings guard regressions; the issue's targets (1 %, 85 %) are not met per call.
+#: Agent-only retention floors and leakage ceilings of the calls below (16 kHz, 8 kHz) at the
+#: defaults. Re-measured 2026-12-07 after the mixer began placing backchannels (which changed
+#: every call): for agent 2414 / customer 3080, seeds 21-31 keep 0-62 % of the agent at
+#: 0.0-0.9 % leakage (seed 21, used before, now fails closed: 9 % / 0 %); seed 29, near the
+#: median, keeps 47 % / 43 % at 0.0 %. Seed 24 (1688 / 2033) keeps 77 % at 1.3 % at 16 kHz and
+#: nothing at 8 kHz (the two voices fail closed there). Every leaked frame is customer speech
+#: *under* the agent's voice that the network did not hear as a second voice
+#: (docs/mono-isolation.md), or a frame at a turn's edge. The floors and ceilings guard
+#: regressions; the issue's targets (1 %, 85 %) are not met per call.
 CALLS = {
-    (21, False): (0.45, 0.02),
-    (21, True): (0.40, 0.04),
+    (29, False): (0.40, 0.02),
+    (29, True): (0.35, 0.02),
     (24, False): (0.60, 0.03),
     (24, True): (0.0, 0.0),
 }
@@ -254,7 +256,7 @@ CALLS = {
 def test_onnx_real_call_keeps_the_agent_and_no_customer_alone_speech(
     shared_data: Path, onnx_embedder: Embedder, seed: int, telephone: bool
 ) -> None:
-    agent_id, customer_id = {21: ("2414", "3080"), 24: ("1688", "2033")}[seed]
+    agent_id, customer_id = {29: ("2414", "3080"), 24: ("1688", "2033")}[seed]
     call = _call(shared_data, agent_id, customer_id, seed=seed, telephone=telephone)
     mix: Audio = call.mix  # type: ignore[attr-defined]
     voiceprint = enroll_clips(agent_id, list(call.enrollment), onnx_embedder)  # type: ignore[attr-defined]
@@ -267,8 +269,8 @@ def test_onnx_real_call_keeps_the_agent_and_no_customer_alone_speech(
     kept = _mask(result.kept, frames)
     solo = agent & ~customer
     floor, ceiling = CALLS[(seed, telephone)]
-    # customer-alone speech kept: at most a few 10 ms frames at a turn's edge (measured 2 / 18
-    # frames of 1831 on seed 21; 0 on seed 24)
+    # customer-alone speech kept: at most a few 10 ms frames at a turn's edge (measured 0 on
+    # seed 29, 0.46 % of the customer's frames on seed 24 at 16 kHz)
     assert (kept & customer & ~agent).sum() <= 0.015 * customer.sum()
     assert (kept & customer).sum() / customer.sum() <= ceiling
     assert (kept & solo).sum() / solo.sum() >= floor
