@@ -258,7 +258,11 @@ def der(
     """Diarization error rate components of *hypothesis* against *reference*.
 
     Labels are matched one-to-one by the Hungarian algorithm on co-occurrence time (a
-    hypothesis label named like a reference label gets no special treatment).
+    hypothesis label named like a reference label gets no special treatment). A speaker's
+    segments that touch or overlap are merged first: on such raw annotations the result
+    differs from ``pyannote.metrics``, which puts a collar on the boundary between two
+    abutting segments of one speaker and counts a speaker's overlapping segments twice; on
+    annotations without them (every one the bench makes) it is the same.
 
     :param collar: seconds removed around every reference boundary (half on each side), as
         ``pyannote.metrics`` and NIST md-eval (md-eval's ``-c 0.25`` is ``collar=0.5``).
