@@ -545,6 +545,8 @@ class BrokenSeparator:
             samples, rate = np.repeat(samples, 2, axis=0), 2 * rate
         elif self.fault == "confidence":
             confidence = 2.0
+        elif self.fault == "numpy-scalars":  # not a fault: numpy numbers are numbers
+            confidence = np.float32(0.5)  # type: ignore[assignment]
         out = Audio(samples=samples.astype(np.float32), sample_rate=rate)
         return IsolationResult(
             audio=out, kept=(), removed=(), residual_leakage=0.0, confidence=confidence
@@ -559,6 +561,7 @@ class BrokenSeparator:
         ("short", "frames"),
         ("upsampled", f"{2 * RATE} Hz"),
         ("confidence", "confidence 2.0"),
+        ("numpy-scalars", ""),
     ],
 )
 @pytest.mark.parametrize("channels", [1, 2])
@@ -572,6 +575,15 @@ def test_a_separator_breaking_its_contract_is_refused(
     layout = ChannelLayout.stereo() if channels == 2 else None
     if fault == "passthrough" and channels == 1:
         pytest.skip("a mono call passed through has the right shape (only voices tell)")
+    if fault == "numpy-scalars":
+        kept = isolate(
+            audio,
+            layout,
+            separator=BrokenSeparator(fault),
+            voiceprint=None if channels == 2 else voiceprint,
+        )
+        assert kept.confidence == 0.5
+        return
     with pytest.raises(IsolationError, match=rf"separator 'broken'.*{re.escape(problem)}"):
         isolate(
             audio,

@@ -14,6 +14,7 @@ this module never guesses.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -492,7 +493,7 @@ def _checked(separator: Separator, call: Audio, result: object) -> IsolationResu
         problems.append(f"{out.frames} frames (the call has {call.frames})")
     for field in ("confidence", "residual_leakage"):
         value = getattr(result, field)
-        if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+        if not (isinstance(value, numbers.Real) and 0.0 <= float(value) <= 1.0):
             problems.append(f"{field} {value!r} (expected 0 to 1)")
     if problems:
         raise IsolationError(
