@@ -119,3 +119,59 @@ def test_streamed_put_keeps_memory_flat(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert total == 64 << 20
     assert peak < 12 << 20, f"peak {peak / 2**20:.1f} MiB for a 64 MiB artifact"
+
+
+class _Failing:
+    """A KMS plugin whose client raises its own errors once *broken* names an operation."""
+
+    def __init__(self, inner: LocalKeyProvider) -> None:
+        self.inner = inner
+        self.broken: set[str] = set()
+        self.name = "acme-kms"
+
+    def _check(self, operation: str) -> None:
+        if operation in self.broken:
+            raise RuntimeError(f"KMS endpoint timed out during {operation}")
+
+    def current_key_id(self) -> str:
+        self._check("current_key_id")
+        return self.inner.current_key_id()
+
+    def wrap(self, plaintext: bytes, *, context: bytes) -> tuple[str, bytes]:
+        self._check("wrap")
+        return self.inner.wrap(plaintext, context=context)
+
+    def unwrap(self, key_id: str, wrapped: bytes, *, context: bytes) -> bytes:
+        self._check("unwrap")
+        return self.inner.unwrap(key_id, wrapped, context=context)
+
+    def rotate(self) -> str:
+        self._check("rotate")
+        return self.inner.rotate()
+
+    def sign(self, message: bytes) -> bytes:
+        return self.inner.sign(message)
+
+    def verify_key(self) -> bytes:
+        return self.inner.verify_key()
+
+
+def test_a_key_provider_plugins_own_errors_are_typed(tmp_path: Path) -> None:
+    # A KMS client's RuntimeError used to escape a put, a read or a rotation untyped.
+    failing = _Failing(LocalKeyProvider(tmp_path / "master.key", create=True))
+    store = KeyStore("keys.db", base=tmp_path)
+    hierarchy = KeyHierarchy(failing, store)
+    rk = hierarchy.new_recording_key()
+    sealed = _seal(hierarchy, rk, "a-1", b"agent audio")
+    for operation, act in (
+        ("wrap", hierarchy.new_recording_key),
+        ("rotate", hierarchy.rotate),
+        ("unwrap", lambda: hierarchy.seal(rk, b"metadata", context=b"call-1")),
+    ):
+        failing.broken = {operation}
+        with pytest.raises(KeyProviderError, match=rf"'acme-kms': {operation}.*RuntimeError: KMS"):
+            act()
+    failing.broken = set()
+    with DecryptingReader(io.BytesIO(sealed), hierarchy.unwrapper("a-1", key_id=rk)) as reader:
+        assert reader.read() == b"agent audio"
+    store.close()

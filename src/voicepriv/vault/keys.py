@@ -25,12 +25,12 @@ import hmac
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from voicepriv.errors import IntegrityError, KeyDestroyedError, KeyProviderError
+from voicepriv.errors import IntegrityError, KeyDestroyedError, KeyProviderError, VoiceprivError
 from voicepriv.interfaces import KeyProvider
 from voicepriv.model import SubjectRef, utc_now
 from voicepriv.vault._db import Migration, connect, migrate
@@ -39,6 +39,7 @@ from voicepriv.vault.crypto import Header
 __all__ = ["KeyHierarchy", "KeyStore"]
 
 _NONCE: Final = 12
+_T = TypeVar("_T")
 _RK_CONTEXT: Final = b"voicepriv/recording-key/v1|"
 _DK_CONTEXT: Final = b"voicepriv/data-key/v1|"
 _SEAL_CONTEXT: Final = b"voicepriv/sealed/v1|"
@@ -85,6 +86,52 @@ class KeyStore:
         self.db.close()
 
 
+class _Typed:
+    """A key provider whose failures are :class:`KeyProviderError` naming it and the operation.
+
+    A plugin's own exception (a KMS client error, a ``RuntimeError``) would otherwise escape
+    untyped from a put, a read or a rotation; voicepriv's own errors pass unchanged.
+    """
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self._provider = provider
+
+    @property
+    def name(self) -> str:
+        return str(self._provider.name)
+
+    def _call(self, operation: str, function: Callable[[], _T]) -> _T:
+        try:
+            return function()
+        except VoiceprivError:
+            raise
+        except Exception as exc:
+            raise KeyProviderError(
+                f"key provider {self.name!r}: {operation} failed ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def current_key_id(self) -> str:
+        return self._call("current_key_id", self._provider.current_key_id)
+
+    def wrap(self, plaintext: bytes, *, context: bytes) -> tuple[str, bytes]:
+        return self._call("wrap", lambda: self._provider.wrap(plaintext, context=context))
+
+    def unwrap(self, key_id: str, wrapped: bytes, *, context: bytes) -> bytes:
+        return self._call(
+            f"unwrap under {key_id}",
+            lambda: self._provider.unwrap(key_id, wrapped, context=context),
+        )
+
+    def rotate(self) -> str:
+        return self._call("rotate", self._provider.rotate)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._call("sign", lambda: self._provider.sign(message))
+
+    def verify_key(self) -> bytes:
+        return self._call("verify_key", self._provider.verify_key)
+
+
 class KeyHierarchy:
     """Creates, unwraps, destroys and rotates the keys below a provider's master key.
 
@@ -93,7 +140,7 @@ class KeyHierarchy:
     """
 
     def __init__(self, provider: KeyProvider, store: KeyStore) -> None:
-        self.provider = provider
+        self.provider: KeyProvider = _Typed(provider)
         self.store = store
         self._subject_key: bytes | None = None
 
