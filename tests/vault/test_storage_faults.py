@@ -95,6 +95,34 @@ class _OpensFail(_Wrapped):
         raise OSError(errno.EIO, "I/O error opening")
 
 
+class _FailingHandle:
+    """A file object that fails with a bare ``OSError`` once its reader goes past *limit*."""
+
+    def __init__(self, inner: IO[bytes], limit: int) -> None:
+        self.inner, self.limit = inner, limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self.inner.tell() > self.limit:
+            raise OSError(errno.EIO, "connection reset while reading")
+        return self.inner.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _ReadsFailLater(_Wrapped):
+    """Opens fine; the handle's reads fail once past the first kilobyte."""
+
+    def open(self, key: str) -> IO[bytes]:
+        return _FailingHandle(self.inner.open(key), 1024)  # type: ignore[return-value]
+
+
 def _in_time(call: Callable[[], T], seconds: float = 30.0) -> T:
     """*call*'s result, failing the test (instead of hanging it) when it takes too long."""
     outcome: dict[str, Any] = {}
@@ -312,3 +340,15 @@ def test_a_create_refused_by_a_plugin_can_be_run_again(tmp_path: Path) -> None:
     assert not (tmp_path / "v" / "vault.toml").exists()
     with Vault.create(tmp_path / "v") as made:
         assert list(made.storages) == ["local"]
+
+
+def test_a_bare_oserror_while_the_caller_reads_an_opened_artifact_is_a_storage_error(
+    vault: Vault,
+) -> None:
+    # The vault hands the reader over; a storage's handle failing later escaped as OSError.
+    (result,) = vault.put(recording(), {ArtifactKind.EXPORT: DATA}, delete_after=None)
+    vault.storages["local"] = _ReadsFailLater(vault.storages["local"])
+    with vault.open_artifact(result.artifact_id) as reader:
+        reader.seek(len(DATA) - 10)
+        with pytest.raises(StorageError, match=r"replica 'local': reading .*OSError"):
+            reader.read()

@@ -25,6 +25,7 @@ The vault never imports the policy engine: deadlines and purposes arrive as plai
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -34,7 +35,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 
 import attrs
 import numpy as np
@@ -498,6 +499,48 @@ def _storage_errors(location: str, action: str) -> Iterator[None]:
         raise StorageError(
             f"replica {location!r}: {action} failed ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+class _ReplicaStream(io.RawIOBase):
+    """A replica's object as a storage backend opened it, whose failures are
+    :class:`StorageError` naming the replica: the caller of :meth:`Vault.open_artifact` reads
+    it long after the vault handed it over."""
+
+    def __init__(self, handle: IO[bytes], location: str, key: str) -> None:
+        super().__init__()
+        self._handle = handle
+        self._where = (location, f"reading {key}")
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        with _storage_errors(*self._where):
+            return self._handle.read(-1 if size is None else size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(memoryview(buffer)))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        with _storage_errors(*self._where):
+            return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        with _storage_errors(*self._where):
+            return self._handle.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                with _storage_errors(*self._where):
+                    self._handle.close()
+            finally:
+                super().close()
 
 
 class _Tracked:
@@ -1090,8 +1133,11 @@ class Vault:
                 continue
             try:
                 with _storage_errors(replica.location, f"reading {replica.object_key}"):
+                    stream = _ReplicaStream(
+                        storage.open(replica.object_key), replica.location, replica.object_key
+                    )
                     reader = DecryptingReader(
-                        storage.open(replica.object_key),
+                        cast(IO[bytes], stream),
                         self.keys.unwrapper(
                             artifact_id, key_id=recording.key_id, where=replica.location
                         ),
