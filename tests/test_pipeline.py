@@ -557,41 +557,19 @@ def test_stereo_call_of_unknown_layout_is_settled_by_the_enrolled_voiceprint(
     # refused), the customer's 0.19.
     enrollment = [Audio(samples=x, sample_rate=RATE) for x in _speaker(shared_data, "3080", 10)[3:]]
     enroll(vault, enroll_clips("agent-7", enrollment, embedder))
-    result = ingest(path, recording, policy, vault, audit=log)
-    assert result.outcome is Outcome.AGENT_ONLY
-    assert result.isolation is not None and result.isolation.agent_channel == agent_channel
-    (entry,) = vault.catalog.artifacts("unk-1")
-    kept = vault.read_audio(entry.id).mono()
-    assert _corr(kept, sources["customer"]) < 0.02
-
-
-@pytest.mark.slow
-def test_swapped_channels_of_a_call_with_a_layout_are_caught_by_the_enrolled_voiceprint(
-    tmp_path: Path,
-    shared_data: Path,
-    sources: dict[str, np.ndarray],
-    policy: Policy,
-    vault: Vault,
-    log: AuditLog,
-) -> None:
-    # The enrolled voiceprint was loaded only for mono calls and stereo calls without a
-    # layout: a call recorded the other way round than its metadata said stored the whole
-    # customer channel as "agent-only" audio (confidence 0.996).
-    from voicepriv.enrollment import enroll, enroll_clips
-
-    path, stereo = _stereo_file(tmp_path, sources)
-    audio_io.save(Audio(samples=stereo[:, ::-1], sample_rate=RATE), path, encoding="float")
-    recording = _recording("swap-1", "outbound", len(stereo) / RATE, ChannelLayout.stereo())
-    embedder = backend(get_plugin_manager(), "embedder", "campplus")
-    enrollment = [Audio(samples=x, sample_rate=RATE) for x in _speaker(shared_data, "3080", 10)[3:]]
-    enroll(vault, enroll_clips("agent-7", enrollment, embedder))
-    result = ingest(path, recording, policy, vault, audit=log)
-    assert result.isolation is not None and result.isolation.swapped
-    assert result.isolation.agent_channel == 1
-    (entry,) = vault.catalog.artifacts("swap-1")
-    kept = vault.read_audio(entry.id).mono()
-    assert _corr(kept, sources["customer"]) < 0.02
-    assert _corr(kept, sources["agent"]) > 0.3
+    # The same call with a layout that says agent = left: the enrolled voiceprint checks it.
+    # It used to be loaded only for mono calls and stereo calls without a layout, so a call
+    # recorded the other way round stored the customer's channel as "agent-only" audio.
+    with_layout = attrs.evolve(recording, id="lay-1", layout=ChannelLayout.stereo())
+    for call in (recording, with_layout):
+        result = ingest(path, call, policy, vault, audit=log)
+        assert result.outcome is Outcome.AGENT_ONLY
+        assert result.isolation is not None and result.isolation.agent_channel == agent_channel
+        assert result.isolation.swapped is (call is with_layout and agent_channel == 1)
+        (entry,) = vault.catalog.artifacts(call.id)
+        kept = vault.read_audio(entry.id).mono()
+        assert _corr(kept, sources["customer"]) < 0.02
+        assert _corr(kept, sources["agent"]) > 0.3
 
 
 # --------------------------------------------------------------------------- batch re-runs
