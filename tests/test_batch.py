@@ -6,15 +6,19 @@ import io
 import json
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
+import pluggy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from voicepriv import audio
+from voicepriv.backends.adapters import GenericJsonAdapter
 from voicepriv.batch import (
     JOURNAL_NAME,
     CallOutcome,
@@ -25,7 +29,8 @@ from voicepriv.batch import (
     run_batch,
 )
 from voicepriv.errors import ConfigError, ModelError, PipelineError
-from voicepriv.interfaces import IntakeRecord
+from voicepriv.interfaces import IntakeRecord, MetadataAdapter
+from voicepriv.plugins import get_plugin_manager, hookimpl
 
 TAG_OUTCOME = {"keep": Outcome.KEPT, "agent": Outcome.AGENT_ONLY, "drop": Outcome.DESTROYED}
 
@@ -159,6 +164,79 @@ def test_a_second_batch_on_a_journal_in_use_is_refused(calls: Path, tmp_path: Pa
     (calls / "audio" / "0.wav").rename(calls / "0.wav")
     named = discover(calls, adapter="generic-json")
     assert [r.recording.id for r in named] == [f"c{i}" for i in range(5)]
+
+
+class _SitePlugin:
+    """An inline plugin: metadata adapter ``site-json`` reads generic JSON files and keeps the
+    calls whose tags hold its option ``site``; it takes no other option."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict[str, object]] = []
+
+    @hookimpl
+    def voicepriv_backend_names(self, kind: str) -> Sequence[str]:
+        return ["site-json"] if kind == "metadata_adapter" else []
+
+    @hookimpl
+    def voicepriv_metadata_adapter(
+        self, name: str, options: Mapping[str, Any]
+    ) -> MetadataAdapter | None:
+        if name != "site-json":
+            return None
+        self.asked.append(dict(options))
+        unknown = sorted(set(options) - {"site"})
+        if unknown:
+            raise ConfigError(f"metadata adapter 'site-json': unknown option(s) {unknown}")
+        return _SiteAdapter(str(options.get("site", "")))
+
+
+class _SiteAdapter:
+    name = "site-json"
+
+    def __init__(self, site: str) -> None:
+        self.site = site
+
+    def parse(self, data: bytes, *, source: str) -> list[IntakeRecord]:
+        records = GenericJsonAdapter().parse(data, source=source)
+        return [r for r in records if self.site in r.recording.tags]
+
+
+@pytest.fixture
+def site_plugins() -> Iterator[tuple[pluggy.PluginManager, _SitePlugin]]:
+    manager = get_plugin_manager()
+    plugin = _SitePlugin()
+    manager.register(plugin, name="test-site-json")
+    try:
+        yield manager, plugin
+    finally:
+        manager.unregister(plugin)
+
+
+def test_discover_hands_adapter_options_to_the_named_adapter_once(
+    tmp_path: Path, site_plugins: tuple[pluggy.PluginManager, _SitePlugin]
+) -> None:
+    manager, plugin = site_plugins
+    folder = tmp_path / "sites"
+    folder.mkdir()
+    for name, tags in (("a", ["cph", "aar", "cph"]), ("b", ["aar", "cph"])):
+        calls = [_call(f"{name}{i}", [tag], f"{i}.wav") for i, tag in enumerate(tags)]
+        (folder / f"{name}.json").write_text(json.dumps(calls))
+    records = discover(
+        folder, adapter="site-json", adapter_options={"site": "cph"}, plugins=manager
+    )
+    assert [r.recording.id for r in records] == ["a0", "a2", "b1"]
+    assert plugin.asked == [{"site": "cph"}]  # resolved once, not once per file
+    # A refused option fails before any file is read, even in a folder without records.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(
+        ConfigError, match=r"metadata adapter 'site-json': unknown option\(s\) \['zone'\]"
+    ):
+        discover(empty, adapter="site-json", adapter_options={"zone": "x"}, plugins=manager)
+    with pytest.raises(ConfigError, match="'site' need an adapter name"):
+        discover(folder, adapter_options={"site": "cph"}, plugins=manager)
+    with pytest.raises(ConfigError, match="'generic-json' takes no options, got site"):
+        discover(folder, adapter="generic-json", adapter_options={"site": "cph"})
 
 
 def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from voicepriv.audio import Audio
 from voicepriv.audit import AuditLog, EventType, read_events, verify_log
 from voicepriv.batch import CallOutcome, Journal, Outcome, discover, run_batch
 from voicepriv.demo import DEMO_POLICY
-from voicepriv.errors import NotFoundError, PipelineError, StorageError
+from voicepriv.errors import ConfigError, NotFoundError, PipelineError, StorageError
 from voicepriv.interfaces import IntakeRecord, IsolationResult, IvrInput
 from voicepriv.model import ChannelLayout, Party, Recording
 from voicepriv.pipeline import IngestTask, ingest
@@ -412,6 +412,104 @@ def test_cli_ingest_folder_resumes(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "skipped (done earlier)          2" in capsys.readouterr().out
     with Vault.open(tmp_path / "vault") as vault:
         assert vault.catalog.recording_ids() == ["cli-inbound", "cli-outbound"]
+
+
+def _ingest_argv(tmp_path: Path, *extra: str) -> list[str]:
+    """``voicepriv ingest`` of the demo calls into ``tmp_path/vault`` (``--init``, one worker)."""
+    calls = tmp_path / "calls"
+    if not calls.exists():
+        _demo_calls(calls, "opt")
+        (tmp_path / "policy.toml").write_text(DEMO_POLICY)
+    return [
+        "ingest",
+        str(calls),
+        "--policy",
+        str(tmp_path / "policy.toml"),
+        "--vault",
+        str(tmp_path / "vault"),
+        "--init",
+        "--workers",
+        "1",
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--separator", "channels", "--separator-option", "colour=red"],
+            "channels separator: unknown option(s) 'colour'",
+        ),
+        (
+            ["--separator", "channels", "--separator-option", "step=2"],
+            "channels separator option 'step': expected a number in (0, 1], got 2",
+        ),
+        (["--separator-option", "step=0.5"], "--separator-option needs --separator NAME"),
+        (["--separator", "channels", "--separator-option", "step"], "expected KEY=VALUE"),
+        (
+            ["--separator", "channels", "--separator-option", 'step={"a": 1'],
+            "--separator-option step: '{\"a\": 1' is not valid JSON",
+        ),
+        (["--separator", "nope"], "no separator backend called 'nope' is installed"),
+        (["--adapter-option", "site=cph"], "--adapter-option needs --adapter NAME"),
+        (
+            ["--adapter", "generic-json", "--adapter-option", "site=cph"],
+            "metadata adapter 'generic-json' takes no options, got site",
+        ),
+    ],
+)
+def test_cli_ingest_refuses_bad_backend_options_before_any_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """One clear error for the command, not one failure per call; nothing created."""
+    from voicepriv.cli import main
+
+    assert main(_ingest_argv(tmp_path, *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "vault").exists()  # --init created no vault, nothing ingested
+
+
+def test_cli_ingest_hands_separator_options_to_the_separator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicepriv import isolation
+    from voicepriv.cli import main
+
+    asked: list[tuple[str, dict[str, Any]]] = []
+    real = isolation.backend
+
+    def spy(manager: Any, kind: str, name: str, options: Any = None) -> Any:
+        asked.append((name, dict(options or {})))
+        return real(manager, kind, name, options)
+
+    monkeypatch.setattr(isolation, "backend", spy)  # one worker: the calls run in this process
+    options = ["--separator-option", "leakage_threshold=0.05", "--separator-option", "prime_s=10"]
+    assert main(_ingest_argv(tmp_path, "--separator", "channels", *options)) == 0
+    assert "agent-only                      1" in capsys.readouterr().out
+    # The agent-only call's isolation got the options, parsed (numbers, not text).
+    assert asked == [("channels", {"leakage_threshold": 0.05, "prime_s": 10})]
+
+
+def test_ingest_task_passes_separator_options_and_stays_a_batch_task(tmp_path: Path) -> None:
+    import pickle
+
+    records, task = _batch_calls(tmp_path)
+    outbound = [r for r in records if r.recording.id == "b-outbound"]  # agent-only: isolated
+    given: dict[str, Any] = {"colour": "red"}
+    bad = attrs.evolve(task, separator="channels", separator_options=given)
+    given["step"] = 0.5  # the task holds its own copy
+    assert bad.separator_options == {"colour": "red"}
+    assert pickle.loads(pickle.dumps(bad)) == bad  # travels to worker processes
+    assert hash(bad) == hash(attrs.evolve(bad, separator_options={}))  # options not hashed
+    (failed,) = run_batch(bad, outbound).outcomes
+    assert (failed.outcome, failed.step) == (Outcome.FAILED, "isolate")
+    assert "channels separator: unknown option(s) 'colour'" in failed.reason
+    good = attrs.evolve(task, separator="channels", separator_options={"leakage_threshold": 0.05})
+    assert [o.outcome for o in run_batch(good, outbound).outcomes] == [Outcome.AGENT_ONLY]
+    # Options without a separator name: the default separator depends on each call's layout.
+    with pytest.raises(ConfigError, match=r"separator options 'step' need a separator name"):
+        IngestTask(policy=task.policy, vault=task.vault, separator_options={"step": 0.5})
 
 
 class _ClockTranscriber:

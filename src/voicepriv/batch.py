@@ -160,12 +160,8 @@ class CallTask(Protocol):
 # --------------------------------------------------------------------------- discovery
 
 
-def _adapter_for(path: Path, adapter: str | None, manager: Any) -> MetadataAdapter:
-    name = adapter or ADAPTER_BY_SUFFIX.get(path.suffix.lower())
-    if name is None:
-        known = ", ".join(sorted(ADAPTER_BY_SUFFIX))
-        raise ConfigError(f"{path}: no adapter for {path.suffix!r} files (known: {known})")
-    found = backend(manager, "metadata_adapter", name)
+def _adapter(name: str, options: Mapping[str, Any], manager: Any) -> MetadataAdapter:
+    found = backend(manager, "metadata_adapter", name, options)
     if not isinstance(found, MetadataAdapter):
         raise ConfigError(
             f"metadata adapter {name!r} does not satisfy the MetadataAdapter protocol"
@@ -173,10 +169,19 @@ def _adapter_for(path: Path, adapter: str | None, manager: Any) -> MetadataAdapt
     return found
 
 
+def _adapter_for(path: Path, manager: Any) -> MetadataAdapter:
+    name = ADAPTER_BY_SUFFIX.get(path.suffix.lower())
+    if name is None:
+        known = ", ".join(sorted(ADAPTER_BY_SUFFIX))
+        raise ConfigError(f"{path}: no adapter for {path.suffix!r} files (known: {known})")
+    return _adapter(name, {}, manager)
+
+
 def discover(
     source: str | os.PathLike[str],
     *,
     adapter: str | None = None,
+    adapter_options: Mapping[str, Any] | None = None,
     plugins: Any = None,
 ) -> list[IntakeRecord]:
     """Every call described under *source*, audio paths made absolute.
@@ -185,11 +190,20 @@ def discover(
         in it (not recursive; ``journal.jsonl`` and its lock excluded) is a record file; with
         *adapter*, every other file too, except audio files (``.wav``, ``.flac`` ...).
     :param adapter: metadata adapter name for every file; by default chosen by suffix
-        (:data:`ADAPTER_BY_SUFFIX`).
+        (:data:`ADAPTER_BY_SUFFIX`). A named adapter is resolved once, before any file is read.
+    :param adapter_options: options for *adapter*, passed through unchanged (the adapter
+        refuses options it does not know); they need a named *adapter*.
     :param plugins: the plugin manager (a fresh one when omitted).
-    :raises ConfigError: *source* does not exist, or a file has no adapter.
+    :raises ConfigError: *source* does not exist, a file has no adapter, or
+        *adapter_options* were given without *adapter* or refused by it.
+    :raises PluginError: no metadata adapter called *adapter* is installed.
     :raises ModelError: a record file is invalid, or two records share a call id.
     """
+    if adapter_options and adapter is None:
+        raise ConfigError(
+            f"metadata adapter options {', '.join(map(repr, sorted(adapter_options)))} need an "
+            "adapter name (without one, each file is read by the generic adapter of its suffix)"
+        )
     root = Path(source)
     if root.is_dir():
         files = sorted(
@@ -207,10 +221,12 @@ def discover(
     else:
         raise ConfigError(f"{root}: no such file or folder of call records")
     manager = plugins if plugins is not None else get_plugin_manager()
+    named = None if adapter is None else _adapter(adapter, adapter_options or {}, manager)
     records: list[IntakeRecord] = []
     seen: dict[str, Path] = {}
     for path in files:
-        parsed = _adapter_for(path, adapter, manager).parse(path.read_bytes(), source=str(path))
+        reader = named if named is not None else _adapter_for(path, manager)
+        parsed = reader.parse(path.read_bytes(), source=str(path))
         for record in parsed:
             call_id = record.recording.id
             if call_id in seen:

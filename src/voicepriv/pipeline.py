@@ -44,7 +44,7 @@ from voicepriv import audio as audio_io
 from voicepriv.audio import Audio
 from voicepriv.audit import AuditLog, EventType
 from voicepriv.batch import CallOutcome, Outcome
-from voicepriv.errors import NotFoundError, PipelineError, VoiceprivError
+from voicepriv.errors import ConfigError, NotFoundError, PipelineError, VoiceprivError
 from voicepriv.interfaces import (
     IntakeRecord,
     IsolationResult,
@@ -692,6 +692,11 @@ def _context(
     return _open_context(policy_path, vault_path, versions)
 
 
+def _option_dict(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A private copy of backend *options* (``None``: none)."""
+    return dict(options or {})
+
+
 @attrs.frozen(kw_only=True)
 class IngestTask:
     """:func:`ingest` as a picklable batch task (see :func:`voicepriv.batch.run_batch`).
@@ -701,16 +706,34 @@ class IngestTask:
     :param policy: path of the policy TOML.
     :param vault: path of the vault folder.
     :param separator: separator backend name for agent-only calls (default by layout).
+    :param separator_options: options for *separator*, passed through to :func:`ingest`
+        unchanged (and checked by the separator when a call is isolated: resolve it once with
+        :func:`voicepriv.plugins.backend` to refuse bad options before a batch starts, as
+        ``voicepriv ingest`` does). Compared, but not hashed.
     :param remove_source: overwrite and remove each input file after it is ingested.
     :param voiceprints: enrolled agents' voiceprints; a call uses the one whose
         ``agent_id`` is its agent party's id (mono agent-only calls need one).
+    :raises ConfigError: *separator_options* without a *separator*: the default separator
+        depends on each call's layout (``channels`` or ``speaker``), and they take different
+        options.
     """
 
     policy: str
     vault: str
     separator: str | None = None
+    separator_options: Mapping[str, Any] = attrs.field(
+        factory=dict, converter=_option_dict, hash=False
+    )
     remove_source: bool = False
     voiceprints: tuple[Voiceprint, ...] = attrs.field(default=(), converter=tuple, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.separator_options and self.separator is None:
+            names = ", ".join(map(repr, sorted(self.separator_options)))
+            raise ConfigError(
+                f"IngestTask: separator options {names} need a separator name (the default "
+                "separator depends on each call's layout, and they take different options)"
+            )
 
     def voiceprint_for(self, recording: Recording) -> Voiceprint | None:
         """The voiceprint of the call's agent, if enrolled."""
@@ -748,6 +771,7 @@ class IngestTask:
                 voiceprint=self.voiceprint_for(record.recording),
                 jurisdictions=table,
                 separator=self.separator,
+                separator_options=self.separator_options or None,
                 remove_source=self.remove_source,
             )
         except VoiceprivError as exc:

@@ -1,11 +1,48 @@
-"""``voicepriv ingest``: many calls into a vault, resumable, locally or on a Dask cluster."""
+"""``voicepriv ingest``: many calls into a vault, resumable, locally or on a Dask cluster.
+
+Everything the command is given is checked before a call is ingested (or a vault created with
+``--init``): the policy, the separator with its ``--separator-option`` values, and the metadata
+adapter with its ``--adapter-option`` values. A bad option fails the command once, naming the
+option and the backend, instead of failing every call.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from voicepriv._cli.isolate import _option_value
+from voicepriv.errors import ConfigError
+
+
+def parse_backend_options(pairs: Sequence[str], *, flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` items of a repeatable *flag* (e.g. ``--separator-option``) as backend options.
+
+    A value is read as JSON when it parses (``5``, ``0.5``, ``true``, ``null``, ``"0042"``,
+    ``{"a": 1}``), else as ``voicepriv isolate --option`` reads it (``True``, ``1_000``, and
+    anything else as text); quote a value that must stay text: ``key_id='"0042"'``. A key given
+    twice keeps its last value.
+
+    :raises ConfigError: an item without ``=`` or a key, or a value that starts like a JSON
+        object or list but does not parse; the message names *flag* and the item.
+    """
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
+        try:
+            options[key] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if text[:1] in ("{", "["):
+                raise ConfigError(f"{flag} {key}: {text!r} is not valid JSON ({exc.msg})") from None
+            options[key] = _option_value(text)
+    return options
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -28,7 +65,27 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--adapter", help="metadata adapter for every record file (default by suffix)"
     )
-    parser.add_argument("--separator", help="separator backend for agent-only calls")
+    parser.add_argument(
+        "--adapter-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the --adapter adapter, which it needs (repeatable); "
+        "VALUE is read as JSON when it parses, else as text",
+    )
+    parser.add_argument(
+        "--separator",
+        help="separator backend for agent-only calls (default by layout: channels for stereo "
+        "calls, speaker for mono ones)",
+    )
+    parser.add_argument(
+        "--separator-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for the --separator backend, which it needs (repeatable); "
+        "VALUE is read as JSON when it parses, else as text",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -50,20 +107,41 @@ def run(args: argparse.Namespace) -> int:
     """Run the batch; print the summary table. Exit 1 when a call failed."""
     from voicepriv.batch import JOURNAL_NAME, ProgressBar, discover, run_batch
     from voicepriv.pipeline import IngestTask
+    from voicepriv.plugins import backend, get_plugin_manager
     from voicepriv.policy import load_policy
     from voicepriv.vault import Vault
 
     load_policy(args.policy)  # fail early, with line numbers, before any worker starts
+    separator_options = parse_backend_options(args.separator_option, flag="--separator-option")
+    adapter_options = parse_backend_options(args.adapter_option, flag="--adapter-option")
+    if separator_options and args.separator is None:
+        raise ConfigError(
+            "--separator-option needs --separator NAME (the default separator depends on each "
+            "call's layout, channels or speaker, and they take different options)"
+        )
+    if adapter_options and args.adapter is None:
+        raise ConfigError(
+            "--adapter-option needs --adapter NAME (without it each file is read by the "
+            "generic adapter of its suffix, which takes no options)"
+        )
+    manager = get_plugin_manager()
+    if args.separator is not None:
+        # Resolved once here, so an unknown separator or option fails the command, not each
+        # call; the workers resolve it again with the same options.
+        backend(manager, "separator", args.separator, separator_options)
+    records = discover(
+        args.source, adapter=args.adapter, adapter_options=adapter_options, plugins=manager
+    )
     vault_path = args.vault.resolve()
     if args.init and not (vault_path / "vault.toml").exists():
         Vault.create(vault_path).close()
     else:
         Vault.open(vault_path).close()
-    records = discover(args.source, adapter=args.adapter)
     task = IngestTask(
         policy=str(args.policy.resolve()),
         vault=str(vault_path),
         separator=args.separator,
+        separator_options=separator_options,
         remove_source=args.remove_source,
     )
     report = run_batch(
