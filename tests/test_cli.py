@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import pluggy
 import pytest
 
 from voicepriv import __version__
 from voicepriv.cli import build_parser, main
+from voicepriv.errors import ConfigError
+from voicepriv.plugins import get_plugin_manager, hookimpl
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -198,3 +203,145 @@ def test_vault_get_checks_its_output_path(
     assert main(["vault", "get", artifact, "--vault", str(root), "-o", "out.bin"]) == 0
     assert (tmp_path / "out.bin").read_bytes() == b"pcm" * 100
     assert not list(tmp_path.glob(".*.partial"))
+
+
+class _VendorKeys:
+    """Stands for a vendor's KMS key provider (identity wraps: a test double, not crypto)."""
+
+    name = "test-kms"
+
+    def current_key_id(self) -> str:
+        return "k1"
+
+    def wrap(self, plaintext: bytes, *, context: bytes) -> tuple[str, bytes]:
+        return "k1", plaintext
+
+    def unwrap(self, key_id: str, wrapped: bytes, *, context: bytes) -> bytes:
+        return wrapped
+
+    def rotate(self) -> str:
+        return "k1"
+
+    def sign(self, message: bytes) -> bytes:
+        return b"\0" * 64
+
+    def verify_key(self) -> bytes:
+        return b"\0" * 32
+
+
+class _VendorKeysPlugin:
+    """An inline plugin giving key provider ``test-kms`` (options ``region``, ``timeout_s``)."""
+
+    def __init__(self) -> None:
+        self.asked: list[dict[str, Any]] = []
+
+    @hookimpl
+    def voicepriv_backend_names(self, kind: str) -> Sequence[str]:
+        return ["test-kms"] if kind == "key_provider" else []
+
+    @hookimpl
+    def voicepriv_key_provider(self, name: str, options: Mapping[str, Any]) -> object:
+        if name != "test-kms":
+            return None
+        self.asked.append(dict(options))
+        unknown = sorted(set(options) - {"region", "timeout_s"})
+        if unknown:
+            raise ConfigError(f"key provider 'test-kms': unknown option(s) {unknown}")
+        return _VendorKeys()
+
+
+@pytest.fixture
+def vendor_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[pluggy.PluginManager, _VendorKeysPlugin]]:
+    """``voicepriv vault init`` sees the ``test-kms`` key provider (unregistered afterwards)."""
+    from voicepriv._cli import vault as vault_cli
+
+    manager = get_plugin_manager()
+    plugin = _VendorKeysPlugin()
+    manager.register(plugin, name="test-kms")
+    monkeypatch.setattr(vault_cli, "get_plugin_manager", lambda: manager)
+    try:
+        yield manager, plugin
+    finally:
+        manager.unregister(plugin)
+
+
+def test_vault_init_chooses_a_plugin_key_provider_with_options(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    vendor_keys: tuple[pluggy.PluginManager, _VendorKeysPlugin],
+) -> None:
+    from voicepriv.vault import Vault, VaultConfig
+
+    manager, plugin = vendor_keys
+    root = tmp_path / "v"
+    options = ["--key-provider-option", "region=eu-north-1", "--key-provider-option", "timeout_s=5"]
+    assert main(["vault", "init", str(root), "--key-provider", "test-kms", *options]) == 0
+    assert "key provider test-kms" in capsys.readouterr().out
+    assert plugin.asked == [{"region": "eu-north-1", "timeout_s": 5}]  # numbers parsed
+    config = VaultConfig.load(root)
+    assert config.key_provider == "test-kms"
+    assert dict(config.key_options) == {"region": "eu-north-1", "timeout_s": 5}
+    assert not (root / "master.key").exists()
+    with Vault.open(root, manager=manager) as vault:
+        assert vault.provider.name == "test-kms"
+
+
+def test_vault_init_key_provider_options_of_the_local_provider(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import stat
+
+    from voicepriv.vault import Vault, VaultConfig
+
+    root = tmp_path / "v"
+    argv = ["vault", "init", str(root), "--key-provider", "local"]
+    assert main([*argv, "--key-provider-option", "path=../keys/master.key"]) == 0
+    key_file = tmp_path / "keys" / "master.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not (root / "master.key").exists()
+    assert dict(VaultConfig.load(root).key_options) == {"path": "../keys/master.key"}
+    with Vault.open(root) as vault:
+        assert vault.provider.name == "local"
+    # `create` would be kept in vault.toml and re-create a lost key file on every open.
+    other = tmp_path / "w"
+    assert main(["vault", "init", str(other), "--key-provider-option", "create=true"]) == 2
+    assert "option 'create' is not kept in vault.toml" in capsys.readouterr().err
+    assert not other.exists()
+
+
+def test_vault_init_refuses_an_unknown_key_provider_and_creates_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    vendor_keys: tuple[pluggy.PluginManager, _VendorKeysPlugin],
+) -> None:
+    from voicepriv.vault import VaultConfig
+
+    _, plugin = vendor_keys
+    target = tmp_path / "new" / "vault"
+    init = ["vault", "init", str(target)]
+    assert main([*init, "--key-provider", "acme-kms"]) == 2
+    assert (
+        "--key-provider acme-kms: no key provider by that name is installed "
+        "(installed: local, test-kms)"
+    ) in capsys.readouterr().err
+    assert plugin.asked == []
+    assert not (tmp_path / "new").exists()
+    # Options a provider refuses: the folders the command made are removed again ...
+    refused = [
+        (["--key-provider", "test-kms", "--key-provider-option", "zone=x"], "['zone']"),
+        (["--key-provider-option", "colour=red"], "key provider 'local': unknown option(s) colour"),
+        (["--key-provider-option", "colour"], "--key-provider-option 'colour': expected KEY=VALUE"),
+    ]
+    for extra, message in refused:
+        assert main([*init, *extra]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "new").exists()
+    # ... but never a folder that was there before, and the corrected command runs.
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    assert main(["vault", "init", str(existing), "--key-provider-option", "colour=red"]) == 2
+    assert existing.is_dir() and not list(existing.iterdir())
+    assert main([*init, "--key-provider", "test-kms"]) == 0
+    assert VaultConfig.load(target).key_provider == "test-kms"

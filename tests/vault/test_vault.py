@@ -58,6 +58,18 @@ def test_reopening_the_vault_reads_the_same_data(tmp_path: Path) -> None:
         Vault.create(tmp_path / "v")
 
 
+def test_local_key_options_default_the_key_file_and_refuse_create(tmp_path: Path) -> None:
+    # the local provider's key file defaults to master.key
+    with Vault.create(tmp_path / "v", key_options={}) as vault:
+        assert dict(vault.config.key_options) == {"path": "master.key"}
+    assert (tmp_path / "v" / "master.key").exists()
+    # kept in vault.toml, `create` would make a new master key whenever the file went missing
+    # (options without `path` used to fail here with a bare KeyError, after making the folder)
+    with pytest.raises(ConfigError, match="'create' is not kept"):
+        Vault.create(tmp_path / "w", key_options={"create": True})
+    assert not (tmp_path / "w").exists()
+
+
 def test_catalog_and_key_store_hold_no_clear_subject_or_evidence(
     vault: Vault, tmp_path: Path
 ) -> None:

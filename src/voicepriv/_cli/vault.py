@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from voicepriv import audio as audio_io
+from voicepriv._cli.ingest import parse_backend_options
 from voicepriv._cli.isolate import check_output_path
 from voicepriv.audit import AuditLog
-from voicepriv.errors import ConfigError, NotFoundError
+from voicepriv.errors import ConfigError, NotFoundError, PluginError
 from voicepriv.model import Recording, from_json, utc_now
+from voicepriv.plugins import backend_names, get_plugin_manager
 from voicepriv.vault import ArtifactKind, ReplicaConfig, Vault
 from voicepriv.vault.crypto import DEFAULT_CHUNK_SIZE
 
@@ -91,6 +93,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="a location (any fsspec URL or folder); repeat for several (default: local=objects)",
     )
     init.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help="bytes per chunk")
+    init.add_argument(
+        "--key-provider",
+        default="local",
+        metavar="NAME",
+        help="the key-provider backend holding the master key (default: local, a key file "
+        "master.key in the vault folder)",
+    )
+    init.add_argument(
+        "--key-provider-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option for --key-provider (repeatable), kept in vault.toml; VALUE is read as "
+        "JSON when it parses, else as text",
+    )
     init.set_defaults(handler=run_init)
 
     put = commands.add_parser("put", help="encrypt a file into the vault for a recording")
@@ -149,10 +166,51 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     rotate.set_defaults(handler=run_rotate)
 
 
+def _new_folders(path: Path) -> list[Path]:
+    """The folders creating *path* would make (*path* first, then its missing parents)."""
+    missing: list[Path] = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    return missing
+
+
 def run_init(args: argparse.Namespace) -> int:
-    """Create the vault."""
-    with Vault.create(args.path, replicas=args.replica, chunk_size=args.chunk_size) as vault:
-        print(f"vault created at {vault.config.root}")
+    """Create the vault (with ``--key-provider`` and its options); print where it went.
+
+    The key provider's name is checked against the installed ones before anything is created;
+    a create refused later (a bad option, a replica) removes the folders it made when they are
+    still empty, and leaves no ``vault.toml``, so the corrected command can simply run again.
+    """
+    options = parse_backend_options(args.key_provider_option, flag="--key-provider-option")
+    manager = get_plugin_manager()
+    installed = backend_names(manager, "key_provider")
+    if args.key_provider not in installed:
+        raise PluginError(
+            f"--key-provider {args.key_provider}: no key provider by that name is installed "
+            f"(installed: {', '.join(installed) or 'none'})"
+        )
+    path = args.path.resolve()
+    made = _new_folders(path)
+    try:
+        vault = Vault.create(
+            path,
+            replicas=args.replica,
+            key_provider=args.key_provider,
+            key_options=options or None,
+            chunk_size=args.chunk_size,
+            manager=manager,
+        )
+    except BaseException:
+        for folder in made:  # deepest first; stops at one holding anything
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    with vault:
+        print(f"vault created at {vault.config.root} (key provider {args.key_provider})")
         for name, storage in vault.storages.items():
             print(f"  replica {name}: {storage.url}")
     return 0

@@ -746,15 +746,24 @@ class Vault:
         ``vault.toml`` is written last, once the storage and key-provider plugins were checked,
         so a failed ``create`` can be run again.
 
-        :raises ConfigError: a vault already exists there.
+        :raises ConfigError: a vault already exists there, or *key_options* of the ``local``
+            provider hold ``create``. Its ``path`` defaults to ``master.key``.
         :raises PluginError: a plugin gave a storage or key provider that does not fit its
             Protocol (no ``vault.toml`` is written).
         """
         root = Path(path).resolve()
         if (root / CONFIG_NAME).exists():
             raise ConfigError(f"{root / CONFIG_NAME}: a vault already exists here")
+        options = dict(key_options or {})
+        if key_provider == "local":
+            if "create" in options:
+                raise ConfigError(
+                    "key provider 'local': option 'create' is not kept in vault.toml (it would "
+                    "silently make a new master key whenever the key file goes missing); "
+                    "create makes the key file itself"
+                )
+            options.setdefault("path", "master.key")
         root.mkdir(parents=True, exist_ok=True)
-        options = dict(key_options or ({"path": "master.key"} if key_provider == "local" else {}))
         config = VaultConfig(
             root=root,
             replicas=tuple(replicas) or (ReplicaConfig(name="local", url="objects"),),
