@@ -608,7 +608,7 @@ def test_signed_by_the_local_key_provider(
     assert main([*args, "--key-option", f"path={key_file}"]) == 0
     assert "OK: 1 events" in capsys.readouterr().out
     assert main([*args, "--key-option", "nonsense"]) == 2
-    assert "expected NAME=VALUE" in capsys.readouterr().err
+    assert "expected KEY=VALUE" in capsys.readouterr().err
 
 
 def test_check_writable_passes_and_changes_nothing(tmp_path: Path) -> None:

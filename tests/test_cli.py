@@ -332,7 +332,7 @@ def test_vault_init_refuses_an_unknown_key_provider_and_creates_nothing(
     refused = [
         (["--key-provider", "test-kms", "--key-provider-option", "zone=x"], "['zone']"),
         (["--key-provider-option", "colour=red"], "key provider 'local': unknown option(s) colour"),
-        (["--key-provider-option", "colour"], "--key-provider-option 'colour': expected KEY=VALUE"),
+        (["--key-provider-option", "colour"], "expected KEY=VALUE, got 'colour'"),
     ]
     for extra, message in refused:
         assert main([*init, *extra]) == 2

@@ -934,14 +934,8 @@ def test_cli_agent_from_the_vault_is_checked(
 def test_cli_options_take_json_and_a_misconfigured_overlap_separator_fails_early(
     shared_data: Path, tmp_path: Path, call: StereoCall, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from voicepriv._cli.isolate import _option_value
     from voicepriv.cli import main
 
-    assert _option_value('{"source": "models/sf", "n": [1, 2]}') == {
-        "source": "models/sf",
-        "n": [1, 2],
-    }
-    assert (_option_value("0.5"), _option_value("true"), _option_value("x")) == (0.5, True, "x")
     _enroll_into_vault(shared_data, tmp_path / "vault")
     source = tmp_path / "mono.wav"
     sf.write(source, call.agent + call.customer, RATE)

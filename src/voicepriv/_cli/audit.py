@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from voicepriv._cli._options import parse_options
 from voicepriv.audit import Checkpoint, read_events, verify_log
 from voicepriv.errors import AuditIntegrityError, ConfigError
 
@@ -54,17 +55,6 @@ def add_key_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="an option for --key-provider (repeatable), e.g. path=/etc/voicepriv/keys",
     )
-
-
-def parse_options(pairs: list[str], *, flag: str) -> dict[str, str]:
-    """``["a=1", "b=2"]`` as a mapping; a pair without ``=`` is a ConfigError naming *flag*."""
-    options: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"{flag} {pair!r}: expected NAME=VALUE")
-        options[name] = value
-    return options
 
 
 def key_provider(args: argparse.Namespace) -> Any:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicepriv import audio as audio_io
+from voicepriv._cli._options import parse_options
 from voicepriv._cli.isolate import check_output_path, write_file
 from voicepriv.audio import Audio
 from voicepriv.audit import AuditLog
@@ -89,18 +90,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=run)
 
 
-def _value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in {"true", "false"}:
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
-
-
 def _clip(path: Path, side: str | None) -> Audio:
     audio = audio_io.load(path, max_channels=2)
     if side is None:
@@ -144,12 +133,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--keep-days: expected at least 1, got {args.keep_days}")
     if args.out is not None:
         check_output_path(args.out, "--out")
-    options: dict[str, Any] = {}
-    for item in args.option:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--option: expected NAME=VALUE, got {item!r}")
-        options[name.strip()] = _value(value.strip())
+    options = parse_options(args.option, flag="--option")
     embedder = backend(get_plugin_manager(), "embedder", args.embedder, options)
     if not isinstance(embedder, Embedder):
         raise ConfigError(f"embedder {args.embedder!r} does not satisfy the Embedder protocol")

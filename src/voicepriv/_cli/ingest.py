@@ -9,40 +9,12 @@ option and the backend, instead of failing every call.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from voicepriv._cli.isolate import _option_value
+from voicepriv._cli._options import parse_options
 from voicepriv.errors import ConfigError
-
-
-def parse_backend_options(pairs: Sequence[str], *, flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` items of a repeatable *flag* (e.g. ``--separator-option``) as backend options.
-
-    A value is read as JSON when it parses (``5``, ``0.5``, ``true``, ``null``, ``"0042"``,
-    ``{"a": 1}``), else as ``voicepriv isolate --option`` reads it (``True``, ``1_000``, and
-    anything else as text); quote a value that must stay text: ``key_id='"0042"'``. A key given
-    twice keeps its last value.
-
-    :raises ConfigError: an item without ``=`` or a key, or a value that starts like a JSON
-        object or list but does not parse; the message names *flag* and the item.
-    """
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key, text = key.strip(), text.strip()
-        if not sep or not key:
-            raise ConfigError(f"{flag} {pair!r}: expected KEY=VALUE")
-        try:
-            options[key] = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if text[:1] in ("{", "["):
-                raise ConfigError(f"{flag} {key}: {text!r} is not valid JSON ({exc.msg})") from None
-            options[key] = _option_value(text)
-    return options
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -112,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from voicepriv.vault import Vault
 
     load_policy(args.policy)  # fail early, with line numbers, before any worker starts
-    separator_options = parse_backend_options(args.separator_option, flag="--separator-option")
-    adapter_options = parse_backend_options(args.adapter_option, flag="--adapter-option")
+    separator_options = parse_options(args.separator_option, flag="--separator-option")
+    adapter_options = parse_options(args.adapter_option, flag="--adapter-option")
     if separator_options and args.separator is None:
         raise ConfigError(
             "--separator-option needs --separator NAME (the default separator depends on each "

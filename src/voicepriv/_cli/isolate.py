@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from voicepriv import audio as audio_io
+from voicepriv._cli._options import parse_options
 from voicepriv.errors import ConfigError, IsolationError
 from voicepriv.interfaces import IsolationResult, Voiceprint
 from voicepriv.isolation import isolate
@@ -106,24 +107,6 @@ def load_voiceprint(path: Path) -> Voiceprint:
         raise ConfigError(f"{path}: not a voiceprint file ({exc})") from exc
 
 
-def _option_value(text: str) -> Any:
-    """A ``--option`` value: a number, ``true``/``false``, a JSON object or list, else text.
-
-    :raises ConfigError: the value starts like a JSON object or list but does not parse.
-    """
-    if text[:1] in ("{", "["):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"--option: {text!r} is not valid JSON ({exc.msg})") from None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def check_output_path(path: Path, flag: str) -> None:
     """Refuse an output *path* that cannot be written, before any work or change is done.
 
@@ -198,12 +181,7 @@ def run(args: argparse.Namespace) -> int:
     """Isolate the agent of ``args.call``; write ``--out`` and ``--report``."""
     if args.mono and args.layout:
         raise ConfigError("--mono and --layout exclude each other")
-    options: dict[str, Any] = {}
-    for item in args.option:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"--option: expected NAME=VALUE, got {item!r}")
-        options[name.strip()] = _option_value(value.strip())
+    options = parse_options(args.option, flag="--option")
     suffix = args.out.suffix.lstrip(".").lower()
     if suffix not in {"wav", "flac"}:
         raise ConfigError(f"--out {args.out}: expected a .wav or .flac file name")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from voicepriv import audio as audio_io
-from voicepriv._cli.ingest import parse_backend_options
+from voicepriv._cli._options import parse_options
 from voicepriv._cli.isolate import check_output_path
 from voicepriv.audit import AuditLog
 from voicepriv.errors import ConfigError, NotFoundError, PluginError
@@ -183,7 +183,7 @@ def run_init(args: argparse.Namespace) -> int:
     a create refused later (a bad option, a replica) removes the folders it made when they are
     still empty, and leaves no ``vault.toml``, so the corrected command can simply run again.
     """
-    options = parse_backend_options(args.key_provider_option, flag="--key-provider-option")
+    options = parse_options(args.key_provider_option, flag="--key-provider-option")
     manager = get_plugin_manager()
     installed = backend_names(manager, "key_provider")
     if args.key_provider not in installed:
