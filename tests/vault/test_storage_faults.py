@@ -206,6 +206,39 @@ def test_a_bare_oserror_on_one_replica_keeps_the_healthy_copy_and_repair_reports
     assert [(c.location, "No space left" in c.detail) for c in report.failing] == [("b", True)]
 
 
+class _RefusesWrites(_Wrapped):
+    """Every write fails before it reads a chunk (a read-only bucket)."""
+
+    def write(self, key: str, chunks: Iterable[bytes]) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+
+class _KeepsHandles(_Wrapped):
+    """Remembers every handle it opened."""
+
+    def __init__(self, inner: Storage) -> None:
+        super().__init__(inner)
+        self.handles: list[IO[bytes]] = []
+
+    def open(self, key: str) -> IO[bytes]:
+        handle = self.inner.open(key)
+        self.handles.append(handle)
+        return handle
+
+
+def test_repair_closes_the_source_when_the_target_fails_before_reading(
+    two_replicas: Vault,
+) -> None:
+    two_replicas.storages["b"] = _DiskFull(two_replicas.storages["b"])
+    two_replicas.put(recording(), {ArtifactKind.EXPORT: DATA}, delete_after=None)
+    source = _KeepsHandles(two_replicas.storages["a"])
+    two_replicas.storages["a"] = source
+    two_replicas.storages["b"] = _RefusesWrites(two_replicas.storages["b"])
+    report = two_replicas.repair()
+    assert [(c.location, "Read-only" in c.detail) for c in report.failing] == [("b", True)]
+    assert source.handles and all(handle.closed for handle in source.handles)
+
+
 def test_a_failed_rollback_keeps_the_original_error_and_notes_the_rollback(vault: Vault) -> None:
     real = vault.storages["local"]
     vault.storages["local"] = _DiskFullDeletesFail(real)

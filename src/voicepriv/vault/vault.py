@@ -1649,12 +1649,16 @@ class Vault:
                     target = self._storage_for(replica.location)
                     with _storage_errors(source.location, f"opening {source.object_key}"):
                         handle = self.storages[source.location].open(source.object_key)
-                    _write(
-                        replica.location,
-                        target,
-                        replica.object_key,
-                        _copy_blocks(handle, source.location),
-                    )
+                    try:
+                        _write(
+                            replica.location,
+                            target,
+                            replica.object_key,
+                            _copy_blocks(handle, source.location),
+                        )
+                    finally:  # the target may fail before it reads (and so closes) the source
+                        with _storage_errors(source.location, "closing an object copied"):
+                            handle.close()
                 except VoiceprivError as exc:
                     error = str(exc)
                     continue
