@@ -69,6 +69,38 @@ def test_backchannels_happen_and_stay_short(utterances: Utts, target: float) -> 
     assert all(0.0 < length <= config.backchannel_s[1] + 1e-9 for length in backchannels)
 
 
+def test_backchannels_are_spoken_not_breaths(shared_data: Path) -> None:
+    # A short cut of real speech at an onset was often a breath or a soft word tail 10-40 dB
+    # under the speech (a third of them 10 dB or more), inaudible under the other voice yet
+    # counted as the listener's speech by the truth.
+    config = CallConfig(
+        duration_s=40.0, sample_rate=8000, channel=None, echo=None, overlap_ratio=0.2
+    )
+    hop = round(HOP_S * config.sample_rate)
+    found = 0
+    for call in make_calls(scan(shared_data), 16, config, seed=5):
+        tracks = {"agent": call.agent.mono(), "customer": call.customer.mono()}
+        for event in (e for e in call.events if e.label == "backchannel"):
+            # the listener's reference segment is the snippet (unless it joins a turn)
+            snippet = {
+                s.label
+                for s in call.segments
+                if abs(s.start - event.start) < 0.015 and abs(s.end - event.end) < 0.015
+            }
+            if len(snippet) != 1:
+                continue
+            (listener,) = snippet
+            own = [s for s in call.segments if s.label == listener]
+            speech = np.concatenate(
+                [tracks[listener][round(s.start * 8000) : round(s.end * 8000)] for s in own]
+            )
+            at, end = round(event.start / HOP_S) * hop, round(event.end / HOP_S) * hop
+            level = 10 * np.log10(np.mean(tracks[listener][at:end] ** 2))
+            assert level >= 10 * np.log10(np.mean(speech**2)) - 13.0, (call.call_id, event)
+            found += 1
+    assert found >= 10
+
+
 def test_rttm_matches_the_sources_activity(utterances: Utts) -> None:
     agent, customer = utterances
     call = make_call(agent, customer, FAST, seed=3)
@@ -157,6 +189,8 @@ def test_make_call_rejects_silence() -> None:
         make_call(silent, silent, FAST, seed=0)
     with pytest.raises(BenchError, match="overlap_ratio"):
         CallConfig(overlap_ratio=0.9)
+    with pytest.raises(BenchError, match="backchannel_min_level_db"):
+        CallConfig(backchannel_min_level_db=3.0)
 
 
 def test_calls_from_real_speech(shared_data: Path) -> None:

@@ -12,7 +12,10 @@
 * **backchannels** – short snippets (0.25-0.7 s) of the listener inside the speaker's turn
   (``backchannel_prob`` of the turns of 2 s or more), when the overlap budget allows: one may
   run a snippet ahead of it, the following turn changes overlap less to pay it back; a call
-  with ``overlap_ratio`` 0 has none;
+  with ``overlap_ratio`` 0 has none. A snippet is spoken: its active level is within
+  ``backchannel_min_level_db`` of its utterance's (a short cut at an onset is otherwise often
+  a breath or a word's soft tail, 10-40 dB under the speech, that the truth would still call
+  speech);
 * **hold music** – synthesised tones (a random pentatonic melody of soft chords) while both
   parties are silent;
 * **levels** – each party's active speech level is drawn per call (dBFS ranges);
@@ -106,6 +109,9 @@ class CallConfig:
     :param long_pause_s: length of a long silence.
     :param backchannel_prob: probability of a listener backchannel in a turn of 2 s or more.
     :param backchannel_s: length of a backchannel.
+    :param backchannel_min_level_db: the lowest active level of a backchannel, in dB (<= 0)
+        relative to its utterance's active level; a quieter snippet is drawn again (a few
+        tries, then the turn has none).
     :param hold_prob: probability that the call has a hold (music) section.
     :param hold_s: length of the hold section.
     :param hold_level_dbfs: RMS of the hold music.
@@ -137,6 +143,7 @@ class CallConfig:
     backchannel_s: tuple[float, float] = attrs.field(
         default=(0.25, 0.7), converter=_range, validator=_check_range
     )
+    backchannel_min_level_db: float = -10.0
     hold_prob: float = 0.1
     hold_s: tuple[float, float] = attrs.field(
         default=(4.0, 10.0), converter=_range, validator=_check_range
@@ -164,6 +171,11 @@ class CallConfig:
             raise BenchError(
                 "CallConfig: duration_s and turn_s must be positive, "
                 f"got {self.duration_s} and {self.turn_s}"
+            )
+        if self.backchannel_min_level_db > 0:
+            raise BenchError(
+                "CallConfig.backchannel_min_level_db: expected a level <= 0 dB, "
+                f"got {self.backchannel_min_level_db}"
             )
         for name in ("long_pause_prob", "backchannel_prob", "hold_prob"):
             value = getattr(self, name)
@@ -538,6 +550,27 @@ def make_call(
     )
 
 
+#: Draws of a backchannel snippet before the turn goes without one.
+_SNIPPET_TRIES = 8
+
+
+def _spoken_snippet(
+    pool: list[_Utterance], length: int, min_level_db: float, rng: np.random.Generator, hop: int
+) -> _Piece | None:
+    """A cut of at most *length* frames whose active level is at least *min_level_db* relative
+    to its utterance's (pieces are scaled to 0 dB active level), or ``None``."""
+    for _ in range(_SNIPPET_TRIES):
+        snippet = _cut(pool[int(rng.integers(len(pool)))], length, rng, hop)
+        if snippet.active.size > length:
+            snippet = _Piece(
+                samples=snippet.samples[: length * hop], active=snippet.active[:length]
+            )
+        frames = snippet.samples[: snippet.active.size * hop].reshape(-1, hop)[snippet.active]
+        if frames.size and 10.0 * np.log10(np.mean(frames**2) + 1e-12) >= min_level_db:
+            return snippet
+    return None
+
+
 def _backchannel(
     timeline: _Timeline,
     speaker: int,
@@ -554,9 +587,9 @@ def _backchannel(
     if piece.active.size * HOP_S < 2.0 or rng.random() >= config.backchannel_prob:
         return
     length = round(rng.uniform(*config.backchannel_s) / HOP_S)
-    snippet = _cut(pool[int(rng.integers(len(pool)))], length, rng, hop)
-    if snippet.active.size > length:
-        snippet = _Piece(samples=snippet.samples[: length * hop], active=snippet.active[:length])
+    snippet = _spoken_snippet(pool, length, config.backchannel_min_level_db, rng, hop)
+    if snippet is None:
+        return
     room = piece.active.size - snippet.active.size - round(0.8 / HOP_S)
     if room <= 0:
         return
