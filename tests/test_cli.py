@@ -10,6 +10,7 @@ from typing import Any
 
 import pluggy
 import pytest
+from tests.vault._helpers import IdentityKeys
 
 from voicepriv import __version__
 from voicepriv.cli import build_parser, main
@@ -205,28 +206,10 @@ def test_vault_get_checks_its_output_path(
     assert not list(tmp_path.glob(".*.partial"))
 
 
-class _VendorKeys:
-    """Stands for a vendor's KMS key provider (identity wraps: a test double, not crypto)."""
+class _VendorKeys(IdentityKeys):
+    """Stands for a vendor's KMS key provider."""
 
     name = "test-kms"
-
-    def current_key_id(self) -> str:
-        return "k1"
-
-    def wrap(self, plaintext: bytes, *, context: bytes) -> tuple[str, bytes]:
-        return "k1", plaintext
-
-    def unwrap(self, key_id: str, wrapped: bytes, *, context: bytes) -> bytes:
-        return wrapped
-
-    def rotate(self) -> str:
-        return "k1"
-
-    def sign(self, message: bytes) -> bytes:
-        return b"\0" * 64
-
-    def verify_key(self) -> bytes:
-        return b"\0" * 32
 
 
 class _VendorKeysPlugin:

@@ -390,19 +390,7 @@ def test_cli_ingest_folder_resumes(tmp_path: Path, capsys: pytest.CaptureFixture
 
     from voicepriv.cli import main
 
-    calls = _demo_calls(tmp_path / "calls", "cli")
-    (tmp_path / "policy.toml").write_text(DEMO_POLICY)
-    argv = [
-        "ingest",
-        str(calls),
-        "--policy",
-        str(tmp_path / "policy.toml"),
-        "--vault",
-        str(tmp_path / "vault"),
-        "--init",
-        "--workers",
-        "2",
-    ]
+    argv = _ingest_argv(tmp_path, "--workers", "2", prefix="cli")
     assert main(argv) == 0
     out = capsys.readouterr()
     assert "kept (agent + customer)         1" in out.out
@@ -414,11 +402,12 @@ def test_cli_ingest_folder_resumes(tmp_path: Path, capsys: pytest.CaptureFixture
         assert vault.catalog.recording_ids() == ["cli-inbound", "cli-outbound"]
 
 
-def _ingest_argv(tmp_path: Path, *extra: str) -> list[str]:
-    """``voicepriv ingest`` of the demo calls into ``tmp_path/vault`` (``--init``, one worker)."""
+def _ingest_argv(tmp_path: Path, *extra: str, prefix: str = "opt") -> list[str]:
+    """``voicepriv ingest`` of the demo calls (ids ``PREFIX-inbound``, ``PREFIX-outbound``)
+    into ``tmp_path/vault`` (``--init``, one worker unless *extra* says otherwise)."""
     calls = tmp_path / "calls"
     if not calls.exists():
-        _demo_calls(calls, "opt")
+        _demo_calls(calls, prefix)
         (tmp_path / "policy.toml").write_text(DEMO_POLICY)
     return [
         "ingest",

@@ -1,4 +1,5 @@
-"""A recording the vault tests store: one agent, one customer with a phone number."""
+"""A recording the vault tests store (one agent, one customer with a phone number), and test
+doubles of a key provider."""
 
 from __future__ import annotations
 
@@ -34,3 +35,34 @@ def recording(
             }
         ],
     )
+
+
+class WrapOnlyKeys:
+    """A key provider's wrapping half: identity wraps under one key id (a test double, not
+    crypto), no ``sign`` or ``verify_key``."""
+
+    name = "wrap-only"
+
+    def current_key_id(self) -> str:
+        return "k1"
+
+    def wrap(self, plaintext: bytes, *, context: bytes) -> tuple[str, bytes]:
+        return "k1", plaintext
+
+    def unwrap(self, key_id: str, wrapped: bytes, *, context: bytes) -> bytes:
+        return wrapped
+
+    def rotate(self) -> str:
+        return "k1"
+
+
+class IdentityKeys(WrapOnlyKeys):
+    """A whole key provider of identity wraps and an all-zero signature (a test double)."""
+
+    name = "identity"
+
+    def sign(self, message: bytes) -> bytes:
+        return b"\0" * 64
+
+    def verify_key(self) -> bytes:
+        return b"\0" * 32

@@ -17,7 +17,7 @@ from typing import IO, Any, TypeVar
 
 import attrs
 import pytest
-from tests.vault._helpers import recording
+from tests.vault._helpers import WrapOnlyKeys, recording
 
 from voicepriv.errors import NotFoundError, PluginError, StorageError
 from voicepriv.interfaces import Storage
@@ -282,22 +282,10 @@ def test_a_bare_oserror_opening_a_replica_is_reported_and_read_uses_the_other(
 # --------------------------------------------------------------------- backends checked at open
 
 
-class _NoSigning:
+class _NoSigning(WrapOnlyKeys):
     """A key provider lacking ``sign`` and ``verify_key``."""
 
     name = "half-kms"
-
-    def current_key_id(self) -> str:
-        return "k1"
-
-    def wrap(self, plaintext: bytes, *, context: bytes) -> tuple[str, bytes]:
-        return "k1", plaintext
-
-    def unwrap(self, key_id: str, wrapped: bytes, *, context: bytes) -> bytes:
-        return wrapped
-
-    def rotate(self) -> str:
-        return "k1"
 
 
 class _WriteIsNotAMethod(_Wrapped):
