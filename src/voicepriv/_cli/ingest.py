@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an option for the --adapter adapter, which it needs (repeatable); "
-        "VALUE is read as JSON when it parses, else as text",
+        "VALUE is read as JSON when it parses, else as a number, a boolean or text",
     )
     parser.add_argument(
         "--separator",
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an option for the --separator backend, which it needs (repeatable); "
-        "VALUE is read as JSON when it parses, else as text",
+        "VALUE is read as JSON when it parses, else as a number, a boolean or text",
     )
     parser.add_argument(
         "--workers",

@@ -106,7 +106,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an option for --key-provider (repeatable), kept in vault.toml; VALUE is read as "
-        "JSON when it parses, else as text",
+        "JSON when it parses, else as a number, a boolean or text",
     )
     init.set_defaults(handler=run_init)
 
